@@ -1,0 +1,71 @@
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Render } from '../rules/template.js';
+
+/** Everything an action gets besides its own spec. */
+export interface ActionContext {
+  /** Aborted on step timeout, alert resolution or worker shutdown. Honour it promptly. */
+  readonly signal: AbortSignal;
+  /** Child logger that already carries runId, procedure and step. */
+  readonly log: Logger;
+}
+
+/** The one result shape (DESIGN.md). A failing target is a result, not an exception. */
+export interface ActionResult {
+  status: 'succeeded' | 'failed';
+  exitCode?: number;
+  /** Capped by the action (OUTPUT_LIMIT); never unbounded. */
+  output?: string;
+  httpStatus?: number;
+  body?: unknown;
+  /** Anything else worth keeping in the run record (pids signalled, pod name…). */
+  detail?: Record<string, unknown>;
+}
+
+/** Output kept in results and records, in characters. Beyond it the text is cut and marked. */
+export const OUTPUT_LIMIT = 16 * 1024;
+
+export function capOutput(text: string, limit = OUTPUT_LIMIT): string {
+  if (text.length <= limit) return text;
+  return `${text.slice(0, limit)}\n…[truncated ${text.length - limit} characters]`;
+}
+
+/**
+ * Performs ONE attempt of a step's side effect.
+ *
+ * Not an action's job: retries, overall timeouts, metrics, run records, dry-run.
+ * The engine's step runner does those once for every action, as Alertmanager's
+ * RetryStage does around any Notifier.
+ *
+ * Throw ActionError only when the attempt could not be made at all, and say
+ * whether trying again could help (connection refused: yes; 4xx or forbidden: no).
+ */
+export interface Action<Spec> {
+  /** The key in rule files: `action: { <kind>: Spec }`. */
+  readonly kind: string;
+  /** Rule-file shape of Spec. Strict: unknown keys are typos. */
+  readonly spec: z.ZodType<Spec>;
+  /** One line for `plan`, dry-run and `docs`, e.g. "SIGTERM → process relay". */
+  describe(spec: Spec): string;
+  /**
+   * Fills the templates in a spec. The action knows where each field lands (argv element, URL, path…),
+   * so it names the sink and the renderer escapes or rejects untrusted values for it.
+   * Throws TemplateError when a value cannot be placed safely; nothing runs then.
+   */
+  render(spec: Spec, render: Render): Spec;
+  run(spec: Spec, ctx: ActionContext): Promise<ActionResult>;
+}
+
+export class ActionError extends Error {
+  override readonly name = 'ActionError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds actions of every spec type
+export type AnyAction = Action<any>;

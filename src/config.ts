@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { isDuration, parseDuration } from './duration.js';
+
+/** A duration from the environment (`30s`), as milliseconds. */
+const EnvDuration = z.string().refine(isDuration, 'expected a duration like 30s or 500ms').transform(parseDuration);
+const Flag = z.stringbool({ truthy: ['true', '1', 'yes', 'on'], falsy: ['false', '0', 'no', 'off', ''] });
+const Url = z.url({ protocol: /^https?$/ });
+
+/**
+ * Every setting remediator reads from the environment, with its default. The one place defaults live.
+ * Strict: an unknown REMEDIATOR_* variable is not an error (the environment is shared), but every known one
+ * is validated and a bad value stops start-up naming the variable.
+ */
+export const Config = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(9095),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…').default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it becomes a Redis hash tag)')
+    .default('remediator'),
+  PROMETHEUS_URL: Url.default('http://127.0.0.1:9090'),
+  /** Optional: silences and RemediationEscalated alerts go here. */
+  ALERTMANAGER_URL: Url.optional(),
+  /** Optional: escalations are POSTed here as JSON (and are the fallback when Alertmanager is unreachable). */
+  ESCALATION_WEBHOOK_URL: Url.optional(),
+  RULES_DIR: z.string().min(1).default('./rules'),
+  WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  WEBHOOK_MAX_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
+  DRY_RUN: Flag.default(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How often expectations re-query Prometheus while waiting (`within`, `for`). */
+  POLL_INTERVAL: EnvDuration.default(1000),
+  /** Per-request timeout towards Prometheus and Alertmanager. */
+  HTTP_TIMEOUT: EnvDuration.default(5000),
+  /** Step action timeout when a rule sets none. */
+  STEP_TIMEOUT: EnvDuration.default(60_000),
+  /** BullMQ lock: a crashed worker's run is taken over after about LOCK_DURATION + STALLED_INTERVAL. */
+  LOCK_DURATION: EnvDuration.default(30_000),
+  STALLED_INTERVAL: EnvDuration.default(15_000),
+  /** Worker SIGTERM: how long the current step may take to finish before the run is left to another worker. */
+  SHUTDOWN_TIMEOUT: EnvDuration.default(25_000),
+  /** Finished runs stay in the history API (and block re-runs of the same incident) this long. */
+  RUN_RETENTION: EnvDuration.default(7 * 24 * 3_600_000),
+});
+export type Config = z.infer<typeof Config>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment once; a bad value throws ConfigError naming every variable at fault. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.fromEntries(Object.keys(Config.shape).flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]]])));
+  const parsed = Config.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,163 @@
+import { z } from 'zod';
+import { isDuration, parseDuration } from '../duration.js';
+import { actions } from '../actions/index.js';
+import { PromqlSpec, StepResultSpec } from '../checks/specs.js';
+
+/** `10s`, `1m30s`, … parsed to milliseconds. In JSON Schema it stays a string with a pattern. */
+export const Duration = z
+  .string()
+  .refine(isDuration, 'expected a duration like 10s, 1m30s or 500ms')
+  .transform(parseDuration);
+
+const Name = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lower-case letters, digits and dashes (kebab-case)');
+
+/**
+ * `within`: poll until it holds or the time runs out. `after`: wait, then evaluate.
+ * `for`: must hold continuously this long (within `within` when both are given).
+ * None: evaluate once, now.
+ */
+const Timing = {
+  within: Duration.optional(),
+  after: Duration.optional(),
+  for: Duration.optional(),
+};
+
+/**
+ * Expectations (`expect`) and conditions (`when`) are one type: either a `promql` check or a check of a
+ * step's result. One flat object so errors point at the exact key; the kind follows from `promql`.
+ */
+export const CheckSpec = z
+  .strictObject({
+    ...PromqlSpec.shape,
+    ...StepResultSpec.shape,
+    ...Timing,
+  })
+  .superRefine((c, ctx) => {
+    const stepKeys = (Object.keys(StepResultSpec.shape) as (keyof typeof c)[]).filter((k) => c[k] !== undefined);
+    if (c.promql !== undefined) {
+      for (const k of stepKeys) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" belongs to a step check, not next to promql` });
+      const promql = PromqlSpec.safeParse({ promql: c.promql, op: c.op, value: c.value, empty: c.empty });
+      if (!promql.success) for (const issue of promql.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
+      if (c.op === undefined && c.empty === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['op'], message: 'a promql check needs op and value, or empty: true' });
+      }
+    } else {
+      for (const k of ['op', 'value', 'empty'] as const) {
+        if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" needs promql` });
+      }
+      if (stepKeys.filter((k) => k !== 'step').length === 0) {
+        ctx.addIssue({ code: 'custom', path: [], message: 'a check needs promql, or one of status, exitCode, output, httpStatus, json' });
+      }
+    }
+  });
+export type CheckSpec = z.infer<typeof CheckSpec>;
+
+export function checkKind(c: CheckSpec): 'promql' | 'step' {
+  return c.promql !== undefined ? 'promql' : 'step';
+}
+
+/** `action: { <kind>: spec }`: exactly one kind, built from the action registry (actions/index.ts). */
+export const ActionSpec = z
+  .strictObject(Object.fromEntries(actions.map((a) => [a.kind, a.spec.optional()])) as Record<string, z.ZodOptional<z.ZodTypeAny>>)
+  .superRefine((a, ctx) => {
+    const given = Object.keys(a).filter((k) => a[k] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `exactly one action kind must be set (one of ${actions.map((x) => x.kind).join(', ')}), got ${given.length === 0 ? 'none' : given.join(', ')}`,
+      });
+    }
+  });
+export type ActionSpec = Record<string, unknown>;
+
+export const OnFailure = z.enum(['continue', 'retry', 'escalate', 'abort']);
+export type OnFailure = z.infer<typeof OnFailure>;
+
+export const Step = z.strictObject({
+  /** Unique within the procedure; `when`/`expect` of later steps refer to it. */
+  name: Name,
+  /** The runbook's action text; `docs` renders it. */
+  description: z.string().optional(),
+  /** Run the step only when this holds; otherwise it is recorded as skipped with the reason. */
+  when: CheckSpec.optional(),
+  /** What to do. A step without an action only verifies (`expect`). */
+  action: ActionSpec.optional(),
+  /** What must hold afterwards. */
+  expect: CheckSpec.optional(),
+  /** The runbook's expected-metrics text, for `docs` when it says more than the expect. */
+  expected: z.string().optional(),
+  /** The runbook's estimated duration. */
+  estimate: Duration.optional(),
+  /** One attempt of the action may take this long (default STEP_TIMEOUT). */
+  timeout: Duration.optional(),
+  /** What a failed (or unknown) step does to the run. */
+  onFailure: OnFailure.default('escalate'),
+  /** With onFailure: retry, how many more attempts (action + expect) before escalating. */
+  retries: z.number().int().min(1).max(10).default(1),
+});
+export type Step = z.infer<typeof Step>;
+
+export const EscalationWhen = z.enum(['failed', 'unknown', 'budget-exhausted', 'timeout', 'paused', 'succeeded']);
+export type EscalationWhen = z.infer<typeof EscalationWhen>;
+
+export const Escalation = z.strictObject({
+  /** The run outcome(s) this escalation is for. `failed` also covers `unknown` unless an `unknown` entry exists. */
+  when: z.union([EscalationWhen, z.array(EscalationWhen).min(1)]),
+  /** alertmanager: a RemediationEscalated alert (needs ALERTMANAGER_URL); webhook: a JSON POST to ESCALATION_WEBHOOK_URL. */
+  to: z.array(z.enum(['alertmanager', 'webhook'])).min(1),
+  /**
+   * What to attach: `outputs` (every step's action output), `metrics` (every observed value),
+   * `steps` (the step table), or `step:<name>` (one step's full result, e.g. the core dump listing).
+   */
+  attach: z.array(z.string().regex(/^(outputs|metrics|steps|step:[a-z0-9][a-z0-9-]*)$/, 'outputs, metrics, steps or step:<name>')).default([]),
+  message: z.string().min(1),
+  /** Extra labels on the RemediationEscalated alert (e.g. team, severity). */
+  labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string()).optional(),
+});
+export type Escalation = z.infer<typeof Escalation>;
+
+export const RuleFile = z
+  .strictObject({
+    $schema: z.string().optional(),
+    /** Unique; the runbook's procedure id. */
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only'),
+    title: z.string().min(1),
+    description: z.string().optional(),
+    /** Alertmanager matchers; all must hold. The only way an alert selects this procedure. */
+    match: z.array(z.string().min(1)).min(1),
+    /** Key for the per-target lock and budget. */
+    target: z.string().min(1),
+    /** Past it: no action, escalate. */
+    budget: z.strictObject({ runs: z.number().int().min(1), per: Duration }).optional(),
+    /** Per-deployment values; REMEDIATOR_VAR_<NAME> in the environment overrides them. */
+    vars: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a var name is letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    steps: z.array(Step).min(1),
+    escalation: z.array(Escalation).default([]),
+    /** The runbook's total estimate; defaults to the sum of step estimates. */
+    estimate: Duration.optional(),
+    /** The SLA the run is measured against (P1: 15m). */
+    sla: Duration.optional(),
+    /** The runbook's escalation text, rendered by `docs`. */
+    escalationText: z.string().optional(),
+  })
+  .superRefine((rule, ctx) => {
+    const seen = new Map<string, number>();
+    rule.steps.forEach((step, i) => {
+      if (seen.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `duplicate step name "${step.name}" (also steps[${seen.get(step.name)}])` });
+      seen.set(step.name, i);
+      for (const [field, check] of [['when', step.when], ['expect', step.expect]] as const) {
+        if (check?.step === undefined) {
+          if (field === 'when' && check && checkKind(check) === 'step') {
+            ctx.addIssue({ code: 'custom', path: ['steps', i, 'when', 'step'], message: 'a when on a step result must name an earlier step' });
+          }
+          continue;
+        }
+        const at = seen.get(check.step);
+        const ok = at !== undefined && (at < i || (field === 'expect' && at === i));
+        if (!ok) ctx.addIssue({ code: 'custom', path: ['steps', i, field, 'step'], message: `"${check.step}" is not an earlier step of this procedure` });
+      }
+    });
+  });
+export type RuleFile = z.infer<typeof RuleFile>;
+/** A loaded procedure: the rule file plus where it came from and its parsed matchers. */
+export type Procedure = RuleFile & { file: string };

@@ -1,0 +1,126 @@
+/**
+ * `{{ labels.x }}`, `{{ annotations.x }}`, `{{ vars.x }}`, `{{ env.X }}` and nothing else.
+ * No expressions: a template is text with holes, each hole filled with one value escaped for where it lands.
+ *
+ * Trust: labels and annotations come from alerts and are untrusted. vars and env are the operator's.
+ * Untrusted values are escaped or, where no escaping makes them safe, rejected with TemplateError.
+ */
+
+/** Where a rendered string lands; decides escaping. */
+export type Sink =
+  | 'text' // free text: messages, descriptions, JSON body strings (JSON encoding escapes them later)
+  | 'argv' // one argv element of exec: never a shell; untrusted values may not start with '-' nor hold control chars
+  | 'url' // a URL: untrusted values are percent-encoded as one path segment / query component
+  | 'promql' // inside a PromQL double-quoted string literal: \ " and newlines escaped
+  | 'path' // a file system path: untrusted values may not hold '/', '\\', NUL or be '.' / '..'
+  | 'header' // an HTTP header value: no CR/LF
+  | 'k8s-name'; // a Kubernetes object name or namespace: untrusted values must be RFC 1123 labels
+
+export interface TemplateScope {
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+  vars: Readonly<Record<string, string>>;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Renders one template string for one sink. */
+export type Render = (template: string, sink: Sink) => string;
+
+export class TemplateError extends Error {
+  override readonly name = 'TemplateError';
+  constructor(
+    message: string,
+    /** The hole at fault, e.g. `labels.instance`. */
+    readonly reference?: string,
+  ) {
+    super(message);
+  }
+}
+
+const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+const ANY_BRACES = /\{\{|\}\}/;
+const NAMESPACES = ['labels', 'annotations', 'vars', 'env'] as const;
+type Namespace = (typeof NAMESPACES)[number];
+const UNTRUSTED: ReadonlySet<Namespace> = new Set(['labels', 'annotations']);
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what we look for
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** The holes of a template, for validation at load: `[{ namespace: 'labels', name: 'instance' }]`. */
+export function templateReferences(template: string): { namespace: string; name: string }[] {
+  return [...template.matchAll(HOLE)].map(([, namespace, name]) => ({ namespace: namespace!, name: name! }));
+}
+
+/**
+ * Problems with a template's syntax, found without any values: unknown namespaces, and `{{`/`}}`
+ * that are not part of a hole (most likely a typo such as `{{ labels.instance }`).
+ */
+export function templateProblems(template: string): string[] {
+  const problems: string[] = [];
+  for (const { namespace } of templateReferences(template)) {
+    if (!(NAMESPACES as readonly string[]).includes(namespace)) {
+      problems.push(`unknown template namespace "${namespace}" (use labels, annotations, vars or env)`);
+    }
+  }
+  if (ANY_BRACES.test(template.replace(HOLE, ''))) {
+    problems.push('malformed template: "{{" or "}}" outside a {{ namespace.name }} hole');
+  }
+  return problems;
+}
+
+export function escapePromqlString(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}
+
+function place(value: string, sink: Sink, untrusted: boolean, reference: string): string {
+  switch (sink) {
+    case 'text':
+      return value;
+    case 'promql':
+      // Trusted or not, a value inside a string literal must stay inside it.
+      return escapePromqlString(value);
+    case 'header':
+      if (/[\r\n\0]/.test(value)) throw new TemplateError(`${reference} holds a line break, not allowed in a header`, reference);
+      return value;
+    case 'url':
+      if (!untrusted) return value;
+      // encodeURIComponent leaves '.' alone, and a '..' segment would climb the path.
+      if (value === '.' || value === '..') throw new TemplateError(`${reference} is a dot segment, not allowed in a URL`, reference);
+      return encodeURIComponent(value);
+    case 'argv':
+      if (!untrusted) return value;
+      if (CONTROL.test(value)) throw new TemplateError(`${reference} holds a control character, not allowed in a command argument`, reference);
+      if (value.startsWith('-')) throw new TemplateError(`${reference} starts with "-", which a command could read as an option`, reference);
+      return value;
+    case 'path':
+      if (!untrusted) return value;
+      if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value) || CONTROL.test(value)) {
+        throw new TemplateError(`${reference} is not a safe file name component: ${JSON.stringify(value)}`, reference);
+      }
+      return value;
+    case 'k8s-name':
+      if (!RFC1123_LABEL.test(value)) {
+        throw new TemplateError(`${reference} is not a valid Kubernetes name (RFC 1123 label): ${JSON.stringify(value)}`, reference);
+      }
+      return value;
+  }
+}
+
+/** Renders one template; a missing value is an error (an empty string silently widens matchers and argv). */
+export function renderTemplate(template: string, scope: TemplateScope, sink: Sink): string {
+  return template.replace(HOLE, (_hole, namespace: string, name: string) => {
+    const reference = `${namespace}.${name}`;
+    if (!(NAMESPACES as readonly string[]).includes(namespace)) {
+      throw new TemplateError(`unknown template namespace in {{ ${reference} }}`, reference);
+    }
+    const ns = namespace as Namespace;
+    const value = scope[ns][name];
+    if (value === undefined) throw new TemplateError(`{{ ${reference} }} has no value`, reference);
+    return place(value, sink, UNTRUSTED.has(ns), reference);
+  });
+}
+
+export function createRender(scope: TemplateScope): Render {
+  return (template, sink) => renderTemplate(template, scope, sink);
+}
