@@ -1,0 +1,84 @@
+import type { ActionResult } from '../actions/types.js';
+import type { Observation, StepStatus } from '../checks/types.js';
+
+export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'escalated', 'cancelled', 'skipped'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+export const FINAL_STATES: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'skipped']);
+
+export interface CheckRecord {
+  /** What was checked, in words ("supervisor_up{…} == 1 within 30s"). */
+  description: string;
+  holds: boolean;
+  unknown: boolean;
+  reason?: string;
+  observed: Observation[];
+  attempts: number;
+  elapsedMs: number;
+}
+
+export interface StepRecord {
+  name: string;
+  description?: string;
+  status: StepStatus;
+  reason?: string;
+  when?: CheckRecord;
+  action?: { kind: string; spec: unknown; description: string };
+  result?: ActionResult;
+  /** The expectation as written (rendered), and what was seen. */
+  expect?: CheckRecord & { spec: unknown };
+  observed: Observation[];
+  attempts: number;
+  startedAt?: string;
+  endedAt?: string;
+  durationMs?: number;
+  /** The runbook's estimate in ms, beside the actual duration. */
+  estimate?: number;
+  overEstimate?: boolean;
+}
+
+export interface EscalationRecord {
+  when: string;
+  to: string;
+  status: 'sent' | 'failed';
+  error?: string;
+  at: string;
+  message: string;
+}
+
+export interface RunRecord {
+  id: string;
+  procedure: string;
+  title: string;
+  target: string;
+  state: RunState;
+  /** Why it ended this way, in words. */
+  reason?: string;
+  alert: {
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    fingerprint: string;
+    startsAt: string;
+    status: 'firing' | 'resolved';
+    generatorURL?: string;
+  };
+  /** Who or what triggered it: the webhook receiver, with the Alertmanager group key. */
+  trigger: { source: 'alertmanager'; receiver?: string; groupKey?: string; receivedAt: string };
+  dryRun: boolean;
+  startedAt?: string;
+  endedAt?: string;
+  steps: StepRecord[];
+  escalations: EscalationRecord[];
+  /** Checkpoint: the step being executed and in which phase, so a takeover resumes there. */
+  checkpoint?: { index: number; phase: 'when' | 'action' | 'verify'; attempt: number; at: string };
+  /** Fencing epoch: BullMQ's attemptsStarted of the worker that last wrote this record. */
+  epoch: number;
+  /** Takeovers after a worker died mid-run. */
+  takeovers: number;
+  /** Set when the alert resolved: a run not yet started is cancelled; a running one finishes its step. */
+  resolvedAt?: string;
+  sla: { estimateMs?: number; slaMs?: number; actualMs?: number; withinEstimate?: boolean; withinSla?: boolean };
+}
+
+export function isFinal(state: RunState): boolean {
+  return FINAL_STATES.has(state);
+}

@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { StepState } from '../checks/types.js';
+import type { Metrics } from '../metrics.js';
+import type { PrometheusClient } from '../prometheus/client.js';
+import type { EscalationWhen, Procedure } from '../rules/schema.js';
+import { createRender, type TemplateScope } from '../rules/template.js';
+import type { RunRecord, RunState, StepRecord } from './record.js';
+import { runStep, type StepSettings } from './step.js';
+
+/** The P1 SLA when a procedure names none. */
+export const DEFAULT_SLA_MS = 15 * 60_000;
+
+export interface EngineDeps {
+  prometheus: PrometheusClient;
+  /** Persists the record (the checkpoint); throws when another worker owns the run now. */
+  save(record: RunRecord): Promise<void>;
+  /** Sends the procedure's escalations for this outcome and returns what was sent. */
+  escalate(record: RunRecord, procedure: Procedure, when: EscalationWhen): Promise<void>;
+  /** Reads whether the alert has resolved meanwhile (cancellation at step boundaries). */
+  resolvedAt(runId: string): Promise<string | undefined>;
+  metrics: Metrics;
+  log: Logger;
+  settings: StepSettings;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function templateScope(procedure: Procedure, record: RunRecord, env: Readonly<Record<string, string | undefined>>): TemplateScope {
+  return { labels: record.alert.labels, annotations: record.alert.annotations, vars: procedure.vars, env };
+}
+
+function newStepRecord(procedure: Procedure, index: number): StepRecord {
+  const step = procedure.steps[index]!;
+  return {
+    name: step.name,
+    ...(step.description !== undefined ? { description: step.description } : {}),
+    status: 'unknown',
+    observed: [],
+    attempts: 0,
+    ...(step.estimate !== undefined ? { estimate: step.estimate } : {}),
+  };
+}
+
+export function procedureEstimate(procedure: Procedure): number | undefined {
+  if (procedure.estimate !== undefined) return procedure.estimate;
+  const parts = procedure.steps.map((s) => s.estimate).filter((e): e is number => e !== undefined);
+  return parts.length > 0 ? parts.reduce((a, b) => a + b, 0) : undefined;
+}
+
+/**
+ * Runs a procedure from its checkpoint to an outcome: steps in order, `when` conditions, onFailure,
+ * escalation. Every step boundary is saved, so a worker that dies leaves a record another can resume.
+ */
+export async function runProcedure(procedure: Procedure, record: RunRecord, deps: EngineDeps, signal: AbortSignal): Promise<RunRecord> {
+  const log = deps.log.child({ runId: record.id, procedure: procedure.id });
+  const render = createRender(templateScope(procedure, record, deps.env ?? process.env));
+  const states = new Map<string, StepState>();
+  for (const s of record.steps) states.set(s.name, { status: s.status, ...(s.result ? { result: s.result } : {}) });
+
+  const resumeAt = record.checkpoint?.index ?? record.steps.length;
+  const resumedAfterAction = record.checkpoint !== undefined && record.checkpoint.phase !== 'when';
+  if (record.checkpoint !== undefined) {
+    record.takeovers += 1;
+    log.warn({ step: procedure.steps[resumeAt]?.name, phase: record.checkpoint.phase }, 'resuming a run another worker left');
+  }
+  record.state = 'running';
+  record.startedAt ??= new Date().toISOString();
+  const estimate = procedureEstimate(procedure);
+  record.sla = { ...(estimate !== undefined ? { estimateMs: estimate } : {}), slaMs: procedure.sla ?? DEFAULT_SLA_MS };
+  await deps.save(record);
+
+  let stop: { state: RunState; when?: EscalationWhen; reason: string } | undefined;
+  for (let i = resumeAt; i < procedure.steps.length && stop === undefined; i++) {
+    const step = procedure.steps[i]!;
+    const stepLog = log.child({ step: step.name });
+    const stepRecord = record.steps[i] ?? newStepRecord(procedure, i);
+    record.steps[i] = stepRecord;
+    const resumed = i === resumeAt && resumedAfterAction;
+    const outcome = await runStep(
+      {
+        step,
+        render,
+        states,
+        prometheus: deps.prometheus,
+        settings: deps.settings,
+        signal,
+        log: stepLog,
+        resumedAfterAction: resumed,
+        checkpoint: async (phase, attempt) => {
+          record.checkpoint = { index: i, phase, attempt, at: new Date().toISOString() };
+          await deps.save(record);
+        },
+      },
+      stepRecord,
+    );
+    record.steps[i] = outcome;
+    delete record.checkpoint;
+    deps.metrics.steps.inc({ procedure: procedure.id, step: step.name, status: outcome.status });
+    if (outcome.durationMs !== undefined) deps.metrics.stepDuration.observe({ procedure: procedure.id, step: step.name }, outcome.durationMs / 1000);
+    if (outcome.overEstimate) deps.metrics.stepOverEstimate.inc({ procedure: procedure.id, step: step.name });
+    if (outcome.expect) {
+      const result = outcome.expect.holds ? 'holds' : outcome.expect.unknown ? 'unknown' : 'not_holds';
+      deps.metrics.verifications.inc({ procedure: procedure.id, result });
+    }
+    stepLog.info({ status: outcome.status, reason: outcome.reason, durationMs: outcome.durationMs }, 'step finished');
+    await deps.save(record);
+
+    if (outcome.status === 'failed' || outcome.status === 'unknown') {
+      const when: EscalationWhen = outcome.status === 'unknown' ? 'unknown' : 'failed';
+      const reason = `step ${step.name} ${outcome.status}: ${outcome.reason ?? ''}`.trim();
+      if (step.onFailure === 'abort') stop = { state: 'failed', reason };
+      else if (step.onFailure !== 'continue') stop = { state: 'failed', when, reason };
+    }
+    if (stop === undefined && outcome.status !== 'skipped' && i + 1 < procedure.steps.length) {
+      const resolvedAt = await deps.resolvedAt(record.id);
+      if (resolvedAt !== undefined) {
+        record.resolvedAt = resolvedAt;
+        stop =
+          outcome.status === 'passed'
+            ? { state: 'succeeded', reason: `alert resolved; stopped after step ${step.name}, which verified` }
+            : { state: 'cancelled', reason: `alert resolved; stopped after step ${step.name}` };
+      }
+    }
+  }
+
+  if (stop === undefined) {
+    const executed = record.steps.filter((s) => s.status !== 'skipped');
+    const last = executed.at(-1);
+    if (deps.settings.dryRun) stop = { state: 'skipped', reason: 'dry run: the plan is recorded, nothing was executed' };
+    else if (last === undefined) stop = { state: 'skipped', reason: 'no step applied (every condition was false)' };
+    else if (last.status === 'passed') stop = { state: 'succeeded', reason: `verified by step ${last.name}${last.reason ? `: ${last.reason}` : ''}` };
+    else stop = { state: 'failed', when: last.status === 'unknown' ? 'unknown' : 'failed', reason: `last step ${last.name} ${last.status}: ${last.reason ?? ''}`.trim() };
+  }
+
+  record.state = stop.state;
+  record.reason = stop.reason;
+  record.endedAt = new Date().toISOString();
+  finishSla(record);
+  await deps.save(record);
+  const escalateFor: EscalationWhen | undefined = stop.when ?? (stop.state === 'succeeded' ? 'succeeded' : undefined);
+  if (escalateFor !== undefined) {
+    await deps.escalate(record, procedure, escalateFor);
+    if (escalateFor !== 'succeeded' && record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
+    await deps.save(record);
+  }
+  const durationS = (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000;
+  deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state as 'succeeded' });
+  deps.metrics.runDuration.observe({ procedure: procedure.id, outcome: record.state }, durationS);
+  if (record.sla.slaMs) deps.metrics.runSlaRatio.observe({ procedure: procedure.id }, (durationS * 1000) / record.sla.slaMs);
+  log.info({ state: record.state, reason: record.reason, durationS }, 'run finished');
+  return record;
+}
+
+function finishSla(record: RunRecord): void {
+  const actual = Date.parse(record.endedAt!) - Date.parse(record.startedAt!);
+  record.sla.actualMs = actual;
+  if (record.sla.estimateMs !== undefined) record.sla.withinEstimate = actual <= record.sla.estimateMs;
+  if (record.sla.slaMs !== undefined) record.sla.withinSla = actual <= record.sla.slaMs;
+}

@@ -1,0 +1,175 @@
+import type { Logger } from 'pino';
+import { actionByKind } from '../actions/index.js';
+import { ActionError, type ActionResult } from '../actions/types.js';
+import { awaitCheck } from '../checks/poll.js';
+import { checkFor } from '../checks/index.js';
+import type { CheckContext, StepState } from '../checks/types.js';
+import type { PrometheusClient } from '../prometheus/client.js';
+import { formatDuration, parseDuration } from '../duration.js';
+import type { CheckSpec, Step } from '../rules/schema.js';
+import { TemplateError, type Render } from '../rules/template.js';
+import type { CheckRecord, StepRecord } from './record.js';
+
+export interface StepSettings {
+  dryRun: boolean;
+  pollIntervalMs: number;
+  stepTimeoutMs: number;
+}
+
+export interface StepContext {
+  step: Step;
+  render: Render;
+  /** States of the steps so far, by name; this step's entry is updated as it goes. */
+  states: Map<string, StepState>;
+  prometheus: PrometheusClient;
+  settings: StepSettings;
+  signal: AbortSignal;
+  log: Logger;
+  /** True when a worker died while this step's action may already have run: verify before acting again. */
+  resumedAfterAction: boolean;
+  /** Called before each action attempt so the checkpoint names the attempt (crash-safe resume). */
+  checkpoint(phase: 'when' | 'action' | 'verify', attempt: number): Promise<void>;
+}
+
+function describeCheck(spec: CheckSpec): string {
+  const timing = [
+    spec.after !== undefined ? `after ${formatDuration(spec.after)}` : '',
+    spec.within !== undefined ? `within ${formatDuration(spec.within)}` : '',
+    spec.for !== undefined ? `for ${formatDuration(spec.for)}` : '',
+  ].filter(Boolean);
+  return [checkFor(spec).describe(spec), ...timing].join(' ');
+}
+
+/** Renders the check's templates, then evaluates it with its timing. Template errors are a failed check, not a crash. */
+export async function evaluateCheck(spec: CheckSpec, ctx: StepContext, phase: 'when' | 'expect'): Promise<CheckRecord & { spec: unknown }> {
+  const check = checkFor(spec);
+  let rendered: CheckSpec;
+  try {
+    rendered = { ...spec, ...check.render(spec, ctx.render) };
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    return { spec, description: String(spec.promql ?? 'step check'), holds: false, unknown: false, reason: err.message, observed: [], attempts: 0, elapsedMs: 0 };
+  }
+  const checkCtx: CheckContext = {
+    signal: ctx.signal,
+    log: ctx.log,
+    steps: ctx.states,
+    currentStep: ctx.step.name,
+    prometheus: ctx.prometheus,
+  };
+  const timing = { withinMs: rendered.within, afterMs: rendered.after, forMs: rendered.for, pollIntervalMs: ctx.settings.pollIntervalMs };
+  const outcome = await awaitCheck(check, rendered, timing, checkCtx);
+  ctx.log.debug({ phase, holds: outcome.holds, unknown: outcome.unknown, reason: outcome.reason }, 'check evaluated');
+  return {
+    spec: rendered,
+    description: describeCheck(rendered),
+    holds: outcome.holds,
+    unknown: outcome.unknown,
+    ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+    observed: outcome.observed,
+    attempts: outcome.attempts,
+    elapsedMs: outcome.elapsedMs,
+  };
+}
+
+async function runAction(ctx: StepContext, kind: string, spec: unknown): Promise<ActionResult> {
+  const action = actionByKind.get(kind)!;
+  const own = (spec as { timeout?: string }).timeout;
+  const timeoutMs = ctx.step.timeout ?? (own !== undefined ? parseDuration(own) + 2000 : ctx.settings.stepTimeoutMs);
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+  try {
+    return await action.run(spec, { signal, log: ctx.log });
+  } catch (err) {
+    if (ctx.signal.aborted) throw err; // worker shutdown or cancellation: not the step's failure
+    const message = err instanceof Error ? err.message : String(err);
+    const timedOut = signal.aborted;
+    return {
+      status: 'failed',
+      output: timedOut ? `timed out after ${formatDuration(timeoutMs)}` : message,
+      detail: { error: err instanceof ActionError ? (err.retryable ? 'retryable' : 'permanent') : timedOut ? 'timeout' : 'error' },
+    };
+  }
+}
+
+/**
+ * Runs ONE step: its `when`, then attempts of action + expect (several only with onFailure: retry).
+ * Timeouts, retries, dry-run and takeover verification live here once for every action kind.
+ */
+export async function runStep(ctx: StepContext, record: StepRecord): Promise<StepRecord> {
+  const { step } = ctx;
+  const started = Date.now();
+  record.startedAt ??= new Date(started).toISOString();
+  const state: StepState = {};
+  ctx.states.set(step.name, state);
+  const finish = (status: StepRecord['status'], reason?: string): StepRecord => {
+    state.status = status;
+    record.status = status;
+    if (reason !== undefined) record.reason = reason;
+    record.endedAt = new Date().toISOString();
+    record.durationMs = Date.now() - Date.parse(record.startedAt!);
+    if (record.estimate !== undefined) record.overEstimate = record.durationMs > record.estimate;
+    return record;
+  };
+
+  if (step.when && !ctx.resumedAfterAction) {
+    await ctx.checkpoint('when', 0);
+    const when = await evaluateCheck(step.when, ctx, 'when');
+    record.when = when;
+    if (!when.holds) {
+      return finish('skipped', `condition not met: ${when.description}${when.reason ? ` (${when.reason})` : ''}`);
+    }
+  }
+
+  const kind = step.action ? Object.keys(step.action).find((k) => step.action![k] !== undefined) : undefined;
+  let rendered: unknown;
+  if (kind !== undefined) {
+    const action = actionByKind.get(kind)!;
+    try {
+      rendered = action.render(step.action![kind], ctx.render);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      return finish('failed', `not run: ${err.message}`);
+    }
+    record.action = { kind, spec: rendered, description: action.describe(rendered) };
+  }
+
+  if (ctx.settings.dryRun) {
+    if (record.action) record.result = { status: 'succeeded', output: `dry run: would ${record.action.description}` };
+    return finish('skipped', 'dry run: nothing executed, nothing verified');
+  }
+
+  // A takeover where the action may already have happened: look before acting again.
+  if (ctx.resumedAfterAction && step.expect && kind !== undefined) {
+    const before = await evaluateCheck({ ...step.expect, within: undefined, after: undefined, for: undefined }, ctx, 'expect');
+    if (before.holds) {
+      record.expect = before;
+      record.observed = before.observed;
+      return finish('passed', 'verified after takeover; the action was not repeated');
+    }
+  }
+
+  const maxAttempts = step.onFailure === 'retry' ? 1 + step.retries : 1;
+  for (let attempt = record.attempts + 1; attempt <= maxAttempts; attempt++) {
+    record.attempts = attempt;
+    if (kind !== undefined) {
+      await ctx.checkpoint('action', attempt);
+      record.result = await runAction(ctx, kind, rendered);
+      state.result = record.result;
+    }
+    await ctx.checkpoint('verify', attempt);
+    if (step.expect) {
+      const expect = await evaluateCheck(step.expect, ctx, 'expect');
+      record.expect = expect;
+      record.observed = expect.observed;
+      if (expect.holds) return finish('passed', expect.reason);
+      const why = expect.unknown ? `verification unknown: ${expect.reason}` : `expected ${expect.description}: ${expect.reason ?? 'does not hold'}`;
+      if (attempt === maxAttempts) return finish(expect.unknown ? 'unknown' : 'failed', attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
+      ctx.log.warn({ attempt, reason: why }, 'step attempt failed, retrying');
+    } else if (record.result === undefined || record.result.status === 'succeeded') {
+      return finish('passed', record.result ? 'action succeeded (no expectation)' : undefined);
+    } else if (attempt === maxAttempts) {
+      return finish('failed', `action failed: ${record.result.output ?? record.result.status}`);
+    }
+  }
+  return finish('failed', 'no attempts left');
+}

@@ -1,0 +1,95 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Closed label sets, created up front so every series exists at 0 from the first scrape. */
+export const WEBHOOK_CODES = ['202', '400', '401', '413', '415', '503'] as const;
+export const ALERT_RESULTS = ['enqueued', 'duplicate', 'ignored', 'resolved', 'paused'] as const;
+export const RUN_OUTCOMES = ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'] as const;
+export const STEP_STATUSES = ['passed', 'failed', 'skipped', 'unknown'] as const;
+export const VERIFICATION_RESULTS = ['holds', 'not_holds', 'unknown'] as const;
+export const ESCALATION_TARGETS = ['alertmanager', 'webhook'] as const;
+export const ESCALATION_RESULTS = ['sent', 'failed'] as const;
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed'] as const;
+
+export interface Metrics {
+  registry: Registry;
+  webhookRequests: Counter<'code'>;
+  webhookDuration: Histogram<'code'>;
+  alerts: Counter<'result'>;
+  runs: Counter<'procedure' | 'outcome'>;
+  runDuration: Histogram<'procedure' | 'outcome'>;
+  runSlaRatio: Histogram<'procedure'>;
+  steps: Counter<'procedure' | 'step' | 'status'>;
+  stepDuration: Histogram<'procedure' | 'step'>;
+  stepOverEstimate: Counter<'procedure' | 'step'>;
+  verifications: Counter<'procedure' | 'result'>;
+  escalations: Counter<'procedure' | 'to' | 'result'>;
+  queueJobs: Gauge<'state'>;
+}
+
+/**
+ * Every remediator_* metric, on a registry of its own (never prom-client's global one, so tests need
+ * no clearing). Labels are procedure ids, step names and closed sets: never alert label values.
+ */
+export function createMetrics(procedures: { id: string; steps: { name: string }[] }[] = []): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'remediator_' });
+  const registers = [registry];
+  const m: Metrics = {
+    registry,
+    webhookRequests: new Counter({ name: 'remediator_webhook_requests_total', help: 'Webhook requests by HTTP status code.', labelNames: ['code'], registers }),
+    webhookDuration: new Histogram({
+      name: 'remediator_webhook_duration_seconds',
+      help: 'Time from webhook request to response, by status code.',
+      labelNames: ['code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    alerts: new Counter({ name: 'remediator_alerts_total', help: 'Alerts received, by what was done with them.', labelNames: ['result'], registers }),
+    runs: new Counter({ name: 'remediator_runs_total', help: 'Finished remediation runs by procedure and outcome.', labelNames: ['procedure', 'outcome'], registers }),
+    runDuration: new Histogram({
+      name: 'remediator_run_duration_seconds',
+      help: 'Remediation run duration, from start to outcome.',
+      labelNames: ['procedure', 'outcome'],
+      buckets: [1, 5, 10, 30, 60, 120, 300, 600, 900, 1800],
+      registers,
+    }),
+    runSlaRatio: new Histogram({
+      name: 'remediator_run_sla_ratio',
+      help: 'Run duration divided by the procedure SLA (1 = exactly at the SLA).',
+      labelNames: ['procedure'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2],
+      registers,
+    }),
+    steps: new Counter({ name: 'remediator_steps_total', help: 'Steps finished, by status.', labelNames: ['procedure', 'step', 'status'], registers }),
+    stepDuration: new Histogram({
+      name: 'remediator_step_duration_seconds',
+      help: 'Step duration (action plus verification).',
+      labelNames: ['procedure', 'step'],
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    stepOverEstimate: new Counter({
+      name: 'remediator_step_over_estimate_total',
+      help: 'Steps that took longer than the runbook estimate.',
+      labelNames: ['procedure', 'step'],
+      registers,
+    }),
+    verifications: new Counter({
+      name: 'remediator_verifications_total',
+      help: 'Expectation verifications against Prometheus or step results.',
+      labelNames: ['procedure', 'result'],
+      registers,
+    }),
+    escalations: new Counter({ name: 'remediator_escalations_total', help: 'Escalations sent, by target and result.', labelNames: ['procedure', 'to', 'result'], registers }),
+    queueJobs: new Gauge({ name: 'remediator_queue_jobs', help: 'Jobs in the remediation queue by state (read at scrape time).', labelNames: ['state'], registers }),
+  };
+  for (const code of WEBHOOK_CODES) m.webhookRequests.inc({ code }, 0);
+  for (const result of ALERT_RESULTS) m.alerts.inc({ result }, 0);
+  for (const p of procedures) {
+    for (const outcome of RUN_OUTCOMES) m.runs.inc({ procedure: p.id, outcome }, 0);
+    for (const result of VERIFICATION_RESULTS) m.verifications.inc({ procedure: p.id, result }, 0);
+    for (const to of ESCALATION_TARGETS) for (const result of ESCALATION_RESULTS) m.escalations.inc({ procedure: p.id, to, result }, 0);
+    for (const s of p.steps) for (const status of STEP_STATUSES) m.steps.inc({ procedure: p.id, step: s.name, status }, 0);
+  }
+  return m;
+}

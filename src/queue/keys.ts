@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+
+export const QUEUE_NAME = 'remediations';
+
+/** Target strings come from alert labels: hash them so a key never carries untrusted text. */
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+}
+
+/**
+ * Every Redis key remediator writes, in one place. All share the `{prefix}` hash tag so that the Lua
+ * scripts touching several of them work on Redis Cluster too.
+ */
+export function redisKeys(queuePrefix: string) {
+  const tag = `{${queuePrefix}}`;
+  return {
+    /** BullMQ's `prefix` option. */
+    bullPrefix: tag,
+    run: (runId: string) => `${tag}:run:${runId}`,
+    /** ZSET of run ids scored by creation time: the history API's index. */
+    runIndex: `${tag}:runs`,
+    lease: (target: string) => `${tag}:lease:${digest(target)}`,
+    budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${target}`)}`,
+    /** Set when automation is paused by hand or by the storm breaker. */
+    paused: `${tag}:paused`,
+    /** ZSET of recently firing targets (storm detection). */
+    stormTargets: `${tag}:storm:targets`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** One job per incident: procedure + alert fingerprint + startsAt. No ':' and not all digits (BullMQ rules). */
+export function incidentJobId(procedure: string, fingerprint: string, startsAt: string): string {
+  return `inc-${createHash('sha256').update(`${procedure}|${fingerprint}|${startsAt}`).digest('hex').slice(0, 40)}`;
+}

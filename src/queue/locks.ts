@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from './keys.js';
+
+/**
+ * Per-target coordination owned by the RUN (job id), not the process: a run resumed on another worker
+ * after a crash still owns its target, and a dead worker's lease simply expires.
+ */
+
+// acquireLease-1: KEYS[1] lease; ARGV[1] owner run id, ARGV[2] ttl ms. Output: "" when acquired/renewed, else the owner.
+const ACQUIRE_LEASE_1 = `
+local owner = redis.call('GET', KEYS[1])
+if not owner then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return '' end
+if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return '' end
+return owner
+`;
+// releaseLease-1: KEYS[1] lease; ARGV[1] owner. Compare-and-delete.
+const RELEASE_LEASE_1 = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+// takeBudget-1: KEYS[1] zset of runs in the window; ARGV: run id, now ms, window ms, max runs.
+// Output: 1 allowed (idempotent for the same run), 0 exhausted.
+const TAKE_BUDGET_1 = `
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+`;
+
+export class TargetLocks {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    readonly leaseTtlMs: number,
+  ) {}
+
+  /** Undefined when this run holds the target now; otherwise the run id that holds it. */
+  async acquire(target: string, runId: string): Promise<string | undefined> {
+    const owner = (await this.redis.eval(ACQUIRE_LEASE_1, 1, this.keys.lease(target), runId, String(this.leaseTtlMs))) as string;
+    return owner === '' ? undefined : owner;
+  }
+
+  async release(target: string, runId: string): Promise<void> {
+    await this.redis.eval(RELEASE_LEASE_1, 1, this.keys.lease(target), runId);
+  }
+
+  /** Counts this run against the procedure's budget for the target; false when the budget is spent. */
+  async takeBudget(procedure: string, target: string, runId: string, runs: number, perMs: number): Promise<boolean> {
+    const ok = await this.redis.eval(TAKE_BUDGET_1, 1, this.keys.budget(procedure, target), runId, String(Date.now()), String(perMs), String(runs));
+    return ok === 1;
+  }
+
+  /** Run ids counted in the window, oldest first (the history attached to a budget escalation). */
+  async budgetHistory(procedure: string, target: string): Promise<string[]> {
+    return this.redis.zrange(this.keys.budget(procedure, target), 0, -1);
+  }
+}

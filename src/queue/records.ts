@@ -1,0 +1,118 @@
+import type { Redis } from 'ioredis';
+import type { RunRecord, RunState } from '../engine/record.js';
+import type { RedisKeys } from './keys.js';
+
+/**
+ * Run records in Redis: one hash per run (`json`, `epoch`) plus a ZSET index by creation time.
+ * Writes are fenced by epoch (BullMQ's attemptsStarted) in Lua, so a worker that lost its lock
+ * cannot overwrite the checkpoint of the worker that took the run over.
+ */
+
+// KEYS[1] run hash, KEYS[2] index zset; ARGV: json, epoch, ttl ms, id, score, mode ('create'|'save')
+// Output: 1 written, 0 refused (exists for create / stale epoch for save)
+const WRITE_RUN_2 = `
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+if ARGV[6] == 'create' then
+  if exists then return 0 end
+else
+  local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
+  if stored ~= nil and tonumber(ARGV[2]) < stored then return 0 end
+end
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'epoch', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[6] == 'create' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[3]))
+end
+return 1
+`;
+
+export interface RunFilter {
+  procedure?: string;
+  target?: string;
+  state?: RunState;
+  limit?: number;
+}
+
+export class StaleEpochError extends Error {
+  override readonly name = 'StaleEpochError';
+}
+
+export class RecordStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly retentionMs: number,
+  ) {}
+
+  private write(record: RunRecord, mode: 'create' | 'save'): Promise<number> {
+    const created = Date.parse(record.trigger.receivedAt);
+    return this.redis.eval(
+      WRITE_RUN_2,
+      2,
+      this.keys.run(record.id),
+      this.keys.runIndex,
+      JSON.stringify(record),
+      String(record.epoch),
+      String(this.retentionMs),
+      record.id,
+      String(Number.isFinite(created) ? created : Date.now()),
+      mode,
+    ) as Promise<number>;
+  }
+
+  /** Stores a new record; false when one with this id exists already (a duplicate incident). */
+  async create(record: RunRecord): Promise<boolean> {
+    return (await this.write(record, 'create')) === 1;
+  }
+
+  /** Saves a checkpoint; throws StaleEpochError when a newer worker owns the run. */
+  async save(record: RunRecord): Promise<void> {
+    if ((await this.write(record, 'save')) !== 1) {
+      throw new StaleEpochError(`run ${record.id}: a newer worker (epoch > ${record.epoch}) owns this run`);
+    }
+  }
+
+  async get(id: string): Promise<RunRecord | undefined> {
+    const [json, resolvedAt] = await this.redis.hmget(this.keys.run(id), 'json', 'resolvedAt');
+    if (json === null || json === undefined) return undefined;
+    const record = JSON.parse(json) as RunRecord;
+    if (resolvedAt) record.resolvedAt ??= resolvedAt;
+    return record;
+  }
+
+  /**
+   * Notes that the incident's alert resolved. Kept beside the record (not inside its JSON) so a worker
+   * saving a checkpoint at the same moment cannot overwrite it. False when there is no such run.
+   */
+  async markResolved(id: string, at: string): Promise<boolean> {
+    const script = `if redis.call('HEXISTS', KEYS[1], 'json') == 1 then redis.call('HSETNX', KEYS[1], 'resolvedAt', ARGV[1]) return 1 end return 0`;
+    return (await this.redis.eval(script, 1, this.keys.run(id), at)) === 1;
+  }
+
+  async resolvedAt(id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.run(id), 'resolvedAt')) ?? undefined;
+  }
+
+  /** Newest first. Reads at most 1000 recent ids, then filters. */
+  async list(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const limit = Math.min(filter.limit ?? 100, 1000);
+    const ids = await this.redis.zrevrange(this.keys.runIndex, 0, 999);
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.run(id), 'json');
+    const replies = (await pipeline.exec()) ?? [];
+    const runs: RunRecord[] = [];
+    for (const [err, json] of replies) {
+      if (err || typeof json !== 'string') continue; // expired since the index was read
+      const run = JSON.parse(json) as RunRecord;
+      // resolvedAt lives beside the JSON; list shows the JSON's copy, which the worker sets when it sees it.
+      if (filter.procedure !== undefined && run.procedure !== filter.procedure) continue;
+      if (filter.target !== undefined && run.target !== filter.target) continue;
+      if (filter.state !== undefined && run.state !== filter.state) continue;
+      runs.push(run);
+      if (runs.length >= limit) break;
+    }
+    return runs;
+  }
+}

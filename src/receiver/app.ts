@@ -1,0 +1,120 @@
+import express, { type ErrorRequestHandler, type Request } from 'express';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { QUEUE_STATES } from '../metrics.js';
+import { RUN_STATES, type RunState } from '../engine/record.js';
+import type { RunFilter } from '../queue/records.js';
+import type { RunRecord } from '../engine/record.js';
+import { bearerAuth } from './auth.js';
+import { handleWebhook, type WebhookDeps } from './webhook.js';
+
+export interface AppDeps {
+  webhook: WebhookDeps;
+  token?: string;
+  maxBodyBytes: number;
+  metrics: Metrics;
+  log: Logger;
+  runs: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
+  /** Readiness probes; each answers quickly. */
+  ready: { redis(): Promise<boolean>; prometheus(): Promise<boolean>; rulesLoaded: number };
+  /** Job counts by state for the queue gauge (read at scrape time). */
+  queueCounts?: () => Promise<Record<string, number>>;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return Promise.race([p.catch(() => fallback), new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
+}
+
+/** Express routing only: every route maps to a function that knows nothing of Express. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const [redis, prometheus] = await Promise.all([withTimeout(deps.ready.redis(), 1000, false), withTimeout(deps.ready.prometheus(), 1000, false)]);
+    const ready = redis && deps.ready.rulesLoaded > 0;
+    res.status(ready ? 200 : 503).json({ ready, redis, rulesLoaded: deps.ready.rulesLoaded, prometheus });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    if (deps.queueCounts) {
+      const counts = await withTimeout(deps.queueCounts(), 1000, undefined);
+      if (counts) for (const state of QUEUE_STATES) deps.metrics.queueJobs.set({ state }, counts[state] ?? 0);
+    }
+    res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  const countWebhook = (code: number, started: bigint) => {
+    const label = { code: String(code) };
+    deps.metrics.webhookRequests.inc(label);
+    deps.metrics.webhookDuration.observe(label, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+
+  app.post(
+    '/webhook',
+    (req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => countWebhook(res.statusCode, started));
+      next();
+    },
+    bearerAuth(deps.token),
+    // Alertmanager sends application/json; accept any type so a proxy that drops the header still works.
+    express.json({ limit: deps.maxBodyBytes, type: () => true, strict: false }),
+    async (req, res) => {
+      const result = await handleWebhook(req.body, deps.webhook);
+      res.status(result.status).json(result.body);
+    },
+  );
+
+  const api = express.Router();
+  api.use(bearerAuth(deps.token));
+  api.get('/remediations', async (req: Request, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    if (q.state !== undefined && !(RUN_STATES as readonly string[]).includes(q.state)) {
+      res.status(400).json({ error: `state must be one of ${RUN_STATES.join(', ')}`, field: 'state' });
+      return;
+    }
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      res.status(400).json({ error: 'limit must be an integer from 1 to 1000', field: 'limit' });
+      return;
+    }
+    const runs = await deps.runs.list({
+      ...(q.procedure !== undefined ? { procedure: q.procedure } : {}),
+      ...(q.target !== undefined ? { target: q.target } : {}),
+      ...(q.state !== undefined ? { state: q.state as RunState } : {}),
+      limit,
+    });
+    res.json({ runs });
+  });
+  api.get('/remediations/:id', async (req, res) => {
+    const run = await deps.runs.get(String(req.params.id));
+    if (run === undefined) res.status(404).json({ error: `no run ${req.params.id}` });
+    else res.json(run);
+  });
+  app.use('/api', api);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+
+  const onError: ErrorRequestHandler = (err: { type?: string; status?: number; message?: string }, _req, res, _next) => {
+    if (err.type === 'entity.too.large') {
+      res.status(413).json({ error: `body larger than WEBHOOK_MAX_BYTES (${deps.maxBodyBytes} bytes)` });
+    } else if (err.type === 'entity.parse.failed') {
+      res.status(400).json({ error: `body is not valid JSON: ${err.message}` });
+    } else if (err.status !== undefined && err.status >= 400 && err.status < 500) {
+      res.status(err.status).json({ error: err.message });
+    } else {
+      deps.log.error({ err: err.message }, 'request failed');
+      res.status(503).json({ error: 'internal error; retry later' });
+    }
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,134 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { WebhookPayload, normaliseTime, type Alert } from '../alertmanager/payload.js';
+import type { RunRecord } from '../engine/record.js';
+import type { Metrics } from '../metrics.js';
+import { incidentJobId } from '../queue/keys.js';
+import type { RunJob } from '../queue/queue.js';
+import { matchProcedures } from '../rules/match.js';
+import type { Procedure } from '../rules/schema.js';
+import { renderTemplate, TemplateError } from '../rules/template.js';
+
+export type AlertResult = 'enqueued' | 'duplicate' | 'ignored' | 'resolved';
+
+export interface AlertOutcome {
+  fingerprint: string;
+  alertname: string;
+  status: Alert['status'];
+  result: AlertResult;
+  procedure?: string;
+  runId?: string;
+  target?: string;
+  reason?: string;
+}
+
+export interface WebhookDeps {
+  procedures: readonly Procedure[];
+  /** Stores the record if new; false when this incident is known already. */
+  createRecord(record: RunRecord): Promise<boolean>;
+  enqueue(job: RunJob): Promise<void>;
+  markResolved(runId: string, at: string): Promise<boolean>;
+  /** Wakes a delayed run of a resolved alert so it can cancel itself now. */
+  wake(runId: string): Promise<void>;
+  metrics: Metrics;
+  log: Logger;
+  dryRun: boolean;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface HandlerResponse {
+  status: number;
+  body: unknown;
+}
+
+/** zod issue paths as people write them: `alerts[0].labels.alertname`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '') || '(root)';
+}
+
+function validationError(error: z.ZodError): HandlerResponse {
+  const issues = error.issues.slice(0, 50).map((i) => ({ path: formatPath(i.path), message: i.message }));
+  return { status: 400, body: { error: 'invalid Alertmanager webhook payload', issues } };
+}
+
+/**
+ * POST /webhook without Express: validate, map each alert to procedures, store and enqueue.
+ * 202 only after every job is in Redis; any storage failure is a 503 so Alertmanager retries the whole
+ * payload, which is safe because enqueueing is idempotent per incident.
+ */
+export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<HandlerResponse> {
+  const parsed = WebhookPayload.safeParse(body);
+  if (!parsed.success) return validationError(parsed.error);
+  const payload = parsed.data;
+  const receivedAt = new Date().toISOString();
+  const env = deps.env ?? process.env;
+
+  const work: (() => Promise<AlertOutcome>)[] = [];
+  const outcomes: AlertOutcome[] = [];
+  for (const alert of payload.alerts) {
+    const base = { fingerprint: alert.fingerprint, alertname: alert.labels.alertname!, status: alert.status };
+    const procedures = matchProcedures(deps.procedures, alert.labels);
+    if (procedures.length === 0) {
+      outcomes.push({ ...base, result: 'ignored', reason: 'no procedure matched' });
+      continue;
+    }
+    const startsAt = normaliseTime(alert.startsAt);
+    for (const procedure of procedures) {
+      const runId = incidentJobId(procedure.id, alert.fingerprint, startsAt);
+      let target: string;
+      try {
+        target = renderTemplate(procedure.target, { labels: alert.labels, annotations: alert.annotations, vars: procedure.vars, env }, 'text');
+      } catch (err) {
+        if (!(err instanceof TemplateError)) throw err;
+        outcomes.push({ ...base, procedure: procedure.id, result: 'ignored', reason: `target: ${err.message}` });
+        continue;
+      }
+      const ids = { ...base, procedure: procedure.id, runId, target };
+      if (alert.status === 'resolved') {
+        work.push(async () => {
+          const known = await deps.markResolved(runId, alert.endsAt ?? receivedAt);
+          if (known) await deps.wake(runId);
+          return { ...ids, result: 'resolved', ...(known ? {} : { reason: 'no run for this incident' }) };
+        });
+        continue;
+      }
+      const alertData = { labels: alert.labels, annotations: alert.annotations, fingerprint: alert.fingerprint, startsAt, status: alert.status, ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}) };
+      const trigger = { source: 'alertmanager' as const, ...(payload.receiver ? { receiver: payload.receiver } : {}), ...(payload.groupKey ? { groupKey: payload.groupKey } : {}), receivedAt };
+      work.push(async () => {
+        const record: RunRecord = {
+          id: runId,
+          procedure: procedure.id,
+          title: procedure.title,
+          target,
+          state: 'queued',
+          alert: alertData,
+          trigger,
+          dryRun: deps.dryRun,
+          steps: [],
+          escalations: [],
+          epoch: 0,
+          takeovers: 0,
+          sla: {},
+        };
+        // Record first (NX), then the job: a retry after a failure in between finds the record and adds the job.
+        const created = await deps.createRecord(record);
+        await deps.enqueue({ runId, procedure: procedure.id, target, alert: alertData, trigger });
+        return { ...ids, result: created ? 'enqueued' : 'duplicate' };
+      });
+    }
+  }
+
+  try {
+    outcomes.push(...(await Promise.all(work.map((w) => w()))));
+  } catch (err) {
+    deps.log.error({ err: (err as Error).message }, 'could not store remediation jobs; answering 503 so Alertmanager retries');
+    return { status: 503, body: { error: 'remediation queue unavailable; retry later' } };
+  }
+  for (const o of outcomes) deps.metrics.alerts.inc({ result: o.result });
+  const count = (r: AlertResult) => outcomes.filter((o) => o.result === r).length;
+  deps.log.info({ groupKey: payload.groupKey, enqueued: count('enqueued'), duplicate: count('duplicate'), ignored: count('ignored'), resolved: count('resolved') }, 'webhook handled');
+  return {
+    status: 202,
+    body: { enqueued: count('enqueued'), duplicate: count('duplicate'), ignored: count('ignored'), resolved: count('resolved'), alerts: outcomes },
+  };
+}

@@ -1,0 +1,118 @@
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { AlertmanagerClient } from './alertmanager/client.js';
+import type { Config } from './config.js';
+import { createEscalator } from './engine/escalate.js';
+import type { Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { createPrometheusClient } from './prometheus/client.js';
+import { redisKeys } from './queue/keys.js';
+import { TargetLocks } from './queue/locks.js';
+import { Producer } from './queue/queue.js';
+import { RecordStore } from './queue/records.js';
+import { createWorker } from './queue/worker.js';
+import { createApp } from './receiver/app.js';
+import type { Procedure } from './rules/schema.js';
+
+export interface Running {
+  server?: Server;
+  port?: number;
+  /** Stops intake, lets current steps finish (bounded by SHUTDOWN_TIMEOUT), closes connections. */
+  stop(): Promise<void>;
+}
+
+/** Lease TTL above BullMQ's stall recovery time, so a run resumed elsewhere still owns its target. */
+function leaseTtl(config: Config): number {
+  return config.LOCK_DURATION + config.STALLED_INTERVAL + 30_000;
+}
+
+/** Starts the receiver and/or the worker in this process: wiring only. */
+export async function startService(config: Config, procedures: Procedure[], log: Logger, roles: { receiver: boolean; worker: boolean }): Promise<Running> {
+  const metrics = createMetrics(procedures);
+  const keys = redisKeys(config.QUEUE_PREFIX);
+  const prometheus = createPrometheusClient({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT });
+  const byId = new Map(procedures.map((p) => [p.id, p]));
+  const stops: (() => Promise<void>)[] = [];
+  const running: Running = { stop: async () => {} };
+
+  // The producer connection doubles as the receiver's record store: both must fail fast when Redis is away.
+  const producer = new Producer({ redisUrl: config.REDIS_URL, keys, retentionMs: config.RUN_RETENTION });
+  const receiverStore = new RecordStore(producer.redis, keys, config.RUN_RETENTION);
+  producer.queue.waitUntilReady().catch((err: Error) => log.warn({ err: err.message }, 'redis not reachable yet; webhooks answer 503 until it is'));
+
+  if (roles.worker) {
+    const alertmanager = config.ALERTMANAGER_URL ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT) : undefined;
+    const runUrl = (id: string) => `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/api/remediations/${id}`;
+    const escalate = createEscalator({
+      ...(alertmanager ? { alertmanager } : {}),
+      ...(config.ESCALATION_WEBHOOK_URL ? { webhookUrl: config.ESCALATION_WEBHOOK_URL } : {}),
+      timeoutMs: config.HTTP_TIMEOUT,
+      metrics,
+      log,
+      runUrl,
+    });
+    // Workers wait for Redis forever (maxRetriesPerRequest: null); their records go through the same connection.
+    const workerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'remediator:worker' });
+    workerRedis.on('error', (err) => log.warn({ err: err.message }, 'worker redis error'));
+    const worker = createWorker({
+      redis: workerRedis,
+      keys,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDurationMs: config.LOCK_DURATION,
+      stalledIntervalMs: config.STALLED_INTERVAL,
+      procedures: byId,
+      store: new RecordStore(workerRedis, keys, config.RUN_RETENTION),
+      locks: new TargetLocks(workerRedis, keys, leaseTtl(config)),
+      escalate,
+      engine: {
+        prometheus,
+        metrics,
+        settings: { dryRun: config.DRY_RUN, pollIntervalMs: config.POLL_INTERVAL, stepTimeoutMs: config.STEP_TIMEOUT },
+      },
+      log,
+    });
+    stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
+  }
+
+  if (roles.receiver) {
+    const app = createApp({
+      webhook: {
+        procedures,
+        createRecord: (r) => receiverStore.create(r),
+        enqueue: (job) => producer.enqueue(job),
+        markResolved: (id, at) => receiverStore.markResolved(id, at),
+        wake: async (id) => {
+          const job = await producer.queue.getJob(id);
+          if (job && (await job.isDelayed())) await job.promote();
+        },
+        metrics,
+        log,
+        dryRun: config.DRY_RUN,
+      },
+      ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
+      maxBodyBytes: config.WEBHOOK_MAX_BYTES,
+      metrics,
+      log,
+      runs: receiverStore,
+      ready: { redis: () => producer.ping(), prometheus: () => prometheus.ready(), rulesLoaded: procedures.length },
+      queueCounts: () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const)),
+    });
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+      s.once('error', reject);
+    });
+    running.server = server;
+    const address = server.address();
+    running.port = typeof address === 'object' && address ? address.port : config.PORT;
+    log.info({ port: running.port, host: config.HOST, procedures: procedures.map((p) => p.id) }, 'receiver listening');
+    // Stop intake first: Alertmanager retries elsewhere or later.
+    stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    stops.unshift(async () => server.closeIdleConnections());
+  }
+  stops.push(() => producer.close());
+
+  running.stop = async () => {
+    for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'error while stopping'));
+  };
+  return running;
+}
