@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SummaryReporter } from './test/summary-reporter.js';
 
 export default defineConfig({
   test: {
@@ -7,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 90_000,
     pool: 'forks',
-    reporters: ['default'],
+    // Two cores: e2e suites each start Prometheus + Alertmanager + processes; keep parallelism modest.
+    maxWorkers: 2,
+    reporters: ['default', new SummaryReporter()],
   },
 });

@@ -38,7 +38,12 @@ export async function startService(config: Config, procedures: Procedure[], log:
   // The producer connection doubles as the receiver's record store: both must fail fast when Redis is away.
   const producer = new Producer({ redisUrl: config.REDIS_URL, keys, retentionMs: config.RUN_RETENTION });
   const receiverStore = new RecordStore(producer.redis, keys, config.RUN_RETENTION);
-  producer.queue.waitUntilReady().catch((err: Error) => log.warn({ err: err.message }, 'redis not reachable yet; webhooks answer 503 until it is'));
+  // Listen only once the queue can take jobs, when Redis is there; if it is not, start anyway and answer 503.
+  const queueReady = await Promise.race([
+    producer.queue.waitUntilReady().then(() => true, () => false),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
+  ]);
+  if (!queueReady) log.warn({ redis: config.REDIS_URL }, 'redis not reachable yet; webhooks answer 503 until it is');
 
   if (roles.worker) {
     const alertmanager = config.ALERTMANAGER_URL ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT) : undefined;

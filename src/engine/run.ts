@@ -5,6 +5,7 @@ import type { PrometheusClient } from '../prometheus/client.js';
 import type { EscalationWhen, Procedure } from '../rules/schema.js';
 import { createRender, type TemplateScope } from '../rules/template.js';
 import type { RunRecord, RunState, StepRecord } from './record.js';
+import { escalationsFor } from './escalate.js';
 import { runStep, type StepSettings } from './step.js';
 
 /** The P1 SLA when a procedure names none. */
@@ -137,7 +138,7 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
   finishSla(record);
   await deps.save(record);
   const escalateFor: EscalationWhen | undefined = stop.when ?? (stop.state === 'succeeded' ? 'succeeded' : undefined);
-  if (escalateFor !== undefined) {
+  if (escalateFor !== undefined && escalationsFor(procedure, escalateFor).length > 0) {
     await deps.escalate(record, procedure, escalateFor);
     if (escalateFor !== 'succeeded' && record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
     await deps.save(record);

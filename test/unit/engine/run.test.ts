@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { createMetrics } from '../../../src/metrics.js';
+import type { RunRecord } from '../../../src/engine/record.js';
+import { runProcedure, type EngineDeps } from '../../../src/engine/run.js';
+import { createPrometheusClient } from '../../../src/prometheus/client.js';
+import { RuleFile, type EscalationWhen, type Procedure } from '../../../src/rules/schema.js';
+import { silentLogger } from '../../../src/log.js';
+import { startFakePrometheus, vector, notReady, type FakePrometheus } from '../../helpers/fake-prometheus.js';
+
+function procedure(yaml: string): Procedure {
+  return { ...RuleFile.parse(parse(yaml)), file: 'test.yaml' };
+}
+
+function record(labels: Record<string, string> = { alertname: 'A', instance: 'i-1' }): RunRecord {
+  return {
+    id: 'inc-test',
+    procedure: 'T',
+    title: 'T',
+    target: 'i-1',
+    state: 'queued',
+    alert: { labels, annotations: {}, fingerprint: '0123456789abcdef', startsAt: new Date().toISOString(), status: 'firing' },
+    trigger: { source: 'alertmanager', receivedAt: new Date().toISOString() },
+    dryRun: false,
+    steps: [],
+    escalations: [],
+    epoch: 1,
+    takeovers: 0,
+    sla: {},
+  };
+}
+
+describe('engine/run', () => {
+  let prom: FakePrometheus;
+  let saves: RunRecord[];
+  let escalations: EscalationWhen[];
+  const deps = (over: Partial<EngineDeps> = {}): EngineDeps => ({
+    prometheus: createPrometheusClient({ url: prom.url, timeoutMs: 1000 }),
+    save: async (r) => void saves.push(structuredClone(r)),
+    escalate: async (r, _p, when) => {
+      escalations.push(when);
+      r.escalations.push({ when, to: 'webhook', status: 'sent', at: new Date().toISOString(), message: 'm' });
+    },
+    resolvedAt: async () => undefined,
+    metrics: createMetrics(),
+    log: silentLogger,
+    settings: { dryRun: false, pollIntervalMs: 20, stepTimeoutMs: 5000 },
+    env: {},
+    ...over,
+  });
+
+  beforeAll(async () => {
+    prom = await startFakePrometheus();
+  });
+  afterAll(async () => prom.close());
+  beforeEach(() => {
+    saves = [];
+    escalations = [];
+  });
+
+  const branching = procedure(`
+id: T
+title: branching
+match: ['alertname="A"']
+target: "{{ labels.instance }}"
+steps:
+  - name: probe
+    action: { exec: { command: [node, -e, "process.exit(1)"] } }
+    expect: { exitCode: [0, 1] }
+  - name: when-running
+    when: { step: probe, exitCode: 0 }
+    action: { wait: { duration: 1ms } }
+  - name: when-not-running
+    when: { step: probe, exitCode: 1 }
+    action: { wait: { duration: 1ms } }
+    expect: { promql: 'up{instance="{{ labels.instance }}"}', op: "==", value: 1, within: 1s }
+escalation:
+  - { when: failed, to: [webhook], message: m }
+`);
+
+  it('takes the branch whose condition holds, records the other as skipped with the reason, and succeeds on a confirmed value', async () => {
+    prom.script('up{instance="i-1"}', vector([{ instance: 'i-1' }, '0']), vector([{ instance: 'i-1' }, '1']));
+    const r = await runProcedure(branching, record(), deps(), new AbortController().signal);
+    expect(r.state).toBe('succeeded');
+    expect(r.steps.map((s) => s.status)).toEqual(['passed', 'skipped', 'passed']);
+    expect(r.steps[1]!.reason).toMatch(/^condition not met: .*exitCode/);
+    expect(r.steps[0]!.result).toMatchObject({ status: 'failed', exitCode: 1 });
+    expect(r.steps[2]!.observed).toEqual([{ labels: { instance: 'i-1' }, value: 1, at: expect.any(String) }]);
+    expect(r.steps[2]!.expect?.attempts).toBeGreaterThanOrEqual(2);
+    expect(escalations).toEqual([]);
+    expect(r.sla.slaMs).toBe(15 * 60_000);
+    expect(r.sla.actualMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a Prometheus that cannot answer makes the verification unknown, escalates, and never reports success', async () => {
+    prom.script('up{instance="i-1"}', notReady());
+    const r = await runProcedure(branching, record(), deps(), new AbortController().signal);
+    expect(r.steps[2]!.status).toBe('unknown');
+    expect(r.steps[2]!.reason).toMatch(/verification unknown/);
+    expect(escalations).toEqual(['unknown']);
+    expect(r.state).toBe('escalated');
+  });
+
+  it('retries a failing step as many times as the rule says, then escalates', async () => {
+    const p = procedure(`
+id: T
+title: retry
+match: ['alertname="A"']
+target: x
+steps:
+  - name: restart
+    action: { exec: { command: [node, -e, "console.log('restarting')"] } }
+    expect: { promql: 'healthy', op: "==", value: 1, within: 100ms }
+    onFailure: retry
+    retries: 1
+escalation:
+  - { when: failed, to: [webhook], message: m }
+`);
+    prom.script('healthy', vector([{}, '0']));
+    const r = await runProcedure(p, record(), deps(), new AbortController().signal);
+    expect(r.steps[0]!.attempts).toBe(2);
+    expect(r.steps[0]!.status).toBe('failed');
+    expect(r.steps[0]!.reason).toMatch(/after 2 attempts/);
+    expect(escalations).toEqual(['failed']);
+  });
+
+  it('continues past a failed step when told, and a later verified step decides', async () => {
+    const p = procedure(`
+id: T
+title: continue
+match: ['alertname="A"']
+target: x
+steps:
+  - name: first
+    expect: { promql: 'a', op: "==", value: 1 }
+    onFailure: continue
+  - name: second
+    when: { step: first, status: failed }
+    expect: { promql: 'b', op: "==", value: 1 }
+`);
+    prom.script('a', vector([{}, '0']));
+    prom.script('b', vector([{}, '1']));
+    const r = await runProcedure(p, record(), deps(), new AbortController().signal);
+    expect(r.steps.map((s) => s.status)).toEqual(['failed', 'passed']);
+    expect(r.state).toBe('succeeded');
+  });
+
+  it('refuses a hostile label as a command argument: the step fails and nothing runs', async () => {
+    const p = procedure(`
+id: T
+title: hostile
+match: ['alertname="A"']
+target: x
+steps:
+  - name: run
+    action: { exec: { command: [node, -e, "require('fs').writeFileSync(process.argv[1], 'ran')", "{{ labels.instance }}"] } }
+`);
+    const r = await runProcedure(p, record({ alertname: 'A', instance: '--inspect=0.0.0.0' }), deps(), new AbortController().signal);
+    expect(r.steps[0]!.status).toBe('failed');
+    expect(r.steps[0]!.reason).toMatch(/^not run: labels.instance starts with "-"/);
+    expect(r.steps[0]!.result).toBeUndefined();
+  });
+
+  it('dry run records the plan and executes nothing', async () => {
+    const r = await runProcedure(branching, record(), deps({ settings: { dryRun: true, pollIntervalMs: 20, stepTimeoutMs: 1000 } }), new AbortController().signal);
+    expect(r.state).toBe('skipped');
+    expect(r.steps[0]!.result?.output).toMatch(/^dry run: would /);
+    expect(r.steps[0]!.result?.exitCode).toBeUndefined();
+  });
+
+  it('a takeover in the action phase verifies first and does not repeat an action that already worked', async () => {
+    const p = procedure(`
+id: T
+title: takeover
+match: ['alertname="A"']
+target: x
+steps:
+  - name: fix
+    action: { exec: { command: [node, -e, "process.exit(3)"] } }
+    expect: { promql: 'fixed', op: "==", value: 1, within: 1s }
+`);
+    prom.script('fixed', vector([{}, '1']));
+    const left = record();
+    left.steps = [{ name: 'fix', status: 'unknown', observed: [], attempts: 1, startedAt: new Date().toISOString() }];
+    left.checkpoint = { index: 0, phase: 'action', attempt: 1, at: new Date().toISOString() };
+    const r = await runProcedure(p, left, deps(), new AbortController().signal);
+    expect(r.takeovers).toBe(1);
+    expect(r.steps[0]!.status).toBe('passed');
+    expect(r.steps[0]!.reason).toMatch(/not repeated/);
+    expect(r.steps[0]!.result).toBeUndefined(); // exec would have recorded exitCode 3
+    expect(r.state).toBe('succeeded');
+  });
+
+  it('stops after the current step when the alert resolved meanwhile', async () => {
+    const p = procedure(`
+id: T
+title: resolve
+match: ['alertname="A"']
+target: x
+steps:
+  - name: one
+    action: { wait: { duration: 1ms } }
+  - name: two
+    action: { wait: { duration: 1ms } }
+`);
+    const r = await runProcedure(p, record(), deps({ resolvedAt: async () => '2026-11-28T10:00:00Z' }), new AbortController().signal);
+    expect(r.steps).toHaveLength(1);
+    expect(r.state).toBe('succeeded');
+    expect(r.reason).toMatch(/alert resolved/);
+  });
+});
