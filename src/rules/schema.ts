@@ -29,6 +29,8 @@ const Timing = {
 export const CheckSpec = z
   .strictObject({
     ...PromqlSpec.shape,
+    // Optional here: a step check has no promql (the kind follows from its presence).
+    promql: PromqlSpec.shape.promql.optional(),
     ...StepResultSpec.shape,
     ...Timing,
   })

@@ -45,6 +45,7 @@ const UNTRUSTED: ReadonlySet<Namespace> = new Set(['labels', 'annotations']);
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what we look for
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const LONE_SURROGATE = /\p{Cs}/u;
 const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The holes of a template, for validation at load: `[{ namespace: 'labels', name: 'instance' }]`. */
@@ -78,6 +79,8 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
     case 'text':
       return value;
     case 'promql':
+      // A lone UTF-16 surrogate has no UTF-8 form: no PromQL literal can hold it (only a malformed POST carries one).
+      if (LONE_SURROGATE.test(value)) throw new TemplateError(`${reference} holds a lone surrogate, not valid in a PromQL string`, reference);
       // Trusted or not, a value inside a string literal must stay inside it.
       return escapePromqlString(value);
     case 'header':
@@ -87,7 +90,12 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
       if (!untrusted) return value;
       // encodeURIComponent leaves '.' alone, and a '..' segment would climb the path.
       if (value === '.' || value === '..') throw new TemplateError(`${reference} is a dot segment, not allowed in a URL`, reference);
-      return encodeURIComponent(value);
+      try {
+        return encodeURIComponent(value);
+      } catch {
+        // URIError: a lone UTF-16 surrogate (JSON "\ud800" in an alert) has no UTF-8 encoding.
+        throw new TemplateError(`${reference} holds text that cannot be percent-encoded (a lone surrogate)`, reference);
+      }
     case 'argv':
       if (!untrusted) return value;
       if (CONTROL.test(value)) throw new TemplateError(`${reference} holds a control character, not allowed in a command argument`, reference);

@@ -1,0 +1,113 @@
+/**
+ * `remediator docs`: the procedures rendered back into the runbook's own form, a table per procedure
+ * (Step | Action | Expected Metrics | Estimated Duration), then the escalation and the total estimate.
+ * Prose the runbook had (`description`, `expected`, `escalationText`) wins; otherwise the text is derived
+ * from the spec, with the action registry's `describe`.
+ */
+import { actionByKind } from '../actions/index.js';
+import type { CheckSpec, Escalation, Procedure, Step } from './schema.js';
+
+export function renderRunbook(procedures: readonly Procedure[]): string {
+  return `${procedures.map(renderProcedure).join('\n\n')}\n`;
+}
+
+export function renderProcedure(p: Procedure): string {
+  const text = (s: string) => fillHoles(s, p.vars);
+  const lines = [`## ${p.id}: ${p.title}`, ''];
+  if (p.description !== undefined) lines.push(oneLine(text(p.description)), '');
+  lines.push('| Step | Action | Expected Metrics | Estimated Duration |', '|---|---|---|---|');
+  p.steps.forEach((step, i) => {
+    const cells = [String(i + 1), actionText(step, text), expectedText(step), step.estimate !== undefined ? formatEstimate(step.estimate) : ''];
+    lines.push(`| ${cells.map((c) => cell(text(c))).join(' | ')} |`);
+  });
+  lines.push('', `Escalation: ${oneLine(text(p.escalationText ?? escalationText(p.escalation)))}`, '', totalText(p));
+  return lines.join('\n');
+}
+
+function actionText(step: Step, fill: (text: string) => string): string {
+  if (step.description !== undefined) return step.description;
+  const prefix = step.when !== undefined ? `If ${describeCheck(step.when)}: ` : '';
+  if (step.action === undefined) return `${prefix}Verify`;
+  const [kind, spec] = Object.entries(step.action).find(([, s]) => s !== undefined) ?? [];
+  const action = kind === undefined ? undefined : actionByKind.get(kind);
+  if (action === undefined) return `${prefix}${String(kind)}`;
+  let filled: unknown = spec;
+  try {
+    // The action knows which of its fields are templates; fill them (vars, `<name>` for the rest) before describing.
+    filled = action.render(spec, (template) => fill(template));
+  } catch {
+    // describe the spec as written
+  }
+  return `${prefix}${action.describe(filled)}`;
+}
+
+function expectedText(step: Step): string {
+  if (step.expected !== undefined) return step.expected;
+  return step.expect !== undefined ? describeCheck(step.expect) : '';
+}
+
+/** A check in words: `supervisor_up == 1 within 10s`, `step restart-relay: status failed`. */
+export function describeCheck(c: CheckSpec): string {
+  const parts: string[] = [];
+  if (c.promql !== undefined) {
+    parts.push(c.empty === true ? `${c.promql} returns no series` : `${c.promql} ${c.op ?? ''} ${String(c.value ?? '')}`.trim());
+  } else {
+    const what: string[] = [];
+    const list = (v: unknown) => (Array.isArray(v) ? v.join(' or ') : String(v));
+    if (c.status !== undefined) what.push(`status ${list(c.status)}`);
+    if (c.exitCode !== undefined) what.push(`exit code ${list(c.exitCode)}`);
+    if (c.output !== undefined) what.push(`output matches /${c.output}/`);
+    if (c.httpStatus !== undefined) what.push(`HTTP ${list(c.httpStatus)}`);
+    if (c.json !== undefined) what.push(`${c.json.path} == ${JSON.stringify(c.json.value)}`);
+    parts.push(c.step !== undefined ? `step ${c.step} ${what.join(', ')}` : what.join(', '));
+  }
+  if (c.after !== undefined) parts.push(`after ${formatEstimate(c.after)}`);
+  if (c.within !== undefined) parts.push(`within ${formatEstimate(c.within)}`);
+  if (c.for !== undefined) parts.push(`for ${formatEstimate(c.for)}`);
+  return parts.join(' ');
+}
+
+function escalationText(entries: readonly Escalation[]): string {
+  if (entries.length === 0) return 'none configured';
+  return entries
+    .map((e) => {
+      const when = Array.isArray(e.when) ? e.when.join(' or ') : e.when;
+      const attach = e.attach.length > 0 ? ` with ${e.attach.join(', ')}` : '';
+      return `When ${when}, notify ${e.to.join(' and ')}${attach}: ${e.message.replace(/\.?$/, '.')}`;
+    })
+    .join(' ');
+}
+
+function totalText(p: Procedure): string {
+  const estimates = p.steps.map((s) => s.estimate).filter((e): e is number => e !== undefined);
+  const total = p.estimate ?? (estimates.length > 0 ? estimates.reduce((a, b) => a + b, 0) : undefined);
+  if (total === undefined) return 'Total estimated duration: not estimated.';
+  const sla = p.sla === undefined ? '' : ` (${total <= p.sla ? 'within' : 'over'} ${formatEstimate(p.sla)} SLA)`;
+  return `Total estimated duration: ${formatEstimate(total)}${sla}.`;
+}
+
+/** The runbook's way: `3min`, `30s`, `1min30s`, `2h`. */
+export function formatEstimate(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return ms < 1000 && ms > 0 ? `${ms}ms` : `${s}s`;
+  const min = Math.floor(s / 60);
+  const rest = s % 60;
+  if (rest === 0 && min % 60 === 0 && min >= 120) return `${min / 60}h`;
+  return rest === 0 ? `${min}min` : `${min}min${rest}s`;
+}
+
+const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+/** A runbook reads better with the deployment's values than with holes: vars filled in, anything else `<name>`. */
+function fillHoles(text: string, vars: Readonly<Record<string, string>>): string {
+  return text.replace(HOLE, (_hole, namespace: string, name: string) => (namespace === 'vars' && vars[name] !== undefined ? vars[name] : `<${name}>`));
+}
+
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, ' ');
+}
+
+/** A Markdown table cell: one line, pipes escaped. */
+function cell(text: string): string {
+  return oneLine(text).replace(/\|/g, '\\|');
+}

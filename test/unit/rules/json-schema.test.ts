@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { actions } from '../../../src/actions/index.js';
+import { RULE_FILE_SCHEMA_ID, ruleFileJsonSchema } from '../../../src/rules/json-schema.js';
+
+type Json = Record<string, unknown>;
+const at = (schema: Json, ...keys: string[]): Json => keys.reduce<Json>((s, k) => s[k] as Json, schema);
+
+describe('rules/json-schema', () => {
+  const schema = ruleFileJsonSchema();
+  const properties = at(schema, 'properties');
+  const step = at(properties, 'steps', 'items');
+
+  it('names itself and the draft it follows', () => {
+    expect(schema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', $id: RULE_FILE_SCHEMA_ID, title: 'remediator rule file', type: 'object' });
+    expect(Object.keys(schema).slice(0, 3)).toEqual(['$schema', '$id', 'title']);
+  });
+
+  it('describes the input a person writes: defaults optional, durations strings with a pattern', () => {
+    expect(schema.required).toEqual(['id', 'title', 'match', 'target', 'steps']);
+    expect(schema.additionalProperties).toBe(false);
+    expect(at(properties, 'budget', 'properties', 'per')).toMatchObject({ type: 'string', pattern: '^(?:\\d+(?:ms|s|m|h|d))+$' });
+    expect(at(step, 'properties', 'estimate')).toMatchObject({ type: 'string', pattern: '^(?:\\d+(?:ms|s|m|h|d))+$' });
+    expect(step.required).toEqual(['name']);
+  });
+
+  it('lists every action kind from the registry, exactly one a step', () => {
+    const action = at(step, 'properties', 'action');
+    expect(Object.keys(at(action, 'properties'))).toEqual(actions.map((a) => a.kind));
+    expect(action).toMatchObject({ additionalProperties: false, minProperties: 1, maxProperties: 1 });
+  });
+
+  it('is plain JSON', () => {
+    expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { promqlSyntaxErrors } from '../../../src/rules/promql.js';
+
+describe('rules/promql', () => {
+  it.each([
+    'supervisor_up',
+    'supervisor_dashboard_link_connected{instance="{{ labels.instance }}"} == 1',
+    'sum by (child) (rate(supervisor_child_restarts_total{instance="{{ labels.instance }}"}[5m])) > 0',
+    'supervisor_health_status{status="ready", instance=~"{{ labels.instance }}|{{ vars.fallback }}"}',
+    "supervisor_up{job='supervisor'}",
+    'rate(supervisor_control_loop_iterations_total[{{ vars.window }}])',
+    'supervisor_children{state="running"} == supervisor_children_target',
+    'up{instance="a\\"b\\\\c\\n"}',
+    'absent(supervisor_up) # a comment with {{ labels.instance }} in it',
+  ])('accepts %s', (query) => {
+    expect(promqlSyntaxErrors(query)).toEqual([]);
+  });
+
+  it.each`
+    query                                                     | errors
+    ${''}                                                     | ${['empty query']}
+    ${'up{'}                                                  | ${['syntax error at char 4: unexpected end of query']}
+    ${'sum(rate(x[5m])'}                                      | ${['syntax error at char 16: unexpected end of query']}
+    ${'foo bar'}                                              | ${["syntax error at char 5: unexpected 'bar' after 'foo '"]}
+    ${'up == == 1'}                                           | ${["syntax error at char 7: unexpected '=' after 'up == '"]}
+    ${'up{a="{{ labels.instance }}"} == == 1'}                | ${["syntax error at char 34: unexpected '=' after '…ls.instance }}\"} == '"]}
+    ${'up\n  and\n  ))'}                                       | ${["syntax error at line 3, char 3: unexpected '))' after 'up and '"]}
+    ${'"abc'}                                                 | ${['unterminated string literal at char 1']}
+    ${'up{a="x\\qy"}'}                                        | ${['unknown escape sequence \\q in a string literal at char 6']}
+  `('reports $query', ({ query, errors }: { query: string; errors: string[] }) => {
+    expect(promqlSyntaxErrors(query)).toEqual(errors);
+  });
+
+  it.each([
+    ["up{instance='{{ labels.instance }}'}", 'labels.instance'],
+    ['up{instance=`{{ labels.instance }}`}', 'labels.instance'],
+    ['rate(x[{{ annotations.window }}])', 'annotations.window'],
+  ])('refuses an alert value outside a double-quoted string: %s', (query, ref) => {
+    expect(promqlSyntaxErrors(query)).toContain(
+      `{{ ${ref} }} must be inside a double-quoted string literal ("…"), the only place an alert's value is escaped for`,
+    );
+  });
+});
