@@ -6,6 +6,9 @@ import type { Metrics } from '../metrics.js';
 import type { Escalation, EscalationWhen, Procedure } from '../rules/schema.js';
 import { createRender } from '../rules/template.js';
 import type { EscalationRecord, RunRecord } from './record.js';
+import { stepResult } from '../checks/step-result.js';
+import type { StepResultSpec } from '../checks/specs.js';
+import type { StepState } from '../checks/types.js';
 
 export const ESCALATION_ALERTNAME = 'RemediationEscalated';
 const ANNOTATION_LIMIT = 8 * 1024;
@@ -22,6 +25,19 @@ export interface EscalatorDeps {
   /** Backoff base between delivery attempts. */
   retryDelayMs?: number;
   env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Evaluates an escalation's `if`/`unless` against the run's step results (never Prometheus). */
+async function conditionHolds(spec: StepResultSpec, record: RunRecord, log: Logger): Promise<boolean> {
+  const steps = new Map<string, StepState>(record.steps.map((s) => [s.name, { status: s.status, ...(s.result ? { result: s.result } : {}) }]));
+  const outcome = await stepResult.evaluate(spec, {
+    signal: new AbortController().signal,
+    log,
+    steps,
+    currentStep: record.steps.at(-1)?.name ?? '',
+    prometheus: { query: () => Promise.reject(new Error('not used')), ready: async () => false },
+  });
+  return outcome.holds;
 }
 
 /** `failed` also covers `unknown` unless the procedure has an entry for `unknown` of its own. */
@@ -78,6 +94,8 @@ export function createEscalator(deps: EscalatorDeps) {
     const log = deps.log.child({ runId: record.id, procedure: procedure.id });
     const render = createRender({ labels: record.alert.labels, annotations: record.alert.annotations, vars: procedure.vars, env: deps.env ?? process.env });
     for (const escalation of escalationsFor(procedure, when)) {
+      if (escalation.if !== undefined && !(await conditionHolds(escalation.if, record, log))) continue;
+      if (escalation.unless !== undefined && (await conditionHolds(escalation.unless, record, log))) continue;
       let message: string;
       try {
         message = render(escalation.message, 'text');

@@ -53,7 +53,8 @@ export function procedureEstimate(procedure: Procedure): number | undefined {
  */
 export async function runProcedure(procedure: Procedure, record: RunRecord, deps: EngineDeps, signal: AbortSignal): Promise<RunRecord> {
   const log = deps.log.child({ runId: record.id, procedure: procedure.id });
-  const render = createRender(templateScope(procedure, record, deps.env ?? process.env));
+  const scope = templateScope(procedure, record, deps.env ?? process.env);
+  const render = createRender(scope);
   const states = new Map<string, StepState>();
   for (const s of record.steps) states.set(s.name, { status: s.status, ...(s.result ? { result: s.result } : {}) });
 
@@ -69,6 +70,11 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
   record.sla = { ...(estimate !== undefined ? { estimateMs: estimate } : {}), slaMs: procedure.sla ?? DEFAULT_SLA_MS };
   await deps.save(record);
 
+  // The procedure's deadline counts from the run's first start, across takeovers.
+  const deadline = procedure.timeout !== undefined ? Date.parse(record.startedAt) + procedure.timeout : undefined;
+  const timeout = deadline !== undefined ? AbortSignal.timeout(Math.max(0, deadline - Date.now())) : undefined;
+  const runSignal = timeout ? AbortSignal.any([signal, timeout]) : signal;
+
   let stop: { state: RunState; when?: EscalationWhen; reason: string } | undefined;
   for (let i = resumeAt; i < procedure.steps.length && stop === undefined; i++) {
     const step = procedure.steps[i]!;
@@ -76,14 +82,19 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
     const stepRecord = record.steps[i] ?? newStepRecord(procedure, i);
     record.steps[i] = stepRecord;
     const resumed = i === resumeAt && resumedAfterAction;
+    if (timeout?.aborted) {
+      stop = { state: 'failed', when: 'timeout', reason: `procedure timeout of ${procedure.timeout! / 1000}s reached before step ${step.name}` };
+      break;
+    }
     const outcome = await runStep(
       {
         step,
         render,
+        scope,
         states,
         prometheus: deps.prometheus,
         settings: deps.settings,
-        signal,
+        signal: runSignal,
         log: stepLog,
         resumedAfterAction: resumed,
         checkpoint: async (phase, attempt) => {
@@ -92,8 +103,16 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
         },
       },
       stepRecord,
-    );
+    ).catch((err: unknown) => {
+      // Only the procedure's own deadline is handled here; a worker shutdown propagates (the run resumes elsewhere).
+      if (!timeout?.aborted || signal.aborted) throw err;
+      stepRecord.status = 'failed';
+      stepRecord.reason = `aborted: procedure timeout of ${procedure.timeout! / 1000}s reached`;
+      stepRecord.endedAt = new Date().toISOString();
+      return stepRecord;
+    });
     record.steps[i] = outcome;
+    if (timeout?.aborted && !signal.aborted) stop = { state: 'failed', when: 'timeout', reason: outcome.reason ?? 'procedure timeout' };
     delete record.checkpoint;
     deps.metrics.steps.inc({ procedure: procedure.id, step: step.name, status: outcome.status });
     if (outcome.durationMs !== undefined) deps.metrics.stepDuration.observe({ procedure: procedure.id, step: step.name }, outcome.durationMs / 1000);
@@ -105,7 +124,7 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
     stepLog.info({ status: outcome.status, reason: outcome.reason, durationMs: outcome.durationMs }, 'step finished');
     await deps.save(record);
 
-    if (outcome.status === 'failed' || outcome.status === 'unknown') {
+    if (stop === undefined && (outcome.status === 'failed' || outcome.status === 'unknown')) {
       const when: EscalationWhen = outcome.status === 'unknown' ? 'unknown' : 'failed';
       const reason = `step ${step.name} ${outcome.status}: ${outcome.reason ?? ''}`.trim();
       if (step.onFailure === 'abort') stop = { state: 'failed', reason };

@@ -7,7 +7,7 @@ import type { CheckContext, StepState } from '../checks/types.js';
 import type { PrometheusClient } from '../prometheus/client.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import type { CheckSpec, Step } from '../rules/schema.js';
-import { TemplateError, type Render } from '../rules/template.js';
+import { createRender, TemplateError, type Render, type TemplateScope } from '../rules/template.js';
 import type { CheckRecord, StepRecord } from './record.js';
 
 export interface StepSettings {
@@ -19,6 +19,8 @@ export interface StepSettings {
 export interface StepContext {
   step: Step;
   render: Render;
+  /** The scope behind `render`, to render a `forEach` action once per item. */
+  scope: TemplateScope;
   /** States of the steps so far, by name; this step's entry is updated as it goes. */
   states: Map<string, StepState>;
   prometheus: PrometheusClient;
@@ -121,20 +123,23 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   }
 
   const kind = step.action ? Object.keys(step.action).find((k) => step.action![k] !== undefined) : undefined;
-  let rendered: unknown;
+  // One rendered spec per run of the action: one, or one per forEach item.
+  let rendered: unknown[] = [];
   if (kind !== undefined) {
     const action = actionByKind.get(kind)!;
     try {
-      rendered = action.render(step.action![kind], ctx.render);
+      const renders = step.forEach ? forEachItems(step, ctx.states).map((item) => createRender({ ...ctx.scope, item })) : [ctx.render];
+      rendered = renders.map((r) => action.render(step.action![kind], r));
     } catch (err) {
-      if (!(err instanceof TemplateError)) throw err;
-      return finish('failed', `not run: ${err.message}`);
+      if (!(err instanceof TemplateError) && !(err instanceof ForEachError)) throw err;
+      return finish('failed', `not run: ${(err as Error).message}`);
     }
-    record.action = { kind, spec: rendered, description: action.describe(rendered) };
+    const description = rendered.length === 1 ? action.describe(rendered[0]) : `${rendered.length}× ${rendered.map((r) => action.describe(r)).join('; ') || action.kind}`;
+    record.action = { kind, spec: rendered.length === 1 && !step.forEach ? rendered[0] : rendered, description };
   }
 
   if (ctx.settings.dryRun) {
-    if (record.action) record.result = { status: 'succeeded', output: `dry run: would ${record.action.description}` };
+    if (record.action) record.result = { status: 'succeeded', output: `dry run: would run ${record.action.description}` };
     return finish('skipped', 'dry run: nothing executed, nothing verified');
   }
 
@@ -153,7 +158,7 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     record.attempts = attempt;
     if (kind !== undefined) {
       await ctx.checkpoint('action', attempt);
-      record.result = await runAction(ctx, kind, rendered);
+      record.result = rendered.length === 1 && !step.forEach ? await runAction(ctx, kind, rendered[0]) : await runEach(ctx, kind, rendered);
       state.result = record.result;
     }
     await ctx.checkpoint('verify', attempt);
@@ -172,4 +177,35 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     }
   }
   return finish('failed', 'no attempts left');
+}
+
+export class ForEachError extends Error {
+  override readonly name = 'ForEachError';
+}
+
+/** The elements a forEach step acts on: an array in an earlier step's JSON body, filtered by `where`. */
+export function forEachItems(step: Step, states: ReadonlyMap<string, StepState>): Record<string, string>[] {
+  const spec = step.forEach!;
+  const body = states.get(spec.step)?.result?.body;
+  let value: unknown = body;
+  for (const key of spec.path.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  if (!Array.isArray(value)) throw new ForEachError(`forEach: ${spec.step}'s result has no array at "${spec.path}"`);
+  const items = value
+    .filter((v): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v))
+    .map((v) => Object.fromEntries(Object.entries(v).filter(([, x]) => ['string', 'number', 'boolean'].includes(typeof x)).map(([k, x]) => [k, String(x)])));
+  const where = Object.entries(spec.where ?? {});
+  return items.filter((item) => where.every(([field, allowed]) => (Array.isArray(allowed) ? allowed : [allowed]).includes(item[field] ?? '')));
+}
+
+/** A forEach action: one attempt per item, in order; succeeded only when every item's did. */
+async function runEach(ctx: StepContext, kind: string, specs: unknown[]): Promise<ActionResult> {
+  if (specs.length === 0) return { status: 'succeeded', output: 'forEach: no matching item; nothing to do', body: [] };
+  const results: ActionResult[] = [];
+  for (const spec of specs) results.push(await runAction(ctx, kind, spec));
+  return {
+    status: results.every((r) => r.status === 'succeeded') ? 'succeeded' : 'failed',
+    output: results.map((r, i) => `[${i + 1}] ${r.status}: ${r.output ?? ''}`).join('\n'),
+    body: results.map((r) => r.body ?? null),
+    detail: { items: results.length },
+  };
 }

@@ -6,6 +6,7 @@
  */
 import { actionByKind } from '../actions/index.js';
 import type { CheckSpec, Escalation, Procedure, Step } from './schema.js';
+import type { VarValue } from './template.js';
 
 export function renderRunbook(procedures: readonly Procedure[]): string {
   return `${procedures.map(renderProcedure).join('\n\n')}\n`;
@@ -34,7 +35,10 @@ function actionText(step: Step, fill: (text: string) => string): string {
   let filled: unknown = spec;
   try {
     // The action knows which of its fields are templates; fill them (vars, `<name>` for the rest) before describing.
-    filled = action.render(spec, (template) => fill(template));
+    const render = Object.assign((template: string) => fill(template), {
+      argv: (elements: readonly string[]) => elements.map((e) => fill(e)),
+    });
+    filled = action.render(spec, render);
   } catch {
     // describe the spec as written
   }
@@ -99,8 +103,11 @@ export function formatEstimate(ms: number): string {
 const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 /** A runbook reads better with the deployment's values than with holes: vars filled in, anything else `<name>`. */
-function fillHoles(text: string, vars: Readonly<Record<string, string>>): string {
-  return text.replace(HOLE, (_hole, namespace: string, name: string) => (namespace === 'vars' && vars[name] !== undefined ? vars[name] : `<${name}>`));
+function fillHoles(text: string, vars: Readonly<Record<string, VarValue>>): string {
+  return text.replace(HOLE, (_hole, namespace: string, name: string) => {
+    const value = namespace === 'vars' ? vars[name] : undefined;
+    return value === undefined ? `<${name}>` : Array.isArray(value) ? value.join(' ') : (value as string);
+  });
 }
 
 function oneLine(text: string): string {

@@ -140,13 +140,38 @@ function checkRuleFile(file: string, text: string, env: Env): { procedure?: Proc
   const id = typeof rawId === 'string' ? { value: rawId, line: lineOf(['id']) } : undefined;
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   if (!parsed.success || problems.length > 0) return id !== undefined ? { problems, id } : { problems };
-  const procedure: Procedure = { ...parsed.data, vars: overrideVars(parsed.data.vars, env), file };
+  let vars: Procedure['vars'];
+  try {
+    vars = overrideVars(parsed.data.vars, env);
+  } catch (err) {
+    problems.push({ file, path: 'vars', message: (err as Error).message, ...(lineOf(['vars']) !== undefined ? { line: lineOf(['vars'])! } : {}) });
+    return id !== undefined ? { problems, id } : { problems };
+  }
+  const procedure: Procedure = { ...parsed.data, vars, file };
   return id !== undefined ? { procedure, problems, id } : { procedure, problems };
 }
 
 /** `REMEDIATOR_VAR_<NAME>` (the var name upper-cased) overrides var `<name>` of every procedure that declares it. */
-function overrideVars(vars: Readonly<Record<string, string>>, env: Env): Record<string, string> {
-  return Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, env[`REMEDIATOR_VAR_${name.toUpperCase()}`] ?? value]));
+function overrideVars(vars: Readonly<Record<string, string | string[]>>, env: Env): Record<string, string | string[]> {
+  return Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, overrideVar(name, value, env)]));
+}
+
+/** A list var is overridden by a JSON array of strings: REMEDIATOR_VAR_RESTART_COMMAND='["systemctl","restart","sup"]'. */
+function overrideVar(name: string, value: string | string[], env: Env): string | string[] {
+  const key = `REMEDIATOR_VAR_${name.toUpperCase()}`;
+  const raw = env[key];
+  if (raw === undefined) return value;
+  if (!Array.isArray(value)) return raw;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((x) => typeof x === 'string')) {
+    throw new Error(`${key}: var "${name}" is a list; set it to a JSON array of strings, e.g. ["systemctl","restart","supervisor"]`);
+  }
+  return parsed as string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -82,6 +82,19 @@ export const Step = z.strictObject({
   description: z.string().optional(),
   /** Run the step only when this holds; otherwise it is recorded as skipped with the reason. */
   when: CheckSpec.optional(),
+  /**
+   * Run the action once per element of an array in an earlier step's JSON result, with `{{ item.<field> }}`
+   * templated from the element (untrusted: escaped like labels). `where` keeps elements whose field equals
+   * one of the values. No element: the action does not run and the step is decided by its expect alone.
+   */
+  forEach: z
+    .strictObject({
+      step: Name,
+      /** Dotted path to the array in the step's JSON body, e.g. `children`. */
+      path: z.string().min(1),
+      where: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])).optional(),
+    })
+    .optional(),
   /** What to do. A step without an action only verifies (`expect`). */
   action: ActionSpec.optional(),
   /** What must hold afterwards. */
@@ -113,6 +126,10 @@ export const Escalation = z.strictObject({
    */
   attach: z.array(z.string().regex(/^(outputs|metrics|steps|step:[a-z0-9][a-z0-9-]*)$/, 'outputs, metrics, steps or step:<name>')).default([]),
   message: z.string().min(1),
+  /** Only when this step-result check holds (e.g. an output naming the fault). */
+  if: StepResultSpec.optional(),
+  /** Not when this step-result check holds. */
+  unless: StepResultSpec.optional(),
   /** Extra labels on the RemediationEscalated alert (e.g. team, severity). */
   labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string()).optional(),
 });
@@ -132,9 +149,16 @@ export const RuleFile = z
     /** Past it: no action, escalate. */
     budget: z.strictObject({ runs: z.number().int().min(1), per: Duration }).optional(),
     /** Per-deployment values; REMEDIATOR_VAR_<NAME> in the environment overrides them. */
-    vars: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a var name is letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    vars: z
+      .record(
+        z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a var name is letters, digits and _'),
+        z.union([z.union([z.string(), z.number(), z.boolean()]).transform(String), z.array(z.string()).min(1)]),
+      )
+      .default({}),
     steps: z.array(Step).min(1),
     escalation: z.array(Escalation).default([]),
+    /** The whole run must end within this; past it the current step is aborted and `timeout` escalations fire. */
+    timeout: Duration.optional(),
     /** The runbook's total estimate; defaults to the sum of step estimates. */
     estimate: Duration.optional(),
     /** The SLA the run is measured against (P1: 15m). */
@@ -147,6 +171,11 @@ export const RuleFile = z
     rule.steps.forEach((step, i) => {
       if (seen.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `duplicate step name "${step.name}" (also steps[${seen.get(step.name)}])` });
       seen.set(step.name, i);
+      if (step.forEach !== undefined) {
+        const at = seen.get(step.forEach.step);
+        if (at === undefined || at >= i) ctx.addIssue({ code: 'custom', path: ['steps', i, 'forEach', 'step'], message: `"${step.forEach.step}" is not an earlier step of this procedure` });
+        if (step.action === undefined) ctx.addIssue({ code: 'custom', path: ['steps', i, 'forEach'], message: 'forEach needs an action to repeat' });
+      }
       for (const [field, check] of [['when', step.when], ['expect', step.expect]] as const) {
         if (check?.step === undefined) {
           if (field === 'when' && check && checkKind(check) === 'step') {

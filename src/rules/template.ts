@@ -16,15 +16,24 @@ export type Sink =
   | 'header' // an HTTP header value: no CR/LF
   | 'k8s-name'; // a Kubernetes object name or namespace: untrusted values must be RFC 1123 labels
 
+/** A var is a string, or a list of strings that stands alone as argv elements (`command: ["{{ vars.restart }}"]`). */
+export type VarValue = string | readonly string[];
+
 export interface TemplateScope {
   labels: Readonly<Record<string, string>>;
   annotations: Readonly<Record<string, string>>;
-  vars: Readonly<Record<string, string>>;
+  vars: Readonly<Record<string, VarValue>>;
   env: Readonly<Record<string, string | undefined>>;
+  /** The current element of a step's `forEach` (fields of a JSON object from an API; untrusted). */
+  item?: Readonly<Record<string, string>>;
 }
 
-/** Renders one template string for one sink. */
-export type Render = (template: string, sink: Sink) => string;
+/** Renders one template string for one sink; `argv` renders a command line, splicing list vars. */
+export interface Render {
+  (template: string, sink: Sink): string;
+  /** Absent on hand-made renderers (tests); actions then render each element with the argv sink. */
+  argv?(elements: readonly string[]): string[];
+}
 
 export class TemplateError extends Error {
   override readonly name = 'TemplateError';
@@ -39,9 +48,10 @@ export class TemplateError extends Error {
 
 const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 const ANY_BRACES = /\{\{|\}\}/;
-const NAMESPACES = ['labels', 'annotations', 'vars', 'env'] as const;
+const NAMESPACES = ['labels', 'annotations', 'vars', 'env', 'item'] as const;
 type Namespace = (typeof NAMESPACES)[number];
-const UNTRUSTED: ReadonlySet<Namespace> = new Set(['labels', 'annotations']);
+const UNTRUSTED: ReadonlySet<Namespace> = new Set(['labels', 'annotations', 'item']);
+const WHOLE_LIST_VAR = /^\{\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/;
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what we look for
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -123,12 +133,34 @@ export function renderTemplate(template: string, scope: TemplateScope, sink: Sin
       throw new TemplateError(`unknown template namespace in {{ ${reference} }}`, reference);
     }
     const ns = namespace as Namespace;
-    const value = scope[ns][name];
+    const value = scope[ns]?.[name];
+    if (Array.isArray(value)) {
+      throw new TemplateError(`{{ ${reference} }} is a list: it can only stand alone as a command's argument list`, reference);
+    }
     if (value === undefined) throw new TemplateError(`{{ ${reference} }} has no value`, reference);
-    return place(value, sink, UNTRUSTED.has(ns), reference);
+    return place(value as string, sink, UNTRUSTED.has(ns), reference);
+  });
+}
+
+/**
+ * Renders an argv: an element that is exactly `{{ vars.x }}` with a list value becomes that list's elements
+ * (operator config, trusted); every other element is one argument rendered for the `argv` sink.
+ */
+export function renderArgv(elements: readonly string[], scope: TemplateScope): string[] {
+  return elements.flatMap((element) => {
+    const whole = WHOLE_LIST_VAR.exec(element);
+    const value = whole ? scope.vars[whole[1]!] : undefined;
+    return Array.isArray(value) ? [...(value as readonly string[])] : [renderTemplate(element, scope, 'argv')];
   });
 }
 
 export function createRender(scope: TemplateScope): Render {
-  return (template, sink) => renderTemplate(template, scope, sink);
+  const render = ((template: string, sink: Sink) => renderTemplate(template, scope, sink)) as Render;
+  render.argv = (elements) => renderArgv(elements, scope);
+  return render;
+}
+
+/** A command line through a renderer: splices list vars when the renderer can, else one argument per element. */
+export function renderCommand(render: Render, elements: readonly string[]): string[] {
+  return render.argv ? render.argv(elements) : elements.map((e) => render(e, 'argv'));
 }

@@ -208,4 +208,102 @@ steps:
     expect(r.state).toBe('succeeded');
     expect(r.reason).toMatch(/alert resolved/);
   });
+
+  it('forEach acts once per matching element of an earlier JSON result, with the element escaped into the URL', async () => {
+    const { createServer } = await import('node:http');
+    const hits: string[] = [];
+    const api = createServer((req, res) => {
+      hits.push(`${req.method} ${req.url}`);
+      const body =
+        req.url === '/state'
+          ? { children: [{ id: 'ok-1', state: 'Running' }, { id: 'blk/../2', state: 'BlockForever' }, { id: 'ign-3', state: 'IgnoreCancel' }] }
+          : { result: 'Accepted' };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+    const p = procedure(`
+id: T
+title: forEach
+match: ['alertname="A"']
+target: x
+vars: { api: "${url}" }
+steps:
+  - name: state
+    action: { http: { method: GET, url: "{{ vars.api }}/state" } }
+  - name: quarantine
+    forEach: { step: state, path: children, where: { state: [BlockForever, IgnoreCancel] } }
+    action: { http: { method: POST, url: "{{ vars.api }}/children/{{ item.id }}/quarantine" } }
+    expect: { json: { path: "1.result", value: Accepted } }
+`);
+    const r = await runProcedure(p, record(), deps(), new AbortController().signal);
+    api.close();
+    expect(hits).toEqual(['GET /state', 'POST /children/blk%2F..%2F2/quarantine', 'POST /children/ign-3/quarantine']);
+    expect(r.steps[1]!.status).toBe('passed');
+    expect(r.steps[1]!.result?.detail).toEqual({ items: 2 });
+    expect(r.state).toBe('succeeded');
+  });
+
+  it('a procedure timeout aborts the step in progress and escalates as timeout', async () => {
+    const p = procedure(`
+id: T
+title: timeout
+match: ['alertname="A"']
+target: x
+timeout: 300ms
+steps:
+  - name: slow
+    action: { wait: { duration: 10s } }
+  - name: never
+    action: { wait: { duration: 1ms } }
+escalation:
+  - { when: timeout, to: [webhook], message: took too long }
+`);
+    const started = Date.now();
+    const r = await runProcedure(p, record(), deps(), new AbortController().signal);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(r.steps).toHaveLength(1);
+    expect(r.steps[0]!.status).toBe('failed');
+    expect(escalations).toEqual(['timeout']);
+    expect(r.state).toBe('escalated');
+  });
+
+  it('escalation if/unless pick the entry whose step-result condition holds', async () => {
+    const { createEscalator } = await import('../../../src/engine/escalate.js');
+    const { createServer } = await import('node:http');
+    const got: { message: string }[] = [];
+    const sink = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        got.push(JSON.parse(body) as { message: string });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const p = procedure(`
+id: T
+title: conditional escalation
+match: ['alertname="A"']
+target: x
+steps:
+  - name: restart
+    action: { exec: { command: [node, -e, "console.error('error: field_path=\\"dashboard.path\\" socket in use'); process.exit(1)"] } }
+escalation:
+  - when: failed
+    to: [webhook]
+    if: { step: restart, output: 'field_path="dashboard.path"' }
+    message: socket path contention
+  - when: failed
+    to: [webhook]
+    unless: { step: restart, output: 'field_path="dashboard.path"' }
+    message: still disconnected
+`);
+    const escalate = createEscalator({ webhookUrl: `http://127.0.0.1:${(sink.address() as { port: number }).port}/`, timeoutMs: 2000, metrics: createMetrics(), log: silentLogger });
+    const r = await runProcedure(p, record(), deps({ escalate }), new AbortController().signal);
+    sink.close();
+    expect(r.steps[0]!.result?.output).toMatch(/field_path="dashboard.path"/);
+    expect(got.map((g) => g.message)).toEqual(['socket path contention']);
+    expect(r.state).toBe('escalated');
+  });
 });
