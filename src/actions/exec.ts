@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
-import { isDuration } from '../duration.js';
-import { ActionError, type Action } from './types.js';
+import { formatDuration, isDuration, parseDuration } from '../duration.js';
+import { renderCommand } from '../rules/template.js';
+import { ActionError, OUTPUT_LIMIT, type Action, type ActionResult } from './types.js';
 
 export const ExecSpec = z.strictObject({
   /** argv: the program and its arguments. Never a shell string; each element is one argument. */
@@ -16,13 +20,153 @@ export const ExecSpec = z.strictObject({
 });
 export type ExecSpec = z.infer<typeof ExecSpec>;
 
-/** STUB: implementation in progress. */
+/** After SIGTERM, a process has this long to exit before SIGKILL. */
+export const KILL_GRACE_MS = 2000;
+/** After the process exits, how long its pipes may stay open (held by a daemon it started) before we stop reading. */
+const STDIO_GRACE_MS = 500;
+
+/**
+ * Runs a program with an argv array: no shell, so `;`, `$(…)` and backticks in arguments are just text.
+ * The child leads its own process group, and timeouts and aborts signal the whole group, so a script's own
+ * children go too. stdout and stderr are captured interleaved, in arrival order, and capped.
+ *
+ * - exits with a code in okExitCodes (default [0]): succeeded; any other code, a signal, or the spec's timeout: failed.
+ * - the program cannot be started (not found, not executable): ActionError, not retryable.
+ * - ctx.signal aborts: the group gets SIGTERM (SIGKILL 2 s later if still there) and run rejects at once with an
+ *   ActionError (not retryable; the engine that aborted decides what happens next).
+ */
 export const exec: Action<ExecSpec> = {
   kind: 'exec',
   spec: ExecSpec,
-  describe: (s) => s.command.join(' '),
-  render: (s, r) => ({ ...s, command: s.command.map((a) => r(a, 'argv')) }),
-  run() {
-    return Promise.reject(new ActionError('exec not implemented yet', false));
+  describe: (s) => `${s.command.map(quoteArg).join(' ')}${s.timeout !== undefined ? ` (timeout ${s.timeout})` : ''}`,
+  // renderCommand: each element one argument for the argv sink; an element that is exactly a list var splices it.
+  render: (s, r) => ({ ...s, command: renderCommand(r, s.command) }),
+  run(s, ctx) {
+    const program = s.command[0]!;
+    const okCodes = s.okExitCodes ?? [0];
+    const timeoutMs = s.timeout !== undefined ? parseDuration(s.timeout) : undefined;
+    if (ctx.signal.aborted) return Promise.reject(aborted(program, ctx.signal));
+
+    return new Promise<ActionResult>((resolve, reject) => {
+      const child = spawn(program, s.command.slice(1), {
+        cwd: s.cwd,
+        env: { ...process.env, ...s.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group, so that killing reaches grandchildren
+        shell: false,
+      });
+      const output = new CappedText(OUTPUT_LIMIT);
+      for (const stream of [child.stdout, child.stderr]) {
+        const decoder = new StringDecoder('utf8');
+        stream.on('data', (chunk: Buffer) => output.push(decoder.write(chunk)));
+        stream.on('end', () => output.push(decoder.end()));
+      }
+
+      let timedOut = false;
+      let settled = false;
+      let killTimer: NodeJS.Timeout | undefined;
+      const timeoutTimer = timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), terminate()), timeoutMs) : undefined;
+
+      function terminate(): void {
+        signalGroup('SIGTERM');
+        killTimer ??= setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
+      }
+      function signalGroup(sig: NodeJS.Signals): void {
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          child.kill(sig);
+        }
+      }
+      function settle(): void {
+        settled = true;
+        clearTimeout(timeoutTimer);
+        ctx.signal.removeEventListener('abort', onAbort);
+      }
+      function onAbort(): void {
+        settle();
+        terminate();
+        // The run has returned; the pending SIGKILL must not keep remediator alive on shutdown.
+        killTimer?.unref();
+        reject(aborted(program, ctx.signal));
+      }
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        if (settled) return;
+        settle();
+        startError(program, s.cwd, err).then(reject, reject);
+      });
+      // 'close': the process has exited and its stdio is drained. A daemon it started may hold the pipes open
+      // long after: then 'exit' plus a short grace is the end, with the output read so far.
+      let exitGrace: NodeJS.Timeout | undefined;
+      child.once('exit', (code, sig) => {
+        exitGrace = setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+          finish(code, sig);
+        }, STDIO_GRACE_MS);
+      });
+      child.once('close', (code, sig) => finish(code, sig));
+
+      function finish(code: number | null, sig: NodeJS.Signals | null): void {
+        clearTimeout(killTimer);
+        clearTimeout(exitGrace);
+        if (settled) return;
+        settle();
+        const ok = code !== null && okCodes.includes(code);
+        const why = timedOut
+          ? `[timed out after ${formatDuration(timeoutMs!)}; killed with ${sig ?? 'SIGTERM'}]`
+          : sig !== null
+            ? `[killed by ${sig}]`
+            : undefined;
+        resolve({
+          status: ok && !timedOut ? 'succeeded' : 'failed',
+          ...(code !== null ? { exitCode: code } : {}),
+          output: output.text(why),
+          detail: { ...(sig !== null ? { signal: sig } : {}), ...(timedOut ? { timedOut: true } : {}) },
+        });
+      }
+    });
   },
 };
+
+function aborted(program: string, signal: AbortSignal): ActionError {
+  return new ActionError(`exec of ${program} aborted`, false, { cause: signal.reason });
+}
+
+/** Why a program could not be started, naming it (never its arguments or environment: they may hold secrets). */
+async function startError(program: string, cwd: string | undefined, err: NodeJS.ErrnoException): Promise<ActionError> {
+  if (err.code === 'ENOENT') {
+    // spawn says ENOENT for a missing working directory too.
+    if (cwd !== undefined && !(await stat(cwd).then((st) => st.isDirectory(), () => false))) {
+      return new ActionError(`exec: working directory ${cwd} does not exist`, false, { cause: err });
+    }
+    return new ActionError(`exec: program ${JSON.stringify(program)} not found (ENOENT); is it installed and on PATH?`, false, { cause: err });
+  }
+  if (err.code === 'EACCES') return new ActionError(`exec: program ${JSON.stringify(program)} is not executable (EACCES)`, false, { cause: err });
+  // EAGAIN, EMFILE, ENOMEM: the system is short of something; another attempt may well work.
+  return new ActionError(`exec: could not start ${JSON.stringify(program)}: ${err.code ?? err.message}`, true, { cause: err });
+}
+
+/** Keeps the first `limit` characters and counts the rest: the same text as capOutput(all), in bounded memory. */
+class CappedText {
+  private kept = '';
+  private total = 0;
+  constructor(private readonly limit: number) {}
+  push(text: string): void {
+    this.total += text.length;
+    if (this.kept.length < this.limit) this.kept += text.slice(0, this.limit - this.kept.length);
+  }
+  text(note?: string): string {
+    const body = this.total > this.limit ? `${this.kept}\n…[truncated ${this.total - this.limit} characters]` : this.kept;
+    if (note === undefined) return body;
+    return body === '' || body.endsWith('\n') ? `${body}${note}` : `${body}\n${note}`;
+  }
+}
+
+/** One argv element, readable and on one line: plain when safe, JSON-quoted otherwise. */
+function quoteArg(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}

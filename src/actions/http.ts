@@ -1,6 +1,9 @@
+import axios from 'axios';
 import { z } from 'zod';
-import { isDuration } from '../duration.js';
-import { ActionError, type Action } from './types.js';
+import { isDuration, parseDuration } from '../duration.js';
+import { isRetryable } from '../retryable.js';
+import type { Render } from '../rules/template.js';
+import { ActionError, capOutput, type Action } from './types.js';
 
 export const HttpSpec = z.strictObject({
   method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('POST'),
@@ -15,13 +18,116 @@ export const HttpSpec = z.strictObject({
 });
 export type HttpSpec = z.infer<typeof HttpSpec>;
 
-/** STUB: implementation in progress. */
+/** A response body larger than this is refused (the attempt fails, not retryable). */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/**
+ * One HTTP request. Any response is a result: succeeded iff its status is in okStatus (default 2xx), with
+ * httpStatus, the body (parsed when it is JSON, else text, capped) and a short output ("HTTP 200 OK" + body text).
+ * No response at all (refused, reset, timeout): ActionError, retryable per isRetryable. Redirects are not followed.
+ *
+ * Error messages name the method and the URL's scheme and host only (user info, path and query may hold tokens),
+ * and never a header value.
+ */
 export const http: Action<HttpSpec> = {
   kind: 'http',
   spec: HttpSpec,
-  describe: (s) => `${s.method} ${s.url}`,
-  render: (s) => s,
-  run() {
-    return Promise.reject(new ActionError('http not implemented yet', false));
+  describe: (s) => `${s.method} ${redactUrl(s.url)}`,
+  render: (s, r) => ({
+    ...s,
+    url: r(s.url, 'url'),
+    ...(s.headers !== undefined ? { headers: Object.fromEntries(Object.entries(s.headers).map(([k, v]) => [k, r(v, 'header')])) } : {}),
+    ...(s.body !== undefined ? { body: renderBody(s.body, r) } : {}),
+  }),
+  async run(s, ctx) {
+    const method = s.method ?? 'POST';
+    const where = `${method} ${redactUrl(s.url, 'origin')}`;
+    ctx.signal.throwIfAborted();
+    let res;
+    try {
+      res = await axios.request<string>({
+        method,
+        url: s.url,
+        headers: {
+          ...(s.body !== undefined && !Object.keys(s.headers ?? {}).some((k) => k.toLowerCase() === 'content-type')
+            ? { 'Content-Type': 'application/json' }
+            : {}),
+          ...s.headers,
+        },
+        ...(s.body !== undefined ? { data: JSON.stringify(s.body) } : {}),
+        timeout: s.timeout !== undefined ? parseDuration(s.timeout) : 0,
+        signal: ctx.signal,
+        validateStatus: () => true,
+        responseType: 'text',
+        transformResponse: [(d: unknown) => d],
+        maxRedirects: 0,
+        maxContentLength: MAX_BODY_BYTES,
+      });
+    } catch (err) {
+      throw requestError(where, s.timeout, err, ctx.signal);
+    }
+
+    const text = typeof res.data === 'string' ? res.data : '';
+    const body = parseBody(text, String(res.headers['content-type'] ?? ''));
+    const ok = s.okStatus !== undefined ? s.okStatus.includes(res.status) : res.status >= 200 && res.status < 300;
+    const statusLine = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+    return {
+      status: ok ? 'succeeded' : 'failed',
+      httpStatus: res.status,
+      ...(body !== undefined ? { body } : {}),
+      output: capOutput(text === '' ? statusLine : `${statusLine}\n${text}`),
+      detail: { request: `${method} ${redactUrl(s.url)}` },
+    };
   },
 };
+
+/** Strings anywhere in the JSON body are rendered as text; keys and other values stay as written. */
+function renderBody(value: unknown, r: Render): unknown {
+  if (typeof value === 'string') return r(value, 'text');
+  if (Array.isArray(value)) return value.map((v) => renderBody(v, r));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderBody(v, r)]));
+  }
+  return value;
+}
+
+/** JSON when it says so or looks so (and parses), else the text, capped; undefined for no body. */
+function parseBody(text: string, contentType: string): unknown {
+  if (text === '') return undefined;
+  const trimmed = text.trimStart();
+  if (/\bjson\b/i.test(contentType) || trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // not JSON after all
+    }
+  }
+  return capOutput(text);
+}
+
+function requestError(where: string, timeout: string | undefined, err: unknown, signal: AbortSignal): ActionError {
+  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
+  // A plain cause: axios errors carry the request config, headers (and tokens) included.
+  const cause = Object.assign(new Error(code ?? 'request failed'), code !== undefined ? { code } : {});
+  if (signal.aborted || axios.isCancel(err)) return new ActionError(`${where} aborted`, false, { cause: signal.reason ?? cause });
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') return new ActionError(`${where} timed out after ${timeout ?? '?'}`, true, { cause });
+  if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || code === 'ERR_BAD_RESPONSE') {
+    return new ActionError(`${where}: response body over ${MAX_BODY_BYTES} bytes`, false, { cause });
+  }
+  if (err instanceof TypeError || code === 'ERR_INVALID_URL') return new ActionError(`http: url is not a valid URL (${where})`, false, { cause });
+  return new ActionError(`${where} failed: ${code ?? 'no response'}`, isRetryable(err), { cause });
+}
+
+/**
+ * Scheme, host and path: user info and the query string may hold credentials. Thrown messages get `origin` only
+ * (scheme and host), since some webhook URLs carry their token in the path.
+ */
+function redactUrl(url: string, keep: 'path' | 'origin' = 'path'): string {
+  try {
+    const u = new URL(url);
+    if (keep === 'origin') return `${u.protocol}//${u.host}${u.pathname !== '/' || u.search !== '' ? '/…' : ''}`;
+    return `${u.protocol}//${u.host}${u.pathname}${u.search !== '' ? '?…' : ''}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}

@@ -23,7 +23,7 @@ export interface StepState {
 }
 
 export interface Observation {
-  /** Series labels; {} for step checks. */
+  /** Series labels; for step checks `{ step, field }` (the step read and the field compared). */
   labels: Record<string, string>;
   /** What was seen: a number (±Infinity, NaN kept as strings "+Inf", "-Inf", "NaN" for JSON), a string, or null. */
   value: number | string | null;
@@ -55,6 +55,15 @@ export interface Check<Spec> {
 /** The thing a check asks could not be asked (Prometheus down, 5xx, bad query at run time). */
 export class CheckUnavailableError extends Error {
   override readonly name = 'CheckUnavailableError';
+  /**
+   * Whether asking again could give an answer (an outage: yes; a query Prometheus rejects as bad_data or
+   * execution: no). checks/poll.ts keeps polling only while this is true. Default true.
+   */
+  readonly retryable: boolean;
+  constructor(message: string, options?: ErrorOptions & { retryable?: boolean }) {
+    super(message, options);
+    this.retryable = options?.retryable ?? true;
+  }
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds checks of every spec type

@@ -1,7 +1,14 @@
 /**
- * Prometheus HTTP API client: instant queries only (`/api/v1/query`).
- * INTERFACE ONLY for now — implementation in progress.
+ * Prometheus HTTP API client: instant queries only (`/api/v1/query`) and readiness (`/-/ready`).
+ *
+ * Facts it is built on (shared/reference/alertmanager-prometheus.md §3): the query goes as a form-encoded POST
+ * body (a JSON body reads as an empty query); sample values are strings, with `+Inf`, `-Inf` and `NaN`; an empty
+ * vector means "no data", not an error; errors are 400 bad_data, 422 execution, 503 timeout/canceled, 500
+ * internal; and before Prometheus is ready every `/api/v1/*` call gets a plain-text 503.
  */
+import axios, { type AxiosInstance } from 'axios';
+import { isRetryable } from '../retryable.js';
+import { QueryResponse, parsePromValue } from './schema.js';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -34,5 +41,145 @@ export class PrometheusQueryError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+export interface PrometheusClientOptions {
+  /** Base URL, e.g. `http://127.0.0.1:9090` or `https://host/prometheus` (a path prefix is kept). */
+  url: string;
+  /** Per-request timeout (default 5000, as HTTP_TIMEOUT). */
+  timeoutMs?: number;
+}
+
+/** Error types that mean the query itself is wrong: asking again gives the same answer. */
+const QUERY_FAULTS: ReadonlySet<string> = new Set(['bad_data', 'execution', 'not_found']);
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClientOptions): PrometheusClient {
+  const where = redactUrl(url);
+  const http: AxiosInstance = axios.create({
+    baseURL: url.replace(/\/+$/, ''),
+    timeout: timeoutMs,
+    // Every status is an answer to interpret here, and the body is parsed here too (it may not be JSON).
+    validateStatus: () => true,
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    maxContentLength: MAX_RESPONSE_BYTES,
+    maxRedirects: 0,
+  });
+
+  return {
+    async query(promql, signal) {
+      const named = `Prometheus query ${quote(promql)}`;
+      let status: number;
+      let text: string;
+      try {
+        const res = await http.post<string>('/api/v1/query', new URLSearchParams({ query: promql }), {
+          ...(signal ? { signal } : {}),
+        });
+        status = res.status;
+        text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
+      } catch (err) {
+        throw transportError(named, where, timeoutMs, err, signal);
+      }
+
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        // Not JSON: the plain-text 503 before Prometheus is ready, a proxy's error page, 404/405 text.
+        throw new PrometheusQueryError(
+          `${named} failed: HTTP ${status} ${firstLine(text)}`.trimEnd(),
+          status >= 200 && status < 300 ? false : isRetryable(status),
+          status,
+        );
+      }
+      const parsed = QueryResponse.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const at = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
+        throw new PrometheusQueryError(`${named}: unexpected response (HTTP ${status}): ${at}`, status >= 300 && isRetryable(status), status);
+      }
+      const body = parsed.data;
+      if (body.status === 'error') {
+        const errorType = body.errorType ?? 'unknown';
+        const retryable = !QUERY_FAULTS.has(errorType) && isRetryable(status);
+        throw new PrometheusQueryError(
+          `${named} failed: ${errorType}: ${body.error ?? 'no error message'} (HTTP ${status})`,
+          retryable,
+          status,
+          errorType,
+        );
+      }
+      if (status < 200 || status >= 300) {
+        throw new PrometheusQueryError(`${named} failed: HTTP ${status} with a success body`, isRetryable(status), status);
+      }
+
+      const data = body.data;
+      switch (data.resultType) {
+        case 'vector':
+          return {
+            resultType: 'vector',
+            samples: data.result.map((s) => ({ labels: s.metric, value: parsePromValue(s.value[1]), at: isoTime(s.value[0]) })),
+          };
+        case 'scalar':
+          return { resultType: 'scalar', samples: [{ labels: {}, value: parsePromValue(data.result[1]), at: isoTime(data.result[0]) }] };
+        case 'string':
+          return { resultType: 'string', text: data.result[1], at: isoTime(data.result[0]) };
+        case 'matrix':
+          throw new PrometheusQueryError(
+            `${named} returned a range vector (matrix); an expectation needs an instant vector or a scalar`,
+            false,
+            status,
+          );
+      }
+    },
+
+    async ready(signal) {
+      try {
+        const res = await http.get('/-/ready', signal ? { signal } : {});
+        return res.status === 200;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function transportError(named: string, where: string, timeoutMs: number, err: unknown, signal?: AbortSignal): PrometheusQueryError {
+  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  // The cause is a plain copy: axios errors carry the request config, and with it any credentials in the URL.
+  const cause = Object.assign(new Error(message), code !== undefined ? { code } : {});
+  if (signal?.aborted || axios.isCancel(err)) {
+    return new PrometheusQueryError(`${named} aborted`, false, undefined, undefined, { cause: signal?.reason ?? cause });
+  }
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
+    return new PrometheusQueryError(`${named} timed out after ${timeoutMs} ms (${where})`, true, undefined, undefined, { cause });
+  }
+  return new PrometheusQueryError(`${named} failed: ${message} (${where})`, isRetryable(err), undefined, undefined, { cause });
+}
+
+/** Prometheus timestamps are Unix seconds with millisecond decimals. */
+function isoTime(seconds: number): string {
+  return new Date(Math.round(seconds * 1000)).toISOString();
+}
+
+function quote(promql: string): string {
+  return JSON.stringify(promql.length > 200 ? `${promql.slice(0, 200)}…` : promql);
+}
+
+function firstLine(text: string): string {
+  const line = text.trim().split('\n', 1)[0] ?? '';
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+/** Scheme, host and path only: user info and query strings may hold credentials. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(invalid Prometheus URL)';
   }
 }
