@@ -6,7 +6,7 @@
  *   ...
  *   await sup.stop();
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,8 @@ export interface SupervisorProcess {
   /** Clean shutdown (SIGTERM), then SIGKILL of the group after a grace period. */
   stop(): Promise<ExitInfo>;
   kill(signal?: NodeJS.Signals): void;
+  /** Remove the dump dir if startSupervisorProcess created it (call after stop, and after stopping any restarted copy). */
+  cleanup(): void;
 }
 
 /** node + loader + script: the command that runs the simulator in the foreground. */
@@ -68,6 +70,7 @@ export function supervisorCommand(): { command: string; args: string[] } {
 export const SUPERVISOR_RESTART_SCRIPT = fileURLToPath(new URL('./bin/supervisor-restart', import.meta.url));
 
 async function resolveOptions(opts: SupervisorProcessOptions) {
+  const ownDir = opts.dumpDir === undefined;
   const dumpDir = opts.dumpDir ?? mkdtempSync(join(tmpdir(), 'supsim-'));
   const metricsPort = opts.metricsPort ?? (await freePort());
   let adminPort = opts.adminPort ?? (await freePort());
@@ -88,7 +91,7 @@ async function resolveOptions(opts: SupervisorProcessOptions) {
     '--log-file', join(dumpDir, 'supervisor.log'),
     ...(opts.extraArgs ?? []),
   ];
-  return { dumpDir, metricsPort, adminPort, socket, journal, pidFile, args };
+  return { dumpDir, ownDir, metricsPort, adminPort, socket, journal, pidFile, args };
 }
 
 /** Spawn the simulator, wait until it answers /health (and, by default, is `ready`). */
@@ -113,7 +116,7 @@ export async function startSupervisorProcess(opts: SupervisorProcessOptions = {}
     );
   } catch (err) {
     await proc.stop({ signal: 'SIGKILL' });
-    throw err;
+    throw err; // the dump dir stays, for its logs
   }
   return {
     pid: proc.pid,
@@ -130,6 +133,9 @@ export async function startSupervisorProcess(opts: SupervisorProcessOptions = {}
     exited: proc.exited,
     stop: () => proc.stop(),
     kill: (signal = 'SIGTERM') => proc.kill(signal),
+    cleanup: () => {
+      if (r.ownDir) rmSync(r.dumpDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -149,5 +155,7 @@ export async function runSupervisorToExit(
   const exit = await proc.exited;
   clearTimeout(timer);
   await proc.stop();
-  return { ...exit, log: proc.logTail(200) };
+  const log = proc.logTail(200);
+  if (r.ownDir) rmSync(r.dumpDir, { recursive: true, force: true });
+  return { ...exit, log };
 }

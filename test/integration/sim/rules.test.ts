@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -64,7 +64,8 @@ describe('Prometheus rules and Alertmanager config (promtool, amtool)', () => {
   });
 
   it('fastRuleCopy makes a valid copy with for: 0s and short windows', async () => {
-    const out = fastRuleCopy(RULES, mkdtempSync(join(tmpdir(), 'fast-rules-')));
+    const dir = mkdtempSync(join(tmpdir(), 'fast-rules-'));
+    const out = fastRuleCopy(RULES, dir);
     const r = await runCommand(BINARIES.promtool, ['check', 'rules', out]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const fast = rules(out);
@@ -72,5 +73,6 @@ describe('Prometheus rules and Alertmanager config (promtool, amtool)', () => {
     expect(fast.find((x) => x.alert === 'RuntimeStarvation')?.expr).toContain('[5s]');
     expect(fast.find((x) => x.alert === 'ChildCrashLoop')?.expr).toContain('[5s]');
     expect(fast.map((x) => x.expr).join('\n')).not.toMatch(/\[(1m|10m)\]/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

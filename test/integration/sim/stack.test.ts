@@ -60,6 +60,7 @@ describe('startStack: simulator → Prometheus → Alertmanager → webhook', ()
   afterAll(async () => {
     await stack?.stop();
     await sup?.stop();
+    sup?.cleanup();
     await sink?.close();
   });
 

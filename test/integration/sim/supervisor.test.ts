@@ -56,6 +56,7 @@ describe('supervisor simulator (real processes)', () => {
   afterAll(async () => {
     for (const s of started) await s.stop();
     for (const f of pidFiles) await stopPidFile(f);
+    for (const s of started) s.cleanup();
   });
 
   it('is a process named supervisor with a child named relay, found by pgrep -x', async () => {
@@ -227,6 +228,7 @@ describe('P1-001: crash, core dump, failing restarts, clean shutdown', () => {
   afterAll(async () => {
     await sup?.stop();
     if (sup !== undefined) await stopPidFile(sup.pidFile);
+    sup?.cleanup();
   });
 
   it('panics with a core file and a journal ending in Panic; restart fails twice, then succeeds; shutdown is clean', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -56,5 +56,6 @@ describe('fastRuleCopy', () => {
       labels: { severity: 'page' },
     });
     expect(r).toEqual({ record: 'r', expr: 'sum(rate(x[3s]))' });
+    rmSync(dir, { recursive: true, force: true });
   });
 });
