@@ -86,6 +86,13 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
       stop = { state: 'failed', when: 'timeout', reason: `procedure timeout of ${procedure.timeout! / 1000}s reached before step ${step.name}` };
       break;
     }
+    if (record.resolvedAt !== undefined && step.action !== undefined) {
+      // The alert resolved: no further action; steps that only verify still run.
+      Object.assign(stepRecord, { status: 'skipped', reason: `alert resolved at ${record.resolvedAt}: no further action`, endedAt: new Date().toISOString() });
+      deps.metrics.steps.inc({ procedure: procedure.id, step: step.name, status: 'skipped' });
+      await deps.save(record);
+      continue;
+    }
     const outcome = await runStep(
       {
         step,
@@ -130,15 +137,9 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
       if (step.onFailure === 'abort') stop = { state: 'failed', reason };
       else if (step.onFailure !== 'continue') stop = { state: 'failed', when, reason };
     }
-    if (stop === undefined && outcome.status !== 'skipped' && i + 1 < procedure.steps.length) {
+    if (stop === undefined && record.resolvedAt === undefined && i + 1 < procedure.steps.length) {
       const resolvedAt = await deps.resolvedAt(record.id);
-      if (resolvedAt !== undefined) {
-        record.resolvedAt = resolvedAt;
-        stop =
-          outcome.status === 'passed'
-            ? { state: 'succeeded', reason: `alert resolved; stopped after step ${step.name}, which verified` }
-            : { state: 'cancelled', reason: `alert resolved; stopped after step ${step.name}` };
-      }
+      if (resolvedAt !== undefined) record.resolvedAt = resolvedAt;
     }
   }
 

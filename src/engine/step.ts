@@ -163,11 +163,17 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     }
     await ctx.checkpoint('verify', attempt);
     if (step.expect) {
-      const expect = await evaluateCheck(step.expect, ctx, 'expect');
+      // An action that failed outright is verified once, now: waiting out `within` for a fix that was not
+      // applied only delays the retry or the escalation.
+      const actionFailed = record.result?.status === 'failed';
+      const spec = actionFailed ? { ...step.expect, within: undefined, after: undefined, for: undefined } : step.expect;
+      const expect = await evaluateCheck(spec, ctx, 'expect');
       record.expect = expect;
       record.observed = expect.observed;
       if (expect.holds) return finish('passed', expect.reason);
-      const why = expect.unknown ? `verification unknown: ${expect.reason}` : `expected ${expect.description}: ${expect.reason ?? 'does not hold'}`;
+      const why =
+        (expect.unknown ? `verification unknown: ${expect.reason}` : `expected ${expect.description}: ${expect.reason ?? 'does not hold'}`) +
+        (actionFailed ? ` (the action failed: ${firstLine(record.result?.output)}; verified once without waiting)` : '');
       if (attempt === maxAttempts) return finish(expect.unknown ? 'unknown' : 'failed', attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
       ctx.log.warn({ attempt, reason: why }, 'step attempt failed, retrying');
     } else if (record.result === undefined || record.result.status === 'succeeded') {
@@ -208,4 +214,9 @@ async function runEach(ctx: StepContext, kind: string, specs: unknown[]): Promis
     body: results.map((r) => r.body ?? null),
     detail: { items: results.length },
   };
+}
+
+function firstLine(text: string | undefined): string {
+  const line = (text ?? '').trim().split('\n').at(-1) ?? '';
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line || 'no output';
 }

@@ -191,7 +191,7 @@ steps:
     expect(r.state).toBe('succeeded');
   });
 
-  it('stops after the current step when the alert resolved meanwhile', async () => {
+  it('once the alert resolved, takes no further action but still verifies', async () => {
     const p = procedure(`
 id: T
 title: resolve
@@ -202,11 +202,33 @@ steps:
     action: { wait: { duration: 1ms } }
   - name: two
     action: { wait: { duration: 1ms } }
+  - name: verify
+    expect: { promql: 'ok', op: "==", value: 1 }
 `);
+    prom.script('ok', vector([{}, '1']));
     const r = await runProcedure(p, record(), deps({ resolvedAt: async () => '2026-11-28T10:00:00Z' }), new AbortController().signal);
-    expect(r.steps).toHaveLength(1);
+    expect(r.steps.map((s) => s.status)).toEqual(['passed', 'skipped', 'passed']);
+    expect(r.steps[1]!.reason).toMatch(/alert resolved at 2026-11-28T10:00:00Z: no further action/);
     expect(r.state).toBe('succeeded');
-    expect(r.reason).toMatch(/alert resolved/);
+  });
+
+  it('verifies a failed action once instead of waiting out within', async () => {
+    const p = procedure(`
+id: T
+title: failed action
+match: ['alertname="A"']
+target: x
+steps:
+  - name: restart
+    action: { exec: { command: [node, -e, "console.error('start failed'); process.exit(2)"] } }
+    expect: { promql: 'ready', op: "==", value: 1, within: 30s }
+`);
+    prom.script('ready', vector([{}, '0']));
+    const started = Date.now();
+    const r = await runProcedure(p, record(), deps(), new AbortController().signal);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(r.steps[0]!.expect?.attempts).toBe(1);
+    expect(r.steps[0]!.reason).toMatch(/the action failed: start failed; verified once without waiting/);
   });
 
   it('forEach acts once per matching element of an earlier JSON result, with the element escaped into the URL', async () => {
