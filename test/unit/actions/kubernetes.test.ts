@@ -6,14 +6,15 @@ import { pino } from 'pino';
 import { parse } from 'yaml';
 import { FIELD_MANAGER, KubernetesSpec, RESTARTED_AT, exitCodeOf, kubernetes, restartedAtNow } from '../../../src/actions/kubernetes.js';
 import { actionByKind } from '../../../src/actions/index.js';
-import { ActionError, type ActionContext } from '../../../src/actions/types.js';
+import { ActionError, OUTPUT_LIMIT, type ActionContext } from '../../../src/actions/types.js';
+import { describeActionContract } from './contract.js';
 import { RuleFile } from '../../../src/rules/schema.js';
-import { TemplateError, createRender } from '../../../src/rules/template.js';
+import { TemplateError, createRender, type VarValue } from '../../../src/rules/template.js';
 import { FakeKubeApi, TOKEN, exitStatus, startFakeKubeApi, statusBody } from '../../helpers/fake-kube-api.js';
 
 const log = pino({ level: 'silent' });
 const ctx = (signal = new AbortController().signal): ActionContext => ({ signal, log });
-const render = (labels: Record<string, string> = {}, vars: Record<string, string> = {}) => createRender({ labels, annotations: {}, vars, env: {} });
+const render = (labels: Record<string, string> = {}, vars: Record<string, VarValue> = {}) => createRender({ labels, annotations: {}, vars, env: {} });
 const RFC3339_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 const podList = (...pods: { name: string; phase: string; deleting?: boolean }[]) => ({
@@ -67,6 +68,11 @@ describe('actions/kubernetes', () => {
       expect(kubernetes.render(spec, render({ app: 'supervisor', process: 'relay' })).execInPod?.command).toEqual(['pkill', '-x', 'relay']);
     });
 
+    it('splices a list var standing alone in the command, as exec does', () => {
+      const spec = KubernetesSpec.parse({ execInPod: { namespace: 'sup', pod: 'p', command: ['{{ vars.kill_relay }}'] } });
+      expect(kubernetes.render(spec, render({}, { kill_relay: ['pkill', '-TERM', '-x', 'relay'] })).execInPod?.command).toEqual(['pkill', '-TERM', '-x', 'relay']);
+    });
+
     it('refuses a rendered name that is invalid as a whole, before any request', () => {
       const spec = KubernetesSpec.parse({ rolloutRestart: { kind: 'Deployment', namespace: 'sup', name: '{{ vars.workload }}-' } });
       expect(() => kubernetes.render(spec, render({}, { workload: 'supervisor' }))).toThrow(/rolloutRestart.name renders to "supervisor-"/);
@@ -114,6 +120,24 @@ describe('actions/kubernetes', () => {
     });
 
     const run = (spec: unknown, signal?: AbortSignal) => kubernetes.run(KubernetesSpec.parse(spec), ctx(signal));
+    const execSpec = (command: string[]) => KubernetesSpec.parse({ execInPod: { namespace: 'sup', pod: 'supervisor-0', command } });
+
+    describeActionContract(kubernetes, {
+      valid: { execInPod: { namespace: '{{ labels.namespace }}', pod: '{{ labels.pod }}', container: 'supervisor', command: ['pkill', '-TERM', '-x', 'relay'] } },
+      slow: () => {
+        api.onExec({ hang: true });
+        return execSpec(['sleep', '3600']);
+      },
+      started: () => expect.poll(() => api.execs.length).toBe(1),
+      bigOutput: () => {
+        api.onExec({ stdout: 'x'.repeat(OUTPUT_LIMIT * 3), status: exitStatus(0) });
+        return execSpec(['cat', '/big']);
+      },
+      failing: (secret) => {
+        api.onExec({ refuse: 403 });
+        return execSpec(['sh-free', `--token=${secret}`]);
+      },
+    });
 
     it.each([
       ['Deployment', 'deployments'],

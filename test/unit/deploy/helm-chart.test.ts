@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
+import { RuleFile } from '../../../src/rules/schema.js';
 import { repo } from './k8s-objects.js';
 
 /**
@@ -63,6 +64,14 @@ describe('helm/remediator', () => {
     expect(JSON.stringify(validate.errors)).toContain(where);
   });
 
+  it.each(ciFiles)('ci/%s: every rule file given by value is a valid rule file', (file) => {
+    const files = ((parse(read(`ci/${file}`)) as { rules?: { files?: Record<string, string> } }).rules?.files ?? {}) as Record<string, string>;
+    for (const [name, text] of Object.entries(files)) {
+      const parsed = RuleFile.safeParse(parse(text));
+      expect(parsed.success, `${name}: ${parsed.error?.message}`).toBe(true);
+    }
+  });
+
   it('every .Values path the templates read exists in values.yaml', () => {
     const missing: string[] = [];
     for (const { file, text } of templates) {
@@ -98,10 +107,11 @@ describe('helm/remediator', () => {
     }
   });
 
-  it.each([['values.yaml', {}], ...ciFiles.map((f) => [`ci/${f}`, parse(read(`ci/${f}`)) as Values] as const)])(
+  const overrides: [string, Values][] = [['values.yaml', {}], ...ciFiles.map((f): [string, Values] => [`ci/${f}`, parse(read(`ci/${f}`)) as Values])];
+  it.each(overrides)(
     '%s: terminationGracePeriodSeconds exceeds the worker shutdown timeout',
     (_file, over) => {
-      const v = merge(values, over as Values) as { terminationGracePeriodSeconds: number; config: { shutdownTimeoutSeconds: number } };
+      const v = merge(values, over) as { terminationGracePeriodSeconds: number; config: { shutdownTimeoutSeconds: number } };
       expect(v.terminationGracePeriodSeconds).toBeGreaterThan(v.config.shutdownTimeoutSeconds);
     },
   );
