@@ -41,6 +41,11 @@ export const Config = z.object({
   STALLED_INTERVAL: EnvDuration.default(15_000),
   /** Worker SIGTERM: how long the current step may take to finish before the run is left to another worker. */
   SHUTDOWN_TIMEOUT: EnvDuration.default(25_000),
+  /** Start with automation paused (the kill switch); POST /api/resume lifts it. */
+  PAUSED: Flag.default(false),
+  /** Storm breaker: more distinct targets than this firing within STORM_WINDOW pauses automation and escalates once. */
+  STORM_TARGETS: z.coerce.number().int().min(1).default(10),
+  STORM_WINDOW: EnvDuration.default(5 * 60_000),
   /** Finished runs stay in the history API (and block re-runs of the same incident) this long. */
   RUN_RETENTION: EnvDuration.default(7 * 24 * 3_600_000),
 });

@@ -2,10 +2,11 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { AlertmanagerClient } from './alertmanager/client.js';
 import type { Config } from './config.js';
-import { createEscalator } from './engine/escalate.js';
+import { createEscalator, createNotifier } from './engine/escalate.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
+import { AutomationControl } from './queue/control.js';
 import { redisKeys } from './queue/keys.js';
 import { TargetLocks } from './queue/locks.js';
 import { Producer } from './queue/queue.js';
@@ -26,7 +27,10 @@ function leaseTtl(config: Config): number {
   return config.LOCK_DURATION + config.STALLED_INTERVAL + 30_000;
 }
 
-/** Starts the receiver and/or the worker in this process: wiring only. */
+/**
+ * Starts the receiver and/or the worker in this process: wiring only. Both roles serve /healthz, /readyz and
+ * /metrics on PORT; only the receiver takes webhooks and serves the API.
+ */
 export async function startService(config: Config, procedures: Procedure[], log: Logger, roles: { receiver: boolean; worker: boolean }): Promise<Running> {
   const metrics = createMetrics(procedures);
   const keys = redisKeys(config.QUEUE_PREFIX);
@@ -34,31 +38,49 @@ export async function startService(config: Config, procedures: Procedure[], log:
   const byId = new Map(procedures.map((p) => [p.id, p]));
   const stops: (() => Promise<void>)[] = [];
   const running: Running = { stop: async () => {} };
+  let shuttingDown = false;
 
-  // The producer connection doubles as the receiver's record store: both must fail fast when Redis is away.
+  // The producer connection doubles as the receiver's record store and control: all must fail fast when Redis
+  // is away, so the webhook answers 503 at once and Alertmanager retries.
   const producer = new Producer({ redisUrl: config.REDIS_URL, keys, retentionMs: config.RUN_RETENTION });
   const receiverStore = new RecordStore(producer.redis, keys, config.RUN_RETENTION);
+  const control = new AutomationControl(producer.redis, keys);
   // Listen only once the queue can take jobs, when Redis is there; if it is not, start anyway and answer 503.
   const queueReady = await Promise.race([
-    producer.queue.waitUntilReady().then(() => true, () => false),
+    producer.queue.waitUntilReady().then(
+      () => true,
+      () => false,
+    ),
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
   ]);
   if (!queueReady) log.warn({ redis: config.REDIS_URL }, 'redis not reachable yet; webhooks answer 503 until it is');
+  if (config.PAUSED && queueReady) {
+    await control.pause('PAUSED=true at start', 'config');
+    log.warn('automation paused by PAUSED=true: runs are recorded with their plan, nothing executes');
+  }
 
   if (roles.worker) {
     const alertmanager = config.ALERTMANAGER_URL ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT) : undefined;
     const runUrl = (id: string) => `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/api/remediations/${id}`;
-    const escalate = createEscalator({
+    const escalatorDeps = {
       ...(alertmanager ? { alertmanager } : {}),
       ...(config.ESCALATION_WEBHOOK_URL ? { webhookUrl: config.ESCALATION_WEBHOOK_URL } : {}),
       timeoutMs: config.HTTP_TIMEOUT,
       metrics,
       log,
       runUrl,
-    });
+    };
     // Workers wait for Redis forever (maxRetriesPerRequest: null); their records go through the same connection.
     const workerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'remediator:worker' });
-    workerRedis.on('error', (err) => log.warn({ err: err.message }, 'worker redis error'));
+    let redisDown = false;
+    workerRedis.on('error', (err) => {
+      if (!redisDown) log.warn({ err: err.message }, 'worker lost redis; reconnecting');
+      redisDown = true;
+    });
+    workerRedis.on('ready', () => {
+      if (redisDown) log.info('worker reconnected to redis');
+      redisDown = false;
+    });
     const worker = createWorker({
       redis: workerRedis,
       keys,
@@ -68,7 +90,11 @@ export async function startService(config: Config, procedures: Procedure[], log:
       procedures: byId,
       store: new RecordStore(workerRedis, keys, config.RUN_RETENTION),
       locks: new TargetLocks(workerRedis, keys, leaseTtl(config)),
-      escalate,
+      control: new AutomationControl(workerRedis, keys),
+      storm: { targets: config.STORM_TARGETS, windowMs: config.STORM_WINDOW },
+      escalate: createEscalator(escalatorDeps),
+      notify: createNotifier(escalatorDeps),
+      ...(alertmanager ? { alertmanager } : {}),
       engine: {
         prometheus,
         metrics,
@@ -77,47 +103,55 @@ export async function startService(config: Config, procedures: Procedure[], log:
       log,
     });
     stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
+    // Load the Kubernetes client now if a procedure needs it: its first import blocks the event loop for a while.
+    if (procedures.some((p) => p.steps.some((s) => s.action?.kubernetes !== undefined))) void import('@kubernetes/client-node').catch(() => {});
   }
 
-  if (roles.receiver) {
-    const app = createApp({
-      webhook: {
-        procedures,
-        createRecord: (r) => receiverStore.create(r),
-        enqueue: (job) => producer.enqueue(job),
-        markResolved: (id, at) => receiverStore.markResolved(id, at),
-        wake: async (id) => {
-          const job = await producer.queue.getJob(id);
-          if (job && (await job.isDelayed())) await job.promote();
-        },
-        metrics,
-        log,
-        dryRun: config.DRY_RUN,
-      },
-      ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
-      maxBodyBytes: config.WEBHOOK_MAX_BYTES,
-      metrics,
-      log,
-      runs: receiverStore,
-      ready: { redis: () => producer.ping(), prometheus: () => prometheus.ready(), rulesLoaded: procedures.length },
-      queueCounts: () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const)),
-    });
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-      s.once('error', reject);
-    });
-    running.server = server;
-    const address = server.address();
-    running.port = typeof address === 'object' && address ? address.port : config.PORT;
-    log.info({ port: running.port, host: config.HOST, procedures: procedures.map((p) => p.id) }, 'receiver listening');
-    // Stop intake first: Alertmanager retries elsewhere or later.
-    stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    stops.unshift(async () => server.closeIdleConnections());
-  }
-  stops.push(() => producer.close());
+  const app = createApp({
+    ...(roles.receiver
+      ? {
+          webhook: {
+            procedures,
+            createRecord: (r) => receiverStore.create(r),
+            enqueue: (job) => producer.enqueue(job),
+            markResolved: (id, at) => receiverStore.markResolved(id, at),
+            wake: async (id) => {
+              const job = await producer.queue.getJob(id);
+              if (job && (await job.isDelayed())) await job.promote();
+            },
+            metrics,
+            log,
+            dryRun: config.DRY_RUN,
+          },
+          runs: receiverStore,
+          control,
+        }
+      : {}),
+    ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
+    maxBodyBytes: config.WEBHOOK_MAX_BYTES,
+    metrics,
+    log,
+    ready: { redis: () => producer.ping(), prometheus: () => prometheus.ready(), rulesLoaded: procedures.length, shuttingDown: () => shuttingDown },
+    queueCounts: () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const)),
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    s.once('error', reject);
+  });
+  running.server = server;
+  const address = server.address();
+  running.port = typeof address === 'object' && address ? address.port : config.PORT;
+  log.info({ port: running.port, host: config.HOST, roles, procedures: procedures.map((p) => p.id) }, 'listening');
 
   running.stop = async () => {
+    // Stop intake first (readyz fails, no new connections), then let the worker finish or hand back its runs.
+    shuttingDown = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
     for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'error while stopping'));
+    server.closeAllConnections();
+    await closed;
+    await producer.close();
   };
   return running;
 }

@@ -171,3 +171,38 @@ export function createEscalator(deps: EscalatorDeps) {
   };
 }
 export type Escalator = ReturnType<typeof createEscalator>;
+
+/**
+ * Notices that belong to no procedure (the storm breaker pausing automation): a `RemediationPaused` alert to
+ * Alertmanager and a JSON POST to the escalation webhook, each tried with retries; failures are logged.
+ */
+export function createNotifier(deps: EscalatorDeps) {
+  const delay = deps.retryDelayMs ?? 500;
+  return async function notify(kind: 'paused', message: string, record: RunRecord): Promise<void> {
+    const log = deps.log.child({ notice: kind });
+    const payload = { kind: `remediation-${kind}`, message, example: { runId: record.id, procedure: record.procedure, target: record.target }, at: new Date().toISOString() };
+    const sends: Promise<void>[] = [];
+    if (deps.alertmanager) {
+      const am = deps.alertmanager;
+      sends.push(
+        withRetries(
+          () => am.postAlerts([{ labels: { alertname: 'RemediationPaused', severity: 'page', reason: kind }, annotations: { summary: message }, startsAt: new Date().toISOString() }]),
+          delay,
+        ),
+      );
+    }
+    if (deps.webhookUrl) {
+      const url = deps.webhookUrl;
+      sends.push(
+        withRetries(async () => {
+          const res = await axios.post(url, payload, { timeout: deps.timeoutMs, validateStatus: () => true, proxy: false });
+          if (res.status < 200 || res.status >= 300) throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), { retryable: res.status >= 500 });
+        }, delay),
+      );
+    }
+    const results = await Promise.allSettled(sends);
+    for (const r of results) if (r.status === 'rejected') log.error({ err: (r.reason as Error).message }, 'pause notice failed');
+    if (sends.length === 0) log.error('automation paused, but neither ALERTMANAGER_URL nor ESCALATION_WEBHOOK_URL is set: nobody is told');
+  };
+}
+export type Notifier = ReturnType<typeof createNotifier>;

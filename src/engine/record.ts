@@ -72,6 +72,10 @@ export interface RunRecord {
   checkpoint?: { index: number; phase: 'when' | 'action' | 'verify'; attempt: number; at: string };
   /** Fencing epoch: BullMQ's attemptsStarted of the worker that last wrote this record. */
   epoch: number;
+  /** The worker (host:pid) that last ran it. */
+  worker?: string;
+  /** Alertmanager silence held while the run acts (rule `silence`). */
+  silence?: { id: string; until: string; expired?: boolean };
   /** Takeovers after a worker died mid-run. */
   takeovers: number;
   /** Set when the alert resolved: a run not yet started is cancelled; a running one finishes its step. */

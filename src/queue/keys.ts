@@ -23,6 +23,10 @@ export function redisKeys(queuePrefix: string) {
     budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${target}`)}`,
     /** Set when automation is paused by hand or by the storm breaker. */
     paused: `${tag}:paused`,
+    /** Claimed by the one process that escalates about the current pause. */
+    pausedNotice: `${tag}:paused:notice`,
+    /** Claimed by the one run that escalates an exhausted budget within its window. */
+    budgetNotice: (procedure: string, target: string) => `${tag}:budget-notice:${digest(`${procedure}\u0000${target}`)}`,
     /** ZSET of recently firing targets (storm detection). */
     stormTargets: `${tag}:storm:targets`,
   };

@@ -55,6 +55,11 @@ export class TargetLocks {
     return ok === 1;
   }
 
+  /** True for the first exhausted run of a window: it escalates, later ones are recorded without repeating it. */
+  async claimBudgetNotice(procedure: string, target: string, windowMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.budgetNotice(procedure, target), '1', 'PX', windowMs, 'NX')) === 'OK';
+  }
+
   /** Run ids counted in the window, oldest first (the history attached to a budget escalation). */
   async budgetHistory(procedure: string, target: string): Promise<string[]> {
     return this.redis.zrange(this.keys.budget(procedure, target), 0, -1);

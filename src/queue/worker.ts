@@ -1,9 +1,12 @@
+import { hostname } from 'node:os';
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isFinal, type RunRecord } from '../engine/record.js';
 import { runProcedure, type EngineDeps } from '../engine/run.js';
-import type { Escalator } from '../engine/escalate.js';
+import type { Escalator, Notifier } from '../engine/escalate.js';
+import type { AlertmanagerClient } from '../alertmanager/client.js';
+import type { AutomationControl } from './control.js';
 import type { Procedure } from '../rules/schema.js';
 import { QUEUE_NAME, type RedisKeys } from './keys.js';
 import type { TargetLocks } from './locks.js';
@@ -21,6 +24,12 @@ export interface WorkerOptions {
   store: RecordStore;
   locks: TargetLocks;
   escalate: Escalator;
+  /** Procedure-independent notices (the storm breaker's pause). */
+  notify: Notifier;
+  control: AutomationControl;
+  storm: { targets: number; windowMs: number };
+  /** For rule `silence`; absent without ALERTMANAGER_URL. */
+  alertmanager?: AlertmanagerClient;
   engine: Omit<EngineDeps, 'save' | 'escalate' | 'resolvedAt' | 'log'>;
   log: Logger;
   /** How long a run waits before looking again when another run holds its target. */
@@ -46,10 +55,13 @@ export function recordFromJob(job: RunJob, procedure: Procedure | undefined, dry
   };
 }
 
+const WORKER_ID = `${hostname()}:${process.pid}`;
+
 /** The only file that knows BullMQ's worker: wraps the engine with leases, budgets, fencing and cancellation. */
 export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; redis: Redis; close(timeoutMs: number): Promise<void> } {
   const redis = opts.redis;
   const busyRetry = opts.targetBusyRetryMs ?? 2000;
+  let shuttingDown = false;
 
   async function process(job: Job<RunJob>, token: string | undefined, signal?: AbortSignal): Promise<string> {
     const data = job.data;
@@ -81,38 +93,101 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
       throw new DelayedError();
     }
     const renew = setInterval(() => void opts.locks.acquire(record.target, record.id).catch(() => {}), Math.max(1000, opts.locks.leaseTtlMs / 3));
+    const engineDeps = { ...opts.engine, save, escalate: opts.escalate, resolvedAt: (id: string) => opts.store.resolvedAt(id), log: opts.log };
+    const runSignal = signal ?? new AbortController().signal;
+    record.worker = WORKER_ID;
     try {
-      if (!started && procedure.budget !== undefined) {
-        const ok = await opts.locks.takeBudget(procedure.id, record.target, record.id, procedure.budget.runs, procedure.budget.per);
-        if (!ok) {
-          const history = await opts.locks.budgetHistory(procedure.id, record.target);
-          Object.assign(record, {
-            state: 'skipped',
-            reason: `budget exhausted: ${procedure.budget.runs} runs per ${procedure.budget.per / 1000}s on this target (runs ${history.join(', ')}); no action taken`,
-            startedAt: new Date().toISOString(),
-            endedAt: new Date().toISOString(),
-          });
+      if (!started) {
+        // Storm breaker: many distinct targets at once is a wider incident; automation stands back.
+        const firing = await opts.control.noteTarget(record.target, opts.storm.windowMs);
+        if (firing > opts.storm.targets) {
+          await opts.control.pause(`storm: ${firing} distinct targets firing within ${opts.storm.windowMs / 1000}s (threshold ${opts.storm.targets})`, 'storm-breaker');
+        }
+        const pause = await opts.control.state();
+        if (pause.paused) {
+          // Recorded, not dropped: the plan of what would have run, nothing executed.
+          record = await runProcedure(procedure, record, { ...engineDeps, settings: { ...opts.engine.settings, dryRun: true } }, runSignal);
+          record.state = 'skipped';
+          record.reason = `automation paused (${pause.reason ?? 'by hand'}): recorded the plan, executed nothing`;
           await save(record);
-          await opts.escalate(record, procedure, 'budget-exhausted');
-          if (record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
+          if (await opts.control.claimPauseNotice()) await opts.notify('paused', `Automatic remediation paused: ${pause.reason ?? 'by hand'}. Resume with POST /api/resume.`, record);
+          await opts.escalate(record, procedure, 'paused');
           await save(record);
-          opts.engine.metrics.runs.inc({ procedure: procedure.id, outcome: record.state as 'skipped' });
           return record.state;
         }
+        if (procedure.budget !== undefined) {
+          const ok = await opts.locks.takeBudget(procedure.id, record.target, record.id, procedure.budget.runs, procedure.budget.per);
+          if (!ok) return await budgetExhausted(record, procedure, save);
+        }
       }
-      record = await runProcedure(
-        procedure,
-        record,
-        { ...opts.engine, save, escalate: opts.escalate, resolvedAt: (id) => opts.store.resolvedAt(id), log: opts.log },
-        signal ?? new AbortController().signal,
-      );
+      const silence = started ? undefined : await silenceAlert(record, procedure, log);
+      if (silence) record.silence = silence;
+      try {
+        record = await runProcedure(procedure, record, engineDeps, runSignal);
+      } finally {
+        if (record.silence && !record.silence.expired && isFinal(record.state) && opts.alertmanager) {
+          await opts.alertmanager.expireSilence(record.silence.id).then(
+            async () => {
+              record.silence!.expired = true;
+              await save(record).catch(() => {});
+            },
+            (err: Error) => log.warn({ err: err.message }, 'could not expire the silence; it ends by itself'),
+          );
+        }
+      }
       return record.state;
     } catch (err) {
-      if (err instanceof StaleEpochError) log.warn('another worker took this run over; stopping here');
+      if (err instanceof StaleEpochError) {
+        log.warn('another worker took this run over; stopping here');
+        throw err;
+      }
+      if (shuttingDown && runSignal.aborted && token) {
+        // Shutdown interrupted a step: hand the run back to the queue now, from its checkpoint, without using
+        // up one of its attempts (another worker resumes it at once instead of after the stall timeout).
+        log.warn({ checkpoint: record.checkpoint }, 'shutdown interrupted the run; requeued from its checkpoint');
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
       throw err;
     } finally {
       clearInterval(renew);
       if (isFinal(record.state)) await opts.locks.release(record.target, record.id).catch(() => {});
+    }
+  }
+
+  async function budgetExhausted(record: RunRecord, procedure: Procedure, save: (r: RunRecord) => Promise<void>): Promise<string> {
+    const budget = procedure.budget!;
+    const history = await opts.locks.budgetHistory(procedure.id, record.target);
+    Object.assign(record, {
+      state: 'skipped',
+      reason: `budget exhausted: ${budget.runs} runs per ${budget.per / 1000}s on this target (runs ${history.join(', ')}); no action taken`,
+      startedAt: new Date().toISOString(),
+      endedAt: new Date().toISOString(),
+    });
+    await save(record);
+    // Escalate once per window with the history; later runs in the window are recorded only.
+    if (await opts.locks.claimBudgetNotice(procedure.id, record.target, budget.per)) {
+      await opts.escalate(record, procedure, 'budget-exhausted');
+      if (record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
+    } else {
+      record.reason += '; escalated already in this window';
+    }
+    await save(record);
+    opts.engine.metrics.runs.inc({ procedure: procedure.id, outcome: record.state as 'skipped' });
+    return record.state;
+  }
+
+  /** Silences exactly this alert (all its labels) while the run acts, when the procedure asks for it. */
+  async function silenceAlert(record: RunRecord, procedure: Procedure, log: Logger): Promise<RunRecord['silence']> {
+    if (!procedure.silence || !opts.alertmanager) return undefined;
+    const until = new Date(Date.now() + procedure.silence.for);
+    const matchers = Object.entries(record.alert.labels).map(([name, value]) => ({ name, value, isRegex: false, isEqual: true }));
+    try {
+      const id = await opts.alertmanager.createSilence(matchers, until, `remediator: ${procedure.id} run ${record.id} in progress`);
+      return { id, until: until.toISOString() };
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not silence the alert; going on without');
+      return undefined;
     }
   }
 
@@ -134,11 +209,14 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
     worker,
     redis,
     async close(timeoutMs: number) {
+      shuttingDown = true;
       const closing = worker.close();
-      const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
-      if ((await Promise.race([closing.then(() => 'closed' as const), timer])) === 'timeout') {
-        opts.log.warn({ timeoutMs }, 'steps still running at shutdown timeout; leaving them to another worker');
-        await worker.close(true);
+      const timer = (ms: number) => new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
+      if ((await Promise.race([closing.then(() => 'closed' as const), timer(timeoutMs)])) === 'timeout') {
+        // Abort the steps still running: each saves nothing more, requeues its run from the checkpoint.
+        opts.log.warn({ timeoutMs }, 'steps still running at shutdown timeout; handing their runs back to the queue');
+        worker.cancelAllJobs('shutdown');
+        if ((await Promise.race([closing.then(() => 'closed' as const), timer(5000)])) === 'timeout') await worker.close(true);
       }
       redis.disconnect();
     },

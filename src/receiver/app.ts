@@ -4,19 +4,23 @@ import type { Metrics } from '../metrics.js';
 import { QUEUE_STATES } from '../metrics.js';
 import { RUN_STATES, type RunState } from '../engine/record.js';
 import type { RunFilter } from '../queue/records.js';
+import type { PauseState } from '../queue/control.js';
 import type { RunRecord } from '../engine/record.js';
 import { bearerAuth } from './auth.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
 
 export interface AppDeps {
-  webhook: WebhookDeps;
+  /** Absent in a worker-only process: no webhook, no API, only probes and metrics. */
+  webhook?: WebhookDeps;
   token?: string;
   maxBodyBytes: number;
   metrics: Metrics;
   log: Logger;
-  runs: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
+  runs?: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
+  /** The kill switch: POST /api/pause, /api/resume, GET /api/pause. */
+  control?: { state(): Promise<PauseState>; pause(reason: string, by: string): Promise<boolean>; resume(): Promise<boolean> };
   /** Readiness probes; each answers quickly. */
-  ready: { redis(): Promise<boolean>; prometheus(): Promise<boolean>; rulesLoaded: number };
+  ready: { redis(): Promise<boolean>; prometheus(): Promise<boolean>; rulesLoaded: number; shuttingDown?: () => boolean };
   /** Job counts by state for the queue gauge (read at scrape time). */
   queueCounts?: () => Promise<Record<string, number>>;
 }
@@ -37,8 +41,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/readyz', async (_req, res) => {
     const [redis, prometheus] = await Promise.all([withTimeout(deps.ready.redis(), 1000, false), withTimeout(deps.ready.prometheus(), 1000, false)]);
-    const ready = redis && deps.ready.rulesLoaded > 0;
-    res.status(ready ? 200 : 503).json({ ready, redis, rulesLoaded: deps.ready.rulesLoaded, prometheus });
+    const shuttingDown = deps.ready.shuttingDown?.() ?? false;
+    const ready = redis && deps.ready.rulesLoaded > 0 && !shuttingDown;
+    res.status(ready ? 200 : 503).json({ ready, redis, rulesLoaded: deps.ready.rulesLoaded, prometheus, ...(shuttingDown ? { shuttingDown } : {}) });
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -55,6 +60,15 @@ export function createApp(deps: AppDeps): express.Express {
     deps.metrics.webhookDuration.observe(label, Number(process.hrtime.bigint() - started) / 1e9);
   };
 
+  const webhook = deps.webhook;
+  const runs = deps.runs;
+  if (webhook === undefined || runs === undefined) {
+    app.use((_req, res) => {
+      res.status(404).json({ error: 'not found (this process is a worker: only /healthz, /readyz, /metrics)' });
+    });
+    return app;
+  }
+
   app.post(
     '/webhook',
     (req, res, next) => {
@@ -62,11 +76,16 @@ export function createApp(deps: AppDeps): express.Express {
       res.on('finish', () => countWebhook(res.statusCode, started));
       next();
     },
+    (_req, res, next) => {
+      // Draining: Alertmanager retries a 503 (here or at another replica).
+      if (deps.ready.shuttingDown?.()) res.status(503).json({ error: 'shutting down; retry' });
+      else next();
+    },
     bearerAuth(deps.token),
     // Alertmanager sends application/json; accept any type so a proxy that drops the header still works.
     express.json({ limit: deps.maxBodyBytes, type: () => true, strict: false }),
     async (req, res) => {
-      const result = await handleWebhook(req.body, deps.webhook);
+      const result = await handleWebhook(req.body, webhook);
       res.status(result.status).json(result.body);
     },
   );
@@ -84,19 +103,36 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(400).json({ error: 'limit must be an integer from 1 to 1000', field: 'limit' });
       return;
     }
-    const runs = await deps.runs.list({
+    const found = await runs.list({
       ...(q.procedure !== undefined ? { procedure: q.procedure } : {}),
       ...(q.target !== undefined ? { target: q.target } : {}),
       ...(q.state !== undefined ? { state: q.state as RunState } : {}),
       limit,
     });
-    res.json({ runs });
+    res.json({ runs: found });
   });
   api.get('/remediations/:id', async (req, res) => {
-    const run = await deps.runs.get(String(req.params.id));
+    const run = await runs.get(String(req.params.id));
     if (run === undefined) res.status(404).json({ error: `no run ${req.params.id}` });
     else res.json(run);
   });
+  const control = deps.control;
+  if (control !== undefined) {
+    api.get('/pause', async (_req, res) => {
+      res.json(await control.state());
+    });
+    api.post('/pause', express.json({ limit: '16kb', type: () => true, strict: false }), async (req, res) => {
+      const reason = typeof (req.body as { reason?: unknown } | undefined)?.reason === 'string' ? (req.body as { reason: string }).reason.slice(0, 500) : 'paused by hand';
+      const changed = await control.pause(reason, 'api');
+      deps.log.warn({ reason, changed }, 'automation paused through the API');
+      res.status(changed ? 200 : 409).json({ ...(await control.state()), ...(changed ? {} : { note: 'already paused' }) });
+    });
+    api.post('/resume', async (_req, res) => {
+      const changed = await control.resume();
+      deps.log.warn({ changed }, 'automation resumed through the API');
+      res.json({ ...(await control.state()), resumed: changed });
+    });
+  }
   app.use('/api', api);
 
   app.use((_req, res) => {

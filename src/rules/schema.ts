@@ -157,6 +157,11 @@ export const RuleFile = z
       .default({}),
     steps: z.array(Step).min(1),
     escalation: z.array(Escalation).default([]),
+    /**
+     * Silence this alert in Alertmanager while the run acts (matchers: every label of the alert, exactly),
+     * and expire the silence when the run ends. Needs ALERTMANAGER_URL.
+     */
+    silence: z.strictObject({ for: Duration }).optional(),
     /** The whole run must end within this; past it the current step is aborted and `timeout` escalations fire. */
     timeout: Duration.optional(),
     /** The runbook's total estimate; defaults to the sum of step estimates. */
