@@ -15,6 +15,7 @@ import { matchProcedures } from './rules/match.js';
 import type { Procedure } from './rules/schema.js';
 import { createRender } from './rules/template.js';
 import { startService } from './serve.js';
+import { describeCheck } from './engine/step.js';
 
 const USAGE = `remediator: runs runbook procedures when Prometheus alerts fire, and has Prometheus confirm the fix.
 
@@ -104,13 +105,14 @@ function plan(dir: string, file: string): number {
       if (alert.status === 'resolved') process.stdout.write('    resolved: a run of this incident still waiting would be cancelled\n');
       p.steps.forEach((s, i) => {
         process.stdout.write(`    ${i + 1}. ${s.name}${s.estimate !== undefined ? ` (~${formatDuration(s.estimate)})` : ''}\n`);
-        if (s.when) process.stdout.write(`       when:   ${safe(() => checkFor(s.when!).describe(checkFor(s.when!).render(s.when!, render)))}\n`);
+        if (s.when) process.stdout.write(`       when:   ${safe(() => describeCheck({ ...s.when!, ...checkFor(s.when!).render(s.when!, render) }))}\n`);
         if (s.action) {
           const kind = Object.keys(s.action).find((k) => s.action![k] !== undefined)!;
           const action = actionByKind.get(kind)!;
           process.stdout.write(`       action: ${safe(() => action.describe(action.render(s.action![kind], render)))}\n`);
         }
-        if (s.expect) process.stdout.write(`       expect: ${safe(() => checkFor(s.expect!).describe(checkFor(s.expect!).render(s.expect!, render)))}\n`);
+        if (s.forEach) process.stdout.write(`       for each: element of ${s.forEach.step}'s ${s.forEach.path}${s.forEach.where ? ` where ${JSON.stringify(s.forEach.where)}` : ''}\n`);
+        if (s.expect) process.stdout.write(`       expect: ${safe(() => describeCheck({ ...s.expect!, ...checkFor(s.expect!).render(s.expect!, render) }))}\n`);
         process.stdout.write(`       on failure: ${s.onFailure}${s.onFailure === 'retry' ? ` (${s.retries} more)` : ''}\n`);
       });
     }

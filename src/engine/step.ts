@@ -33,7 +33,7 @@ export interface StepContext {
   checkpoint(phase: 'when' | 'action' | 'verify', attempt: number): Promise<void>;
 }
 
-function describeCheck(spec: CheckSpec): string {
+export function describeCheck(spec: CheckSpec): string {
   const timing = [
     spec.after !== undefined ? `after ${formatDuration(spec.after)}` : '',
     spec.within !== undefined ? `within ${formatDuration(spec.within)}` : '',
