@@ -50,7 +50,7 @@ export const exec: Action<ExecSpec> = {
     return new Promise<ActionResult>((resolve, reject) => {
       const child = spawn(program, s.command.slice(1), {
         cwd: s.cwd,
-        env: { ...process.env, ...s.env },
+        env: { ...inheritedEnv(), ...s.env },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true, // its own process group, so that killing reaches grandchildren
         shell: false,
@@ -169,4 +169,17 @@ class CappedText {
 /** One argv element, readable and on one line: plain when safe, JSON-quoted otherwise. */
 function quoteArg(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}
+
+/**
+ * remediator's environment minus its own secrets: a rule's command (a diagnostic script, `env`, a tool that dumps
+ * its environment on error) must not be able to put the webhook token or connection passwords into a run record.
+ * A rule that needs one passes it explicitly through `env:` (e.g. `{{ env.X }}`).
+ */
+export const WITHHELD_ENV = ['WEBHOOK_TOKEN', 'REDIS_URL', 'PROMETHEUS_URL', 'ALERTMANAGER_URL', 'ESCALATION_WEBHOOK_URL'] as const;
+
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of WITHHELD_ENV) delete env[name];
+  return env;
 }

@@ -154,7 +154,10 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   }
 
   const maxAttempts = step.onFailure === 'retry' ? 1 + step.retries : 1;
-  for (let attempt = record.attempts + 1; attempt <= maxAttempts; attempt++) {
+  // A takeover repeats the interrupted attempt (its action may or may not have happened; the look above said the
+  // fix does not hold), rather than counting it as used.
+  const firstAttempt = ctx.resumedAfterAction ? Math.max(1, record.attempts) : record.attempts + 1;
+  for (let attempt = firstAttempt; attempt <= maxAttempts; attempt++) {
     record.attempts = attempt;
     if (kind !== undefined) {
       await ctx.checkpoint('action', attempt);

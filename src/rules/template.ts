@@ -94,7 +94,11 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
       // Trusted or not, a value inside a string literal must stay inside it.
       return escapePromqlString(value);
     case 'header':
-      if (/[\r\n\0]/.test(value)) throw new TemplateError(`${reference} holds a line break, not allowed in a header`, reference);
+      // Refuse what an HTTP client would send altered (it strips controls, DEL and anything above U+00FF):
+      // the value that arrives must be the value that was rendered. Trusted values too.
+      if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+        throw new TemplateError(`${reference} holds a line break, control or non-Latin-1 character, not allowed in a header`, reference);
+      }
       return value;
     case 'url':
       if (!untrusted) return value;
@@ -133,7 +137,9 @@ export function renderTemplate(template: string, scope: TemplateScope, sink: Sin
       throw new TemplateError(`unknown template namespace in {{ ${reference} }}`, reference);
     }
     const ns = namespace as Namespace;
-    const value = scope[ns]?.[name];
+    const bag = scope[ns];
+    // Own properties only: `{{ labels.constructor }}` must not reach Object.prototype.
+    const value = bag !== undefined && Object.hasOwn(bag, name) ? bag[name] : undefined;
     if (Array.isArray(value)) {
       throw new TemplateError(`{{ ${reference} }} is a list: it can only stand alone as a command's argument list`, reference);
     }
@@ -149,7 +155,7 @@ export function renderTemplate(template: string, scope: TemplateScope, sink: Sin
 export function renderArgv(elements: readonly string[], scope: TemplateScope): string[] {
   return elements.flatMap((element) => {
     const whole = WHOLE_LIST_VAR.exec(element);
-    const value = whole ? scope.vars[whole[1]!] : undefined;
+    const value = whole && Object.hasOwn(scope.vars, whole[1]!) ? scope.vars[whole[1]!] : undefined;
     return Array.isArray(value) ? [...(value as readonly string[])] : [renderTemplate(element, scope, 'argv')];
   });
 }

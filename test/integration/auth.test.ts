@@ -170,12 +170,9 @@ steps:
     expect(logLines.filter((l) => l.includes(TOKEN.slice(0, 12)))).toEqual([]);
   });
 
-  // BUG (src/actions/exec.ts): exec children inherit remediator's whole environment (`env: { ...process.env, ...s.env }`),
-  // WEBHOOK_TOKEN included, so any rule's command (a diagnostic script, `env`, a tool that dumps its environment on
-  // error) gets the token, and its captured output puts it into the run record that GET /api/remediations/:id serves.
-  // Fix: build the child's environment without remediator's own secrets (at least WEBHOOK_TOKEN; REDIS_URL carries a
-  // password too), e.g. `const { WEBHOOK_TOKEN: _t, ...inherited } = process.env; env: { ...inherited, ...s.env }`.
-  it.fails('an exec action cannot hand the token to a run record served by the API (known bug, see comment)', async () => {
+  // exec children get remediator's environment minus its own secrets (src/actions/exec.ts WITHHELD_ENV), so no
+  // rule's command can put the token into a run record that GET /api/remediations/:id serves.
+  it('an exec action cannot hand the token to a run record served by the API', async () => {
     const labels = { alertname: 'AuthProbe', instance: 'host-1' };
     const body = JSON.stringify({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels, startsAt: '2026-11-28T07:17:26.321Z', fingerprint: alertFingerprint(labels) }] });
     const accepted = JSON.parse((await send('POST', '/webhook', `Bearer ${TOKEN}`, body)).text) as { alerts: { runId: string }[] };

@@ -57,11 +57,11 @@ const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
       url: '%C3%BCn%C3%AFc%C3%B8d%C3%A9%20%E2%98%83%20%E2%80%AE',
       promql: 'ünïcødé ☃ \u202e',
       path: 'ünïcødé ☃ \u202e',
-      header: 'ünïcødé ☃ \u202e',
+      header: REJECTED, // an HTTP client would send it altered
       'k8s-name': REJECTED,
     },
   ],
-  ['\ud800', { text: '\ud800', argv: '\ud800', url: REJECTED, promql: REJECTED, path: '\ud800', header: '\ud800', 'k8s-name': REJECTED }],
+  ['\ud800', { text: '\ud800', argv: '\ud800', url: REJECTED, promql: REJECTED, path: '\ud800', header: REJECTED, 'k8s-name': REJECTED }],
   ['relay-7f9c', { text: 'relay-7f9c', argv: 'relay-7f9c', url: 'relay-7f9c', promql: 'relay-7f9c', path: 'relay-7f9c', header: 'relay-7f9c', 'k8s-name': 'relay-7f9c' }],
 ];
 
