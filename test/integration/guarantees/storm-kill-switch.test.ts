@@ -30,7 +30,10 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     for (const i of instances) prom.script(healthyQuery(i), vector([{ instance: i }, '1']));
     const answer = await a.webhook(payload(...instances.map((instance) => ({ alertname: 'StormDown', instance }))));
     expect(answer.enqueued).toBe(instances.length);
-    return Promise.all(answer.alerts.map((x) => a.waitFinal(x.runId!, 20_000)));
+    // A paused run is saved as a finished dry run first, then the worker writes why (automation paused): wait for that.
+    return Promise.all(
+      answer.alerts.map((x) => a.waitRun(x.runId!, 'final, with its reason', (r) => FINAL.includes(r.state) && !r.reason?.startsWith('dry run:'), 20_000)),
+    );
   };
   /** A paused run: skipped, the reason says why, every step carries "dry run: would run …", nothing hit the sink. */
   const expectPlanOnly = (r: RunRecord, why: RegExp) => {
