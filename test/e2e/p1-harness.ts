@@ -189,7 +189,12 @@ export function squatSocket(path: string): SocketSquatter {
 }
 
 export interface P1EnvOptions {
+  /** The procedure under test: runs() lists its runs. */
   procedure: ProcedureId;
+  /** The shipped procedure files to load (default: only `procedure`). The demo loads all four. */
+  procedures?: ProcedureId[];
+  /** Default REDIS_URL of test/helpers/redis.ts (TEST_REDIS_URL or 127.0.0.1:6379). */
+  redisUrl?: string;
   /** A short tag for names and prefixes, e.g. "1001". */
   tag: string;
   /** More simulator options (children, extraArgs...). */
@@ -213,8 +218,8 @@ export interface P1Env {
   sink: WebhookSink;
   prefix: string;
   rulesDir: string;
-  /** GET /api/remediations?procedure=<this one>. */
-  runs(): Promise<RunRecord[]>;
+  /** GET /api/remediations?procedure=<this one, or the one given>, newest first. */
+  runs(procedure?: string): Promise<RunRecord[]>;
   run(id: string): Promise<RunRecord>;
   /** Waits for a run (newest first) the predicate accepts. */
   waitRun(what: string, pred: (r: RunRecord) => boolean, timeoutMs: number): Promise<RunRecord>;
@@ -242,7 +247,8 @@ const FINAL = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'skipped
  * restart briefly shows a disconnected link; a blocked child stalls the loop) do not start other procedures.
  */
 export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
-  await requireRedis();
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
+  await requireRedis(redisUrl);
   const log = opts.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), `remediator-p1-${opts.tag}-`));
   const names = processNames(opts.tag);
@@ -272,7 +278,8 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
 
     const rulesDir = join(dir, 'rules');
     mkdirSync(rulesDir);
-    copyFileSync(join(REPO_ROOT, 'rules', PROCEDURE_FILES[opts.procedure]), join(rulesDir, PROCEDURE_FILES[opts.procedure]));
+    const procedures = opts.procedures ?? [opts.procedure];
+    for (const id of procedures) copyFileSync(join(REPO_ROOT, 'rules', PROCEDURE_FILES[id]), join(rulesDir, PROCEDURE_FILES[id]));
 
     const port = await freePort();
     const instance = `127.0.0.1:${sup.ports.metrics}`;
@@ -289,7 +296,7 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     const vars = Object.fromEntries(Object.entries(opts.vars(sup, names)).map(([k, v]) => [`REMEDIATOR_VAR_${k.toUpperCase()}`, v]));
     const remediator = await startRemediator({
       PORT: String(port),
-      REDIS_URL,
+      REDIS_URL: redisUrl,
       QUEUE_PREFIX: prefix,
       PROMETHEUS_URL: stack.prometheusUrl,
       ALERTMANAGER_URL: stack.alertmanagerUrl,
@@ -302,16 +309,17 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     });
     cleanups.push(async () => {
       await remediator.stop();
-      await cleanupPrefix(prefix);
+      await cleanupPrefix(prefix, redisUrl);
     });
-    log(`remediator ${remediator.url} (rules: ${PROCEDURE_FILES[opts.procedure]}, ${Object.keys(vars).join(', ')})`);
+    log(`remediator ${remediator.url} (rules: ${procedures.map((id) => PROCEDURE_FILES[id]).join(', ')}; ${Object.keys(vars).join(', ')})`);
 
     const api = async <T>(path: string): Promise<T> => {
       const res = await fetch(`${remediator.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5000) });
       if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
       return (await res.json()) as T;
     };
-    const runs = async () => (await api<{ runs: RunRecord[] }>(`/api/remediations?procedure=${opts.procedure}&limit=50`)).runs;
+    const runs = async (procedure: string = opts.procedure) =>
+      (await api<{ runs: RunRecord[] }>(`/api/remediations?procedure=${encodeURIComponent(procedure)}&limit=50`)).runs;
     const query = async (promql: string) => {
       const res = await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(5000) });
       const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };

@@ -1,0 +1,321 @@
+/**
+ * `npm run demo`: the four P1 procedures healing hands-off, live.
+ *
+ * Starts Redis (only when none answers on 127.0.0.1:6379: then redis-server on a free port), the supervisor
+ * simulator, Prometheus + Alertmanager (Debian's packages; the fast copy of rules/prometheus/supervisor.rules.yaml)
+ * and remediator (dist/cli.js with the shipped rules/P1-00*.yaml, only their vars set for the simulator). Then it
+ * injects each fault in turn and prints a timeline per procedure: fault → alert (Prometheus, then Alertmanager)
+ * → run → each step with its observed values → verified, with the time to recovery next to the runbook's
+ * estimate. Everything it started is stopped on the way out, also on Ctrl-C.
+ *
+ *   npm run demo                 # builds first (the remediator runs from dist/)
+ *   DEMO_VERBOSE=1 npm run demo  # also where each component listens
+ */
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { RunRecord, StepRecord } from '../src/engine/record.js';
+import { formatEstimate } from '../src/rules/docs.js';
+import { freePort } from '../test/helpers/ports.js';
+import { spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
+import { assertStackBinaries, INSTALL_HINT } from '../test/helpers/stack.js';
+import { waitFor } from '../test/helpers/wait.js';
+import { startP1Env, type P1Env, type ProcedureId } from '../test/e2e/p1-harness.js';
+
+const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+const REDIS_SERVER = '/usr/bin/redis-server';
+
+const color = process.stdout.isTTY ? (code: number) => (s: string) => `\x1b[${code}m${s}\x1b[0m` : () => (s: string) => s;
+const bold = color(1);
+const dim = color(2);
+const green = color(32);
+const red = color(31);
+const yellow = color(33);
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const verbose = process.env.DEMO_VERBOSE !== undefined && process.env.DEMO_VERBOSE !== '0';
+
+// ---- what it started, stopped in reverse order --------------------------------------------------------------
+
+const cleanups: { what: string; fn: () => Promise<void> | void }[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c.fn();
+        if (verbose) say(dim(`  stopped ${c.what}`));
+      } catch (err) {
+        say(red(`  could not stop ${c.what}: ${(err as Error).message}`));
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`\n${yellow(`${signal}: stopping everything the demo started…`)}`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+// ---- Redis ------------------------------------------------------------------------------------------------
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 1000, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function ensureRedis(): Promise<string> {
+  if (await redisAnswers(DEFAULT_REDIS)) {
+    say(`${dim('redis')}        using the one answering on 127.0.0.1:6379 (the demo's keys get their own prefix and are removed)`);
+    return DEFAULT_REDIS;
+  }
+  if (!existsSync(REDIS_SERVER)) {
+    throw new Error(`no Redis answers on 127.0.0.1:6379 and ${REDIS_SERVER} is missing: apt-get install -y --no-install-recommends redis-server`);
+  }
+  const port = await freePort();
+  const proc: ManagedProcess = spawnProcess('redis-server', REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  cleanups.push({ what: `redis-server (pid ${proc.pid})`, fn: async () => void (await proc.stop()) });
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(`redis-server on port ${port}`, async () => {
+    if (proc.exitInfo() !== null) throw new Error(`redis-server exited: ${proc.logTail(10)}`);
+    return (await redisAnswers(url)) ? true : undefined;
+  }, 10_000, 100);
+  say(`${dim('redis')}        none on 127.0.0.1:6379: started redis-server on 127.0.0.1:${port} (pid ${proc.pid})`);
+  return url;
+}
+
+// ---- the timeline -----------------------------------------------------------------------------------------
+
+interface Scenario {
+  procedure: ProcedureId;
+  title: string;
+  alertname: string;
+  fault: string;
+  inject(env: P1Env): Promise<void>;
+  /** Which run belongs to this fault (beyond starting after it). */
+  matches?(run: RunRecord): boolean;
+}
+
+const post = async (url: string) => {
+  const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`POST ${url}: HTTP ${res.status}`);
+};
+
+const SCENARIOS: Scenario[] = [
+  {
+    procedure: 'P1-001',
+    title: 'Supervisor Process Crash',
+    alertname: 'SupervisorDown',
+    fault: 'the supervisor panics (POST /faults/panic): core dump written, process exits 101',
+    inject: (env) => post(`${env.sup.adminUrl}/faults/panic?message=demo`),
+  },
+  {
+    procedure: 'P1-002',
+    title: 'Child Task Crash Loop',
+    alertname: 'ChildCrashLoop',
+    fault: 'child-2 crash-loops (POST /faults/children/child-2/crash-loop)',
+    inject: (env) => post(`${env.sup.adminUrl}/faults/children/child-2/crash-loop?reason=demo`),
+    matches: (run) => run.alert.labels.child === 'child-2',
+  },
+  {
+    procedure: 'P1-003',
+    title: 'Dashboard IPC Disconnected',
+    alertname: 'DashboardIPCDisconnected',
+    fault: 'the dashboard IPC link drops, the relay stays alive but wedged (POST /faults/ipc/drop)',
+    inject: (env) => post(`${env.sup.adminUrl}/faults/ipc/drop`),
+  },
+  {
+    procedure: 'P1-004',
+    title: 'Runtime Starvation',
+    alertname: 'RuntimeStarvation',
+    fault: 'child-3 blocks forever and stalls the control loop (POST /faults/children/child-3/block-forever)',
+    inject: (env) => post(`${env.sup.adminUrl}/faults/children/child-3/block-forever`),
+  },
+];
+
+function observedText(s: StepRecord): string {
+  const oneLine = (v: unknown) => String(v).replace(/\s+/g, ' ').trim();
+  const fromSteps = s.observed.filter((o) => 'step' in o.labels && 'field' in o.labels);
+  const fromProm = s.observed.filter((o) => !fromSteps.includes(o));
+  const parts: string[] = [];
+  if (fromProm.length > 0) {
+    const obs = fromProm.slice(-3).map((o) => {
+      const labels = Object.entries(o.labels)
+        .filter(([k]) => !['instance', 'job', '__name__'].includes(k))
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',');
+      const value = typeof o.value === 'number' && !Number.isInteger(o.value) ? o.value.toFixed(2) : oneLine(o.value);
+      return `${labels ? `{${labels}} ` : ''}${value} at ${o.at.slice(11, 23)}`;
+    });
+    parts.push(`Prometheus: ${obs.join('; ')}`);
+  }
+  for (const o of fromSteps.slice(-1)) {
+    const v = oneLine(o.value);
+    parts.push(`checked ${o.labels.field}: ${v.length > 60 ? `${v.slice(0, 60)}…` : v}`);
+  }
+  return parts.join(' · ');
+}
+
+function resultText(s: StepRecord): string {
+  const r = s.result;
+  if (r === undefined) return '';
+  if (r.httpStatus !== undefined) return `HTTP ${r.httpStatus} ${JSON.stringify(r.body ?? '').slice(0, 80)}`;
+  const last = (r.output ?? '').trim().split('\n').at(-1) ?? '';
+  return `${r.exitCode !== undefined ? `exit ${r.exitCode}` : r.status}${last ? `: ${last.length > 90 ? `${last.slice(0, 90)}…` : last}` : ''}`;
+}
+
+async function playScenario(env: P1Env, sc: Scenario): Promise<{ procedure: string; seconds?: number; estimate: string; state: string }> {
+  say();
+  say(bold(`━━ ${sc.procedure}: ${sc.title} ━━`));
+  const t0 = Date.now();
+  const at = (t = Date.now()) => dim(`+${((t - t0) / 1000).toFixed(1).padStart(5)}s`);
+  await sc.inject(env);
+  say(`${at()}  fault     ${sc.fault}`);
+
+  let promAlert = false;
+  let amAlert = false;
+  let run: RunRecord | undefined;
+  const printed = new Set<string>();
+  const deadline = t0 + 180_000;
+  while (Date.now() < deadline) {
+    if (!promAlert) {
+      const res = await fetch(`${env.stack.prometheusUrl}/api/v1/alerts`).catch(() => undefined);
+      const alerts = res?.ok ? ((await res.json()) as { data: { alerts: { labels: Record<string, string>; state: string; activeAt: string }[] } }).data.alerts : [];
+      const firing = alerts.find((a) => a.labels.alertname === sc.alertname && a.state === 'firing');
+      if (firing !== undefined) {
+        promAlert = true;
+        const which = firing.labels.child !== undefined ? `child=${firing.labels.child}` : `instance=${firing.labels.instance}`;
+        const since = ((Date.parse(firing.activeAt) - t0) / 1000).toFixed(1);
+        say(`${at()}  alert     ${sc.alertname} firing in Prometheus (${which}; condition true since +${since}s, then \`for\`)`);
+      }
+    }
+    if (!amAlert) {
+      const res = await fetch(`${env.stack.alertmanagerUrl}/api/v2/alerts?filter=${encodeURIComponent(`alertname="${sc.alertname}"`)}`).catch(() => undefined);
+      const alerts = res?.ok ? ((await res.json()) as { startsAt: string; updatedAt: string }[]) : [];
+      const got = alerts.find((a) => Date.parse(a.startsAt) >= t0 - 1000);
+      if (got !== undefined) {
+        amAlert = true;
+        say(`${at()}  alert     ${sc.alertname} at Alertmanager → webhook (Bearer token) to remediator`);
+      }
+    }
+    if (run === undefined) {
+      const runs = await env.runs(sc.procedure).catch(() => [] as RunRecord[]);
+      run = runs.find((r) => Date.parse(r.alert.startsAt) >= t0 - 1000 && (sc.matches?.(r) ?? true));
+      if (run !== undefined) {
+        say(`${at(Date.parse(run.trigger.receivedAt))}  webhook   received by remediator, queued as ${run.id}`);
+        say(`${at(Date.parse(run.startedAt ?? run.trigger.receivedAt))}  run       ${sc.procedure} started on target ${run.target}`);
+      }
+    } else {
+      run = await env.run(run.id);
+      for (const s of run.steps) {
+        if (s.status === 'unknown' && s.endedAt === undefined) continue; // still running
+        if (printed.has(s.name)) continue;
+        printed.add(s.name);
+        const status = s.status === 'passed' ? green('passed ') : s.status === 'skipped' ? dim('skipped') : s.status === 'failed' ? yellow('failed ') : red(s.status);
+        const dur = s.durationMs !== undefined ? `${(s.durationMs / 1000).toFixed(1)} s` : '';
+        const est = s.estimate !== undefined ? ` / est. ${formatEstimate(s.estimate)}` : '';
+        say(`${at(s.endedAt ? Date.parse(s.endedAt) : undefined)}  step      ${status} ${bold(s.name)} ${dim(`(${dur}${est})`)}`);
+        const details = [s.action?.description ? `did: ${s.action.description}` : '', resultText(s), observedText(s), s.status !== 'passed' && s.reason ? `why: ${s.reason}` : '']
+          .filter(Boolean);
+        for (const d of details) say(`                   ${dim('·')} ${d.length > 150 ? `${d.slice(0, 150)}…` : d}`);
+      }
+      if (['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'].includes(run.state) && run.steps.every((s) => printed.has(s.name))) break;
+    }
+    await sleep(150);
+  }
+  const estimate = run?.sla.estimateMs !== undefined ? formatEstimate(run.sla.estimateMs) : 'n/a';
+  if (run === undefined || run.endedAt === undefined) {
+    say(red(`  no finished run within 3 minutes (alert in Prometheus: ${promAlert}, at Alertmanager: ${amAlert})`));
+    return { procedure: sc.procedure, estimate, state: run?.state ?? 'no run' };
+  }
+  const seconds = (Date.parse(run.endedAt) - t0) / 1000;
+  const verdict = run.state === 'succeeded' ? green('verified') : red(run.state);
+  say(`${at(Date.parse(run.endedAt))}  ${verdict}  ${run.reason ?? ''}`);
+  say(bold(`   ${sc.procedure}: fault → verified recovery ${seconds.toFixed(1)} s (runbook estimate ${estimate})`));
+  for (const e of run.escalations) say(yellow(`   escalated to ${e.to}: ${e.message} (${e.status})`));
+  return { procedure: sc.procedure, seconds, estimate, state: run.state };
+}
+
+/** Between scenarios: the supervisor up and connected, and no P1 alert firing any more. */
+async function settle(env: P1Env): Promise<void> {
+  await env.waitHealthy(30_000);
+  await waitFor(
+    'the previous alert to resolve',
+    async () => ((await env.query('ALERTS{alertname=~"SupervisorDown|ChildCrashLoop|DashboardIPCDisconnected|RuntimeStarvation"}')) === undefined ? true : undefined),
+    30_000,
+    250,
+  );
+}
+
+async function main(): Promise<number> {
+  say(bold('remediator demo: four P1 faults, nobody at the keyboard'));
+  try {
+    assertStackBinaries();
+  } catch (err) {
+    say(red(`Prometheus/Alertmanager missing: ${(err as Error).message}`));
+    say(`(${INSTALL_HINT})`);
+    return 1;
+  }
+  const redisUrl = await ensureRedis();
+  say(dim('starting the supervisor simulator, Prometheus, Alertmanager and remediator…'));
+  const env = await startP1Env({
+    procedure: 'P1-001',
+    procedures: ['P1-001', 'P1-002', 'P1-003', 'P1-004'],
+    tag: 'demo',
+    redisUrl,
+    // `for: 3s`: a restarted supervisor shows a disconnected link for a moment while its relay boots; that
+    // must not page P1-003 (production waits 30s).
+    fastRules: { for: '3s' },
+    supervisor: { children: 3 },
+    vars: (sup, names) => ({
+      supervisor_process: names.processName,
+      relay_process: names.relayName,
+      log_command: JSON.stringify(['tail', '-n', '50', sup.journal]),
+      core_dump_dir: sup.dumpDir,
+      restart_command: JSON.stringify(sup.restartCommand),
+      socket_path: sup.socket,
+      control_url: sup.adminUrl,
+    }),
+    log: verbose ? (line) => say(dim(`  ${line}`)) : undefined,
+  });
+  cleanups.push({ what: 'supervisor, Prometheus, Alertmanager, remediator, webhook sink, temp dirs, Redis keys', fn: () => env.stop() });
+  say(
+    `${dim('supervisor')}   ${env.names.processName} (relay ${env.names.relayName}), metrics ${env.sup.metricsUrl}, admin ${env.sup.adminUrl}\n` +
+      `${dim('prometheus')}   ${env.stack.prometheusUrl}   ${dim('alertmanager')} ${env.stack.alertmanagerUrl}\n` +
+      `${dim('remediator')}   ${env.remediator.url} (rules/P1-001…P1-004 as shipped; vars from REMEDIATOR_VAR_*)`,
+  );
+
+  const results = [];
+  for (const sc of SCENARIOS) {
+    await settle(env);
+    results.push(await playScenario(env, sc));
+  }
+  say();
+  say(bold('Time to verified recovery, measured, next to the runbook'));
+  for (const r of results) {
+    say(`  ${r.procedure}: ${r.seconds !== undefined ? `${r.seconds.toFixed(1).padStart(5)} s` : '    –  '}  (runbook estimate ${r.estimate}, SLA 15min)  ${r.state === 'succeeded' ? green(r.state) : red(r.state)}`);
+  }
+  return results.every((r) => r.state === 'succeeded') ? 0 : 1;
+}
+
+main()
+  .then(async (code) => {
+    say(dim('\ncleaning up…'));
+    await cleanup();
+    process.exit(code);
+  })
+  .catch(async (err: unknown) => {
+    say(red(`demo failed: ${(err as Error).message}`));
+    await cleanup();
+    process.exit(1);
+  });
