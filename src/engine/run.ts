@@ -146,7 +146,8 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
   if (stop === undefined) {
     const executed = record.steps.filter((s) => s.status !== 'skipped');
     const last = executed.at(-1);
-    if (deps.settings.dryRun) stop = { state: 'skipped', reason: 'dry run: the plan is recorded, nothing was executed' };
+    if (deps.settings.dryRun && deps.settings.planReason !== undefined) stop = { state: 'skipped', when: 'paused', reason: deps.settings.planReason };
+    else if (deps.settings.dryRun) stop = { state: 'skipped', reason: 'dry run: the plan is recorded, nothing was executed' };
     else if (last === undefined) stop = { state: 'skipped', reason: 'no step applied (every condition was false)' };
     else if (last.status === 'passed') stop = { state: 'succeeded', reason: `verified by step ${last.name}${last.reason ? `: ${last.reason}` : ''}` };
     else stop = { state: 'failed', when: last.status === 'unknown' ? 'unknown' : 'failed', reason: `last step ${last.name} ${last.status}: ${last.reason ?? ''}`.trim() };
@@ -156,13 +157,15 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
   record.reason = stop.reason;
   record.endedAt = new Date().toISOString();
   finishSla(record);
-  await deps.save(record);
+  // Escalate before saving the outcome, so readers never see `failed` turn into `escalated` a moment later.
   const escalateFor: EscalationWhen | undefined = stop.when ?? (stop.state === 'succeeded' ? 'succeeded' : undefined);
-  if (escalateFor !== undefined && escalationsFor(procedure, escalateFor).length > 0) {
+  // `paused` always goes to the escalator: it owns the one notice about the pause, whatever the procedure lists.
+  if (escalateFor !== undefined && (escalateFor === 'paused' || escalationsFor(procedure, escalateFor).length > 0)) {
     await deps.escalate(record, procedure, escalateFor);
-    if (escalateFor !== 'succeeded' && record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
-    await deps.save(record);
+    const acted = escalateFor !== 'succeeded' && escalateFor !== 'paused';
+    if (acted && record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
   }
+  await deps.save(record);
   const durationS = (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000;
   deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state as 'succeeded' });
   deps.metrics.runDuration.observe({ procedure: procedure.id, outcome: record.state }, durationS);

@@ -12,6 +12,8 @@ import type { CheckRecord, StepRecord } from './record.js';
 
 export interface StepSettings {
   dryRun: boolean;
+  /** With dryRun: why only the plan is recorded (e.g. automation paused); the run's final reason. */
+  planReason?: string;
   pollIntervalMs: number;
   stepTimeoutMs: number;
 }

@@ -106,13 +106,13 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
         const pause = await opts.control.state();
         if (pause.paused) {
           // Recorded, not dropped: the plan of what would have run, nothing executed.
-          record = await runProcedure(procedure, record, { ...engineDeps, settings: { ...opts.engine.settings, dryRun: true } }, runSignal);
-          record.state = 'skipped';
-          record.reason = `automation paused (${pause.reason ?? 'by hand'}): recorded the plan, executed nothing`;
-          await save(record);
-          if (await opts.control.claimPauseNotice()) await opts.notify('paused', `Automatic remediation paused: ${pause.reason ?? 'by hand'}. Resume with POST /api/resume.`, record);
-          await opts.escalate(record, procedure, 'paused');
-          await save(record);
+          const planReason = `automation paused (${pause.reason ?? 'by hand'}): recorded the plan, executed nothing`;
+          const escalate: Escalator = async (r, p) => {
+            if (await opts.control.claimPauseNotice()) await opts.notify('paused', `Automatic remediation paused: ${pause.reason ?? 'by hand'}. Resume with POST /api/resume.`, r);
+            await opts.escalate(r, p, 'paused');
+          };
+          // The engine records the plan; its one final save carries the pause as the reason.
+          record = await runProcedure(procedure, record, { ...engineDeps, escalate, settings: { ...opts.engine.settings, dryRun: true, planReason } }, runSignal);
           return record.state;
         }
         if (procedure.budget !== undefined) {
@@ -164,7 +164,6 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
       startedAt: new Date().toISOString(),
       endedAt: new Date().toISOString(),
     });
-    await save(record);
     // Escalate once per window with the history; later runs in the window are recorded only.
     if (await opts.locks.claimBudgetNotice(procedure.id, record.target, budget.per)) {
       await opts.escalate(record, procedure, 'budget-exhausted');
