@@ -25,8 +25,8 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     cleanup.add(() => cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
-    // shut-long's action takes 8 s (longer than SHUTDOWN_TIMEOUT); shut-short's 1.5 s (shorter).
-    sink = await startSink({ delayMs: (hit, nth) => (nth > 0 ? 0 : hit.path.startsWith('/act/shut-long/') ? 8000 : hit.path.startsWith('/act/shut-short/') ? 1500 : 0) });
+    // shut-long's action takes 20 s (longer than SHUTDOWN_TIMEOUT); shut-short's 4 s (shorter).
+    sink = await startSink({ delayMs: (hit, nth) => (nth > 0 ? 0 : hit.path.startsWith('/act/shut-long/') ? 20_000 : hit.path.startsWith('/act/shut-short/') ? 4000 : 0) });
     cleanup.add(() => sink.close());
     const rulesDir = writeRules(cleanup, { 'shut.yaml': httpProcedure({ id: 'SHUT-1', alertname: 'ShutDown', sinkUrl: sink.url }) });
     env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url }, { SHUTDOWN_TIMEOUT: '2s' });
@@ -71,23 +71,26 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
 
   it('a step longer than SHUTDOWN_TIMEOUT is handed back from its checkpoint and another worker finishes the run; exit 0', async () => {
     const { runId, before, other, exit, exitMs, probe, intakeStoppedMs } = await sigtermMidStep('shut-long', {}, true);
-    expect(exit).toEqual({ code: 0, signal: null });
-    // SHUTDOWN_TIMEOUT 2 s, then the interrupted run is requeued; bounded well below the step's 8 s.
-    expect(exitMs).toBeGreaterThanOrEqual(1900);
-    expect(exitMs).toBeLessThan(2000 + 3000);
-    // The action's connection was closed by the shutdown, not answered.
-    expect(sink.hitsTo('/act/shut-long/')[0]!.aborted).toBe(true);
+    try {
+      expect(exit).toEqual({ code: 0, signal: null });
+      // SHUTDOWN_TIMEOUT 2 s, then the interrupted run is requeued; bounded well below the step's 20 s.
+      expect(exitMs).toBeGreaterThanOrEqual(1900);
+      expect(exitMs).toBeLessThan(2000 + 3000);
+      // The action's connection was closed by the shutdown, not answered.
+      expect(sink.hitsTo('/act/shut-long/')[0]!.aborted).toBe(true);
 
-    const done = await receiver.waitFinal(runId, 20_000);
-    expect(done.state).toBe('succeeded');
-    expect(workerPid(done)).toBe(other!.process.pid);
-    expect(done.worker).not.toBe(before.worker);
-    expect(done.takeovers).toBe(1);
-    // Handed back at once, not after a stall timeout; the other worker looked before acting again.
-    expect(done.steps[0]!.reason).toBe('verified after takeover; the action was not repeated');
-    expect(sink.hitsTo('/act/shut-long/')).toHaveLength(1);
-    // An idle worker stops at once, and cleanly.
-    expect(await other!.process.stop()).toEqual({ code: 0, signal: null });
+      const done = await receiver.waitFinal(runId, 20_000);
+      expect(done.state).toBe('succeeded');
+      expect(workerPid(done)).toBe(other!.process.pid);
+      expect(done.worker).not.toBe(before.worker);
+      expect(done.takeovers).toBe(1);
+      // Handed back at once, not after a stall timeout; the other worker looked before acting again.
+      expect(done.steps[0]!.reason).toBe('verified after takeover; the action was not repeated');
+      expect(sink.hitsTo('/act/shut-long/')).toHaveLength(1);
+    } finally {
+      // An idle worker stops at once, and cleanly (and must not take the next test's run).
+      expect(await other!.process.stop()).toEqual({ code: 0, signal: null });
+    }
     reportGuarantee('graceful-shutdown-handback', {
       faultsInjected: 1,
       fault: 'SIGTERM mid-step (step > SHUTDOWN_TIMEOUT)',

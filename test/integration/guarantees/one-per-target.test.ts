@@ -28,8 +28,8 @@ describe('guarantee 2: one remediation per target at a time', () => {
     cleanup.add(() => cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
-    // PT-C's first action hangs for 20 s (its worker is killed meanwhile); every other action takes ~1 s.
-    sink = await startSink({ delayMs: (hit, nth) => (hit.path.includes('/PT-C/') && nth === 0 ? 20_000 : 1000) });
+    // PT-C's first action hangs for 20 s (its worker is killed meanwhile); every other action takes ~2 s.
+    sink = await startSink({ delayMs: (hit, nth) => (hit.path.includes('/PT-C/') && nth === 0 ? 20_000 : 2000) });
     cleanup.add(() => sink.close());
     const rulesDir = writeRules(cleanup, {
       'a.yaml': httpProcedure({ id: 'PT-A', alertname: 'SameTarget', sinkUrl: sink.url }),

@@ -37,7 +37,7 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
     cleanup.add(() => cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
-    sink = await startSink({ delayMs: (hit, nth) => (nth === 0 && /\/(RES-HOLD|RES-TWO\/step1|RES-SIL)\//.test(`${hit.path}/`) ? 2500 : 0) });
+    sink = await startSink({ delayMs: (hit, nth) => (nth === 0 && /\/(RES-HOLD|RES-TWO\/step1|RES-SIL)\//.test(`${hit.path}/`) ? 5000 : 0) });
     cleanup.add(() => sink.close());
     // Only its Alertmanager is used. One trivial rule file: startStack recognises its Prometheus by a path in the config.
     const noop = join(cleanup.tempDir('prom-rules'), 'noop.rules.yaml');
