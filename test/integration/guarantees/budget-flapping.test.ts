@@ -58,7 +58,7 @@ describe('guarantee 3: budgets and flapping', () => {
       const startsAt = new Date(Date.parse('2026-11-28T07:00:00Z') + k * 60_000).toISOString();
       const fired = await api.webhook(payload({ alertname: 'Flapping', instance: 'flappy-1', startsAt }));
       expect(fired.enqueued).toBe(1);
-      // A budget-skipped run saves its outcome, then escalates (or notes it escalated already): wait for both.
+      // Final, and done escalating (or noting it escalated already) before the next incident fires.
       const run = await api.waitRun(
         fired.alerts[0]!.runId!,
         'final, and done escalating',

@@ -47,11 +47,13 @@ describe('guarantee 6: outages', () => {
       redis = await OwnRedis.start(cleanup);
       const rulesDir = writeRules(cleanup, { 'out.yaml': httpProcedure({ id: 'OUT-1', alertname: 'OutageDown', sinkUrl: sink.url }) });
       const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redisUrl: redis.url });
-      [serve, worker] = await startAll(cleanup, [
+      const procs = await startAll(cleanup, [
         { env, command: 'serve', name: 'g6-serve' },
         { env, command: 'worker', name: 'g6-worker' },
       ]);
-      await workerReady(worker!);
+      serve = procs[0]!;
+      worker = procs[1]!;
+      await workerReady(worker);
     });
 
     it('503 within 100 ms and /readyz fails while Redis is down; afterwards the retried webhook runs and nothing stays stuck', async () => {

@@ -30,7 +30,7 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     for (const i of instances) prom.script(healthyQuery(i), vector([{ instance: i }, '1']));
     const answer = await a.webhook(payload(...instances.map((instance) => ({ alertname: 'StormDown', instance }))));
     expect(answer.enqueued).toBe(instances.length);
-    // A paused run is saved as a finished dry run first, then the worker writes why (automation paused): wait for that.
+    // Final, with the reason written (a dry-run reason would mean the pause was not recorded as the cause).
     return Promise.all(
       answer.alerts.map((x) => a.waitRun(x.runId!, 'final, with its reason', (r) => FINAL.includes(r.state) && !r.reason?.startsWith('dry run:'), 20_000)),
     );
