@@ -210,7 +210,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       `Prometheus at ${prometheusUrl}`,
       async () => {
         const c = await getJson<{ data: { yaml: string } }>(`${prometheusUrl}/api/v1/status/config`);
-        return c.data.yaml.includes(dir);
+        // Our own Prometheus (not another test's on a reused port): its config names our Alertmanager's port,
+        // which is there with or without rule files.
+        return c.data.yaml.includes(`127.0.0.1:${amPort}`);
       },
       wait,
     );
