@@ -7,6 +7,11 @@
  *   1. panic → heals: every step runs, the core dump is collected.
  *   2. clean shutdown → heals: the core-dump branch is recorded as skipped, with its reason.
  *   3. restart fails twice → escalates to L2 with the core dump and logs (and only then).
+ *
+ * The fast alert copy keeps `for: 5s` (production: 1m), not 0s: `supervisor_up == 0` is true while a clean
+ * shutdown is still in progress, and a SupervisorDown that fires then finds the process still running (pgrep exit
+ * 0), so the procedure rightly does not restart it and its verification fails. Production's `for: 1m` leaves a
+ * clean shutdown time to finish; so does 5s here, even on a loaded CI machine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/engine/record.js';
@@ -26,6 +31,7 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     env = await startP1Env({
       procedure: 'P1-001',
       tag: '1001',
+      fastRules: { for: '5s' },
       vars: (sup, names) => ({
         supervisor_process: names.processName,
         // The simulator's journal stands in for `journalctl -u supervisor -n 50`.
@@ -113,7 +119,7 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     const health = (await (await fetch(`${env.sup.adminUrl}/health`)).json()) as { pid: number; status: string };
     expect(health.status).toBe('ready');
     expect(health.pid).not.toBe(env.sup.pid);
-  });
+  }, 120_000);
 
   it('clean shutdown: heals; the "if unexpected crash" branch is recorded as skipped, with the reason', async () => {
     await settled();
@@ -138,7 +144,7 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     expectPromObserved(run, 'restart-supervisor', faultAt, 1);
     expectPromObserved(run, 'verify-children', faultAt, 1);
     expectNoEscalation(run);
-  });
+  }, 120_000);
 
   it('restart fails twice: escalates to L2 engineering with the core dump and logs, at Alertmanager and the webhook', async () => {
     await settled();
@@ -199,5 +205,5 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
       expect(await env.escalationAlerts(r.id)).toEqual([]);
       expect(env.webhookPosts(r.id)).toEqual([]);
     }
-  });
+  }, 120_000);
 });

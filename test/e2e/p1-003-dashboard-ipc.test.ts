@@ -120,7 +120,7 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     expect(run.escalations).toEqual([]);
     expect(env.webhookPosts(run.id)).toEqual([]);
     expect(await env.escalationAlerts(run.id)).toEqual([]);
-  });
+  }, 120_000);
 
   it('still disconnected (sticky drop, the supervisor restart fails): the still-disconnected escalation fires, the contention one does not', async () => {
     await settled();
@@ -166,7 +166,7 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     expect(posts).toHaveLength(1);
     expect(posts[0]!.message).not.toMatch(/contention/);
     expect(Object.keys(posts[0]!.attachments).sort()).toEqual(['metrics', 'outputs']);
-  });
+  }, 120_000);
 
   it('socket-path contention (a rogue process holds the socket path): the contention escalation fires with the socket-path hint, the still-disconnected one does not', async () => {
     // The last scenario left the supervisor down (its restart failed): start it again, by hand, before the fault.
@@ -225,5 +225,5 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     for (const r of all.filter((x) => x.id !== run.id && x.state === 'escalated')) {
       expect((await env.escalationAlerts(r.id)).map((a) => a.labels.cause)).toEqual([undefined]);
     }
-  });
+  }, 120_000);
 });

@@ -155,7 +155,14 @@ export function squatSocket(path: string): SocketSquatter {
   let closed = false;
   const state = { connections: 0 };
   const tryTake = () => {
-    if (closed || server !== null || existsSync(path)) return;
+    if (closed) return;
+    // Held, but the file is gone: the old supervisor's own cleanup unlinked the path right after we bound it
+    // (its close removes the socket file, then it unlinks the path once more). Let go and take it again.
+    if (server !== null && server.listening && !existsSync(path)) {
+      server.close();
+      server = null;
+    }
+    if (server !== null || existsSync(path)) return;
     const s = createNetServer((c) => {
       state.connections++;
       c.on('error', () => {});
@@ -338,7 +345,21 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
       rulesDir,
       runs,
       run: (id) => api<RunRecord>(`/api/remediations/${encodeURIComponent(id)}`),
-      waitRun: (what, pred, timeoutMs) => waitFor(what, async () => (await runs()).find(pred), timeoutMs, 200),
+      waitRun: async (what, pred, timeoutMs) => {
+        try {
+          return await waitFor(what, async () => (await runs()).find(pred), timeoutMs, 200);
+        } catch (err) {
+          // Say what there was instead: the runs, and the alerts Alertmanager holds.
+          const seen = await runs().catch(() => [] as RunRecord[]);
+          const am = await fetch(`${stack.alertmanagerUrl}/api/v2/alerts`).then((r) => r.json() as Promise<AmAlert[]>).catch(() => [] as AmAlert[]);
+          throw new Error(
+            `${(err as Error).message}\nruns: ${JSON.stringify(seen.map((r) => ({ id: r.id, state: r.state, startsAt: r.alert.startsAt, labels: r.alert.labels, reason: r.reason })))}` +
+              `\nAlertmanager: ${JSON.stringify(am.map((a) => ({ labels: a.labels, startsAt: a.startsAt, state: a.status.state })))}` +
+              `\nremediator log:\n${remediator.process.logTail(40)}`,
+            { cause: err },
+          );
+        }
+      },
       waitState: async (runId, states, timeoutMs) => {
         let last: RunRecord | undefined;
         let r: RunRecord;
