@@ -5,6 +5,7 @@ import type { RunRecord } from '../engine/record.js';
 import type { Metrics } from '../metrics.js';
 import { incidentJobId } from '../queue/keys.js';
 import type { RunJob } from '../queue/queue.js';
+import { formatPath as formatFieldPath } from '../rules/load.js';
 import { matchProcedures } from '../rules/match.js';
 import type { Procedure } from '../rules/schema.js';
 import { renderTemplate, TemplateError } from '../rules/template.js';
@@ -43,7 +44,7 @@ export interface HandlerResponse {
 
 /** zod issue paths as people write them: `alerts[0].labels.alertname`. */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '') || '(root)';
+  return formatFieldPath(path) || '(root)';
 }
 
 function validationError(error: z.ZodError): HandlerResponse {
