@@ -103,8 +103,10 @@ describe('startStack: simulator → Prometheus → Alertmanager → webhook', ()
     const c = new SupervisorClient(sup.adminUrl, sup.metricsUrl);
     await c.post('/faults/panic');
     await sup.exited;
-    const [firing] = await waitFor('a firing SupervisorDown webhook', () => {
-      const a = alertsNamed('SupervisorDown', 'firing');
+    // After a panic both `up == 0` (with instance) and the absent() variant (job only) may fire, in either order:
+    // wait for the one about this target.
+    const [firing] = await waitFor('a firing SupervisorDown webhook for the target', () => {
+      const a = alertsNamed('SupervisorDown', 'firing').filter((x) => x.labels.instance === target);
       return a.length > 0 ? a : undefined;
     }, { timeoutMs: 20_000, processes: [stack.prometheus, stack.alertmanager] });
     expect(firing?.labels).toMatchObject({ severity: 'page', instance: target, job: 'supervisor' });
