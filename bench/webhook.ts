@@ -58,7 +58,11 @@ async function load(url: string, alertsPer: number): Promise<{ alertsPerSec: num
       while (next < bodies.length) {
         const body = bodies[next++]!;
         const t0 = performance.now();
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer bench-token-0123456789' }, body });
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer bench-token-0123456789' },
+          body,
+        });
         await res.arrayBuffer();
         if (res.status !== 202) throw new Error(`${url} answered ${res.status}`);
         latencies.push(performance.now() - t0);
@@ -90,20 +94,31 @@ async function main(): Promise<void> {
     join(rules, 'bench.yaml'),
     `id: BENCH\ntitle: Bench\nmatch: ['alertname="BenchAlert"']\ntarget: "{{ labels.instance }}"\nsteps:\n  - name: wait\n    action: { wait: { duration: 1s } }\n`,
   );
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', REDIS_URL, QUEUE_PREFIX: prefix, RULES_DIR: rules, WEBHOOK_TOKEN: 'bench-token-0123456789', LOG_LEVEL: 'silent' });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    RULES_DIR: rules,
+    WEBHOOK_TOKEN: 'bench-token-0123456789',
+    LOG_LEVEL: 'silent',
+  });
   const running = await startService(config, loadRulesOrThrow(rules), silentLogger, { receiver: true, worker: false });
   const bare = await bareServer();
   const remediatorUrl = `http://127.0.0.1:${running.port}/webhook`;
   const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/webhook`;
 
-  process.stdout.write(`webhook bench: ${REQUESTS} requests per row, ${CONCURRENCY} in flight, real Redis at ${REDIS_URL}, node ${process.version}\n\n`);
+  process.stdout.write(
+    `webhook bench: ${REQUESTS} requests per row, ${CONCURRENCY} in flight, real Redis at ${REDIS_URL}, node ${process.version}\n\n`,
+  );
   process.stdout.write('| alerts/payload | server | accepted alerts/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n');
   for (const alertsPer of [1, 20]) {
     await load(bareUrl, alertsPer); // warm-up both, so JIT and connection setup are not measured
     await load(remediatorUrl, alertsPer);
     const base = await load(bareUrl, alertsPer);
     const ours = await load(remediatorUrl, alertsPer);
-    const row = (name: string, r: typeof ours) => `| ${alertsPer} | ${name} | ${r.alertsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |\n`;
+    const row = (name: string, r: typeof ours) =>
+      `| ${alertsPer} | ${name} | ${r.alertsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |\n`;
     process.stdout.write(row('bare node:http', base));
     process.stdout.write(row('remediator', ours));
     process.stdout.write(

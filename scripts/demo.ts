@@ -62,7 +62,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 // ---- Redis ------------------------------------------------------------------------------------------------
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 1000, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 1000,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => {});
   try {
     await redis.connect();
@@ -76,20 +82,38 @@ async function redisAnswers(url: string): Promise<boolean> {
 
 async function ensureRedis(): Promise<string> {
   if (await redisAnswers(DEFAULT_REDIS)) {
-    say(`${dim('redis')}        using the one answering on 127.0.0.1:6379 (the demo's keys get their own prefix and are removed)`);
+    say(
+      `${dim('redis')}        using the one answering on 127.0.0.1:6379 (the demo's keys get their own prefix and are removed)`,
+    );
     return DEFAULT_REDIS;
   }
   if (!existsSync(REDIS_SERVER)) {
-    throw new Error(`no Redis answers on 127.0.0.1:6379 and ${REDIS_SERVER} is missing: apt-get install -y --no-install-recommends redis-server`);
+    throw new Error(
+      `no Redis answers on 127.0.0.1:6379 and ${REDIS_SERVER} is missing: apt-get install -y --no-install-recommends redis-server`,
+    );
   }
   const port = await freePort();
-  const proc: ManagedProcess = spawnProcess('redis-server', REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  const proc: ManagedProcess = spawnProcess('redis-server', REDIS_SERVER, [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
   cleanups.push({ what: `redis-server (pid ${proc.pid})`, fn: async () => void (await proc.stop()) });
   const url = `redis://127.0.0.1:${port}`;
-  await waitFor(`redis-server on port ${port}`, async () => {
-    if (proc.exitInfo() !== null) throw new Error(`redis-server exited: ${proc.logTail(10)}`);
-    return (await redisAnswers(url)) ? true : undefined;
-  }, 10_000, 100);
+  await waitFor(
+    `redis-server on port ${port}`,
+    async () => {
+      if (proc.exitInfo() !== null) throw new Error(`redis-server exited: ${proc.logTail(10)}`);
+      return (await redisAnswers(url)) ? true : undefined;
+    },
+    10_000,
+    100,
+  );
   say(`${dim('redis')}        none on 127.0.0.1:6379: started redis-server on 127.0.0.1:${port} (pid ${proc.pid})`);
   return url;
 }
@@ -174,7 +198,10 @@ function resultText(s: StepRecord): string {
   return `${r.exitCode !== undefined ? `exit ${r.exitCode}` : r.status}${last ? `: ${last.length > 90 ? `${last.slice(0, 90)}…` : last}` : ''}`;
 }
 
-async function playScenario(env: P1Env, sc: Scenario): Promise<{ procedure: string; seconds?: number; estimate: string; state: string }> {
+async function playScenario(
+  env: P1Env,
+  sc: Scenario,
+): Promise<{ procedure: string; seconds?: number; estimate: string; state: string }> {
   say();
   say(bold(`━━ ${sc.procedure}: ${sc.title} ━━`));
   const t0 = Date.now();
@@ -190,7 +217,10 @@ async function playScenario(env: P1Env, sc: Scenario): Promise<{ procedure: stri
   while (Date.now() < deadline) {
     if (!promAlert) {
       const res = await fetch(`${env.stack.prometheusUrl}/api/v1/alerts`).catch(() => undefined);
-      const alerts = res?.ok ? ((await res.json()) as { data: { alerts: { labels: Record<string, string>; state: string; activeAt: string }[] } }).data.alerts : [];
+      const alerts = res?.ok
+        ? ((await res.json()) as { data: { alerts: { labels: Record<string, string>; state: string; activeAt: string }[] } }).data
+            .alerts
+        : [];
       const firing = alerts.find((a) => a.labels.alertname === sc.alertname && a.state === 'firing');
       if (firing !== undefined) {
         promAlert = true;
@@ -200,7 +230,9 @@ async function playScenario(env: P1Env, sc: Scenario): Promise<{ procedure: stri
       }
     }
     if (!amAlert) {
-      const res = await fetch(`${env.stack.alertmanagerUrl}/api/v2/alerts?filter=${encodeURIComponent(`alertname="${sc.alertname}"`)}`).catch(() => undefined);
+      const res = await fetch(
+        `${env.stack.alertmanagerUrl}/api/v2/alerts?filter=${encodeURIComponent(`alertname="${sc.alertname}"`)}`,
+      ).catch(() => undefined);
       const alerts = res?.ok ? ((await res.json()) as { startsAt: string; updatedAt: string }[]) : [];
       const got = alerts.find((a) => Date.parse(a.startsAt) >= t0 - 1000);
       if (got !== undefined) {
@@ -213,7 +245,9 @@ async function playScenario(env: P1Env, sc: Scenario): Promise<{ procedure: stri
       run = runs.find((r) => Date.parse(r.alert.startsAt) >= t0 - 1000 && (sc.matches?.(r) ?? true));
       if (run !== undefined) {
         say(`${at(Date.parse(run.trigger.receivedAt))}  webhook   received by remediator, queued as ${run.id}`);
-        say(`${at(Date.parse(run.startedAt ?? run.trigger.receivedAt))}  run       ${sc.procedure} started on target ${run.target}`);
+        say(
+          `${at(Date.parse(run.startedAt ?? run.trigger.receivedAt))}  run       ${sc.procedure} started on target ${run.target}`,
+        );
       }
     } else {
       run = await env.run(run.id);
@@ -221,15 +255,30 @@ async function playScenario(env: P1Env, sc: Scenario): Promise<{ procedure: stri
         if (s.status === 'unknown' && s.endedAt === undefined) continue; // still running
         if (printed.has(s.name)) continue;
         printed.add(s.name);
-        const status = s.status === 'passed' ? green('passed ') : s.status === 'skipped' ? dim('skipped') : s.status === 'failed' ? yellow('failed ') : red(s.status);
+        const status =
+          s.status === 'passed'
+            ? green('passed ')
+            : s.status === 'skipped'
+              ? dim('skipped')
+              : s.status === 'failed'
+                ? yellow('failed ')
+                : red(s.status);
         const dur = s.durationMs !== undefined ? `${(s.durationMs / 1000).toFixed(1)} s` : '';
         const est = s.estimate !== undefined ? ` / est. ${formatEstimate(s.estimate)}` : '';
         say(`${at(s.endedAt ? Date.parse(s.endedAt) : undefined)}  step      ${status} ${bold(s.name)} ${dim(`(${dur}${est})`)}`);
-        const details = [s.action?.description ? `did: ${s.action.description}` : '', resultText(s), observedText(s), s.status !== 'passed' && s.reason ? `why: ${s.reason}` : '']
-          .filter(Boolean);
+        const details = [
+          s.action?.description ? `did: ${s.action.description}` : '',
+          resultText(s),
+          observedText(s),
+          s.status !== 'passed' && s.reason ? `why: ${s.reason}` : '',
+        ].filter(Boolean);
         for (const d of details) say(`                   ${dim('·')} ${d.length > 150 ? `${d.slice(0, 150)}…` : d}`);
       }
-      if (['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'].includes(run.state) && run.steps.every((s) => printed.has(s.name))) break;
+      if (
+        ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'].includes(run.state) &&
+        run.steps.every((s) => printed.has(s.name))
+      )
+        break;
     }
     await sleep(150);
   }
@@ -251,7 +300,11 @@ async function settle(env: P1Env): Promise<void> {
   await env.waitHealthy(30_000);
   await waitFor(
     'the previous alert to resolve',
-    async () => ((await env.query('ALERTS{alertname=~"SupervisorDown|ChildCrashLoop|DashboardIPCDisconnected|RuntimeStarvation"}')) === undefined ? true : undefined),
+    async () =>
+      (await env.query('ALERTS{alertname=~"SupervisorDown|ChildCrashLoop|DashboardIPCDisconnected|RuntimeStarvation"}')) ===
+      undefined
+        ? true
+        : undefined,
     30_000,
     250,
   );
@@ -288,7 +341,10 @@ async function main(): Promise<number> {
     }),
     log: verbose ? (line) => say(dim(`  ${line}`)) : undefined,
   });
-  cleanups.push({ what: 'supervisor, Prometheus, Alertmanager, remediator, webhook sink, temp dirs, Redis keys', fn: () => env.stop() });
+  cleanups.push({
+    what: 'supervisor, Prometheus, Alertmanager, remediator, webhook sink, temp dirs, Redis keys',
+    fn: () => env.stop(),
+  });
   say(
     `${dim('supervisor')}   ${env.names.processName} (relay ${env.names.relayName}), metrics ${env.sup.metricsUrl}, admin ${env.sup.adminUrl}\n` +
       `${dim('prometheus')}   ${env.stack.prometheusUrl}   ${dim('alertmanager')} ${env.stack.alertmanagerUrl}\n` +
@@ -303,7 +359,9 @@ async function main(): Promise<number> {
   say();
   say(bold('Time to verified recovery, measured, next to the runbook'));
   for (const r of results) {
-    say(`  ${r.procedure}: ${r.seconds !== undefined ? `${r.seconds.toFixed(1).padStart(5)} s` : '    –  '}  (runbook estimate ${r.estimate}, SLA 15min)  ${r.state === 'succeeded' ? green(r.state) : red(r.state)}`);
+    say(
+      `  ${r.procedure}: ${r.seconds !== undefined ? `${r.seconds.toFixed(1).padStart(5)} s` : '    –  '}  (runbook estimate ${r.estimate}, SLA 15min)  ${r.state === 'succeeded' ? green(r.state) : red(r.state)}`,
+    );
   }
   return results.every((r) => r.state === 'succeeded') ? 0 : 1;
 }

@@ -60,8 +60,10 @@ function check(dir: string): number {
   const warnings: string[] = [];
   for (const p of procedures) {
     for (const [i, e] of p.escalation.entries()) {
-      if (e.to.includes('alertmanager') && !config?.ALERTMANAGER_URL) warnings.push(`${p.file}: escalation[${i}].to: alertmanager, but ALERTMANAGER_URL is not set`);
-      if (e.to.includes('webhook') && !config?.ESCALATION_WEBHOOK_URL) warnings.push(`${p.file}: escalation[${i}].to: webhook, but ESCALATION_WEBHOOK_URL is not set`);
+      if (e.to.includes('alertmanager') && !config?.ALERTMANAGER_URL)
+        warnings.push(`${p.file}: escalation[${i}].to: alertmanager, but ALERTMANAGER_URL is not set`);
+      if (e.to.includes('webhook') && !config?.ESCALATION_WEBHOOK_URL)
+        warnings.push(`${p.file}: escalation[${i}].to: webhook, but ESCALATION_WEBHOOK_URL is not set`);
     }
   }
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
@@ -70,7 +72,9 @@ function check(dir: string): number {
     process.stderr.write(`${lines.length} problem${lines.length === 1 ? '' : 's'}\n`);
     return 1;
   }
-  process.stdout.write(`ok: ${procedures.length} procedure${procedures.length === 1 ? '' : 's'} (${procedures.map((p) => p.id).join(', ')}) in ${dir}; configuration valid\n`);
+  process.stdout.write(
+    `ok: ${procedures.length} procedure${procedures.length === 1 ? '' : 's'} (${procedures.map((p) => p.id).join(', ')}) in ${dir}; configuration valid\n`,
+  );
   return 0;
 }
 
@@ -102,17 +106,27 @@ function plan(dir: string, file: string): number {
         }
       };
       process.stdout.write(`  → ${p.id}: ${p.title}  target=${safe(() => render(p.target, 'text'))}\n`);
-      if (alert.status === 'resolved') process.stdout.write('    resolved: a run of this incident still waiting would be cancelled\n');
+      if (alert.status === 'resolved')
+        process.stdout.write('    resolved: a run of this incident still waiting would be cancelled\n');
       p.steps.forEach((s, i) => {
         process.stdout.write(`    ${i + 1}. ${s.name}${s.estimate !== undefined ? ` (~${formatDuration(s.estimate)})` : ''}\n`);
-        if (s.when) process.stdout.write(`       when:   ${safe(() => describeCheck({ ...s.when!, ...checkFor(s.when!).render(s.when!, render) }))}\n`);
+        if (s.when)
+          process.stdout.write(
+            `       when:   ${safe(() => describeCheck({ ...s.when!, ...checkFor(s.when!).render(s.when!, render) }))}\n`,
+          );
         if (s.action) {
           const kind = Object.keys(s.action).find((k) => s.action![k] !== undefined)!;
           const action = actionByKind.get(kind)!;
           process.stdout.write(`       action: ${safe(() => action.describe(action.render(s.action![kind], render)))}\n`);
         }
-        if (s.forEach) process.stdout.write(`       for each: element of ${s.forEach.step}'s ${s.forEach.path}${s.forEach.where ? ` where ${JSON.stringify(s.forEach.where)}` : ''}\n`);
-        if (s.expect) process.stdout.write(`       expect: ${safe(() => describeCheck({ ...s.expect!, ...checkFor(s.expect!).render(s.expect!, render) }))}\n`);
+        if (s.forEach)
+          process.stdout.write(
+            `       for each: element of ${s.forEach.step}'s ${s.forEach.path}${s.forEach.where ? ` where ${JSON.stringify(s.forEach.where)}` : ''}\n`,
+          );
+        if (s.expect)
+          process.stdout.write(
+            `       expect: ${safe(() => describeCheck({ ...s.expect!, ...checkFor(s.expect!).render(s.expect!, render) }))}\n`,
+          );
         process.stdout.write(`       on failure: ${s.onFailure}${s.onFailure === 'retry' ? ` (${s.retries} more)` : ''}\n`);
       });
     }

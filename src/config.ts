@@ -14,7 +14,10 @@ const Url = z.url({ protocol: /^https?$/ });
 export const Config = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(9095),
   HOST: z.string().min(1).default('0.0.0.0'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…')
+    .default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it becomes a Redis hash tag)')
@@ -26,7 +29,11 @@ export const Config = z.object({
   ESCALATION_WEBHOOK_URL: Url.optional(),
   RULES_DIR: z.string().min(1).default('./rules'),
   WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
-  WEBHOOK_MAX_BYTES: z.coerce.number().int().positive().default(5 * 1024 * 1024),
+  WEBHOOK_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5 * 1024 * 1024),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
   DRY_RUN: Flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

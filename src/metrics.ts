@@ -36,7 +36,12 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
   const registers = [registry];
   const m: Metrics = {
     registry,
-    webhookRequests: new Counter({ name: 'remediator_webhook_requests_total', help: 'Webhook requests by HTTP status code.', labelNames: ['code'], registers }),
+    webhookRequests: new Counter({
+      name: 'remediator_webhook_requests_total',
+      help: 'Webhook requests by HTTP status code.',
+      labelNames: ['code'],
+      registers,
+    }),
     webhookDuration: new Histogram({
       name: 'remediator_webhook_duration_seconds',
       help: 'Time from webhook request to response, by status code.',
@@ -44,8 +49,18 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
-    alerts: new Counter({ name: 'remediator_alerts_total', help: 'Alerts received, by what was done with them.', labelNames: ['result'], registers }),
-    runs: new Counter({ name: 'remediator_runs_total', help: 'Finished remediation runs by procedure and outcome.', labelNames: ['procedure', 'outcome'], registers }),
+    alerts: new Counter({
+      name: 'remediator_alerts_total',
+      help: 'Alerts received, by what was done with them.',
+      labelNames: ['result'],
+      registers,
+    }),
+    runs: new Counter({
+      name: 'remediator_runs_total',
+      help: 'Finished remediation runs by procedure and outcome.',
+      labelNames: ['procedure', 'outcome'],
+      registers,
+    }),
     runDuration: new Histogram({
       name: 'remediator_run_duration_seconds',
       help: 'Remediation run duration, from start to outcome.',
@@ -60,7 +75,12 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2],
       registers,
     }),
-    steps: new Counter({ name: 'remediator_steps_total', help: 'Steps finished, by status.', labelNames: ['procedure', 'step', 'status'], registers }),
+    steps: new Counter({
+      name: 'remediator_steps_total',
+      help: 'Steps finished, by status.',
+      labelNames: ['procedure', 'step', 'status'],
+      registers,
+    }),
     stepDuration: new Histogram({
       name: 'remediator_step_duration_seconds',
       help: 'Step duration (action plus verification).',
@@ -80,15 +100,26 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
       labelNames: ['procedure', 'result'],
       registers,
     }),
-    escalations: new Counter({ name: 'remediator_escalations_total', help: 'Escalations sent, by target and result.', labelNames: ['procedure', 'to', 'result'], registers }),
-    queueJobs: new Gauge({ name: 'remediator_queue_jobs', help: 'Jobs in the remediation queue by state (read at scrape time).', labelNames: ['state'], registers }),
+    escalations: new Counter({
+      name: 'remediator_escalations_total',
+      help: 'Escalations sent, by target and result.',
+      labelNames: ['procedure', 'to', 'result'],
+      registers,
+    }),
+    queueJobs: new Gauge({
+      name: 'remediator_queue_jobs',
+      help: 'Jobs in the remediation queue by state (read at scrape time).',
+      labelNames: ['state'],
+      registers,
+    }),
   };
   for (const code of WEBHOOK_CODES) m.webhookRequests.inc({ code }, 0);
   for (const result of ALERT_RESULTS) m.alerts.inc({ result }, 0);
   for (const p of procedures) {
     for (const outcome of RUN_OUTCOMES) m.runs.inc({ procedure: p.id, outcome }, 0);
     for (const result of VERIFICATION_RESULTS) m.verifications.inc({ procedure: p.id, result }, 0);
-    for (const to of ESCALATION_TARGETS) for (const result of ESCALATION_RESULTS) m.escalations.inc({ procedure: p.id, to, result }, 0);
+    for (const to of ESCALATION_TARGETS)
+      for (const result of ESCALATION_RESULTS) m.escalations.inc({ procedure: p.id, to, result }, 0);
     for (const s of p.steps) for (const status of STEP_STATUSES) m.steps.inc({ procedure: p.id, step: s.name, status }, 0);
   }
   return m;

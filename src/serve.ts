@@ -31,7 +31,12 @@ function leaseTtl(config: Config): number {
  * Starts the receiver and/or the worker in this process: wiring only. Both roles serve /healthz, /readyz and
  * /metrics on PORT; only the receiver takes webhooks and serves the API.
  */
-export async function startService(config: Config, procedures: Procedure[], log: Logger, roles: { receiver: boolean; worker: boolean }): Promise<Running> {
+export async function startService(
+  config: Config,
+  procedures: Procedure[],
+  log: Logger,
+  roles: { receiver: boolean; worker: boolean },
+): Promise<Running> {
   const metrics = createMetrics(procedures);
   const keys = redisKeys(config.QUEUE_PREFIX);
   const prometheus = createPrometheusClient({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT });
@@ -60,8 +65,11 @@ export async function startService(config: Config, procedures: Procedure[], log:
   }
 
   if (roles.worker) {
-    const alertmanager = config.ALERTMANAGER_URL ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT) : undefined;
-    const runUrl = (id: string) => `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/api/remediations/${id}`;
+    const alertmanager = config.ALERTMANAGER_URL
+      ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT)
+      : undefined;
+    const runUrl = (id: string) =>
+      `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/api/remediations/${id}`;
     const escalatorDeps = {
       ...(alertmanager ? { alertmanager } : {}),
       ...(config.ESCALATION_WEBHOOK_URL ? { webhookUrl: config.ESCALATION_WEBHOOK_URL } : {}),
@@ -104,7 +112,8 @@ export async function startService(config: Config, procedures: Procedure[], log:
     });
     stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
     // Load the Kubernetes client now if a procedure needs it: its first import blocks the event loop for a while.
-    if (procedures.some((p) => p.steps.some((s) => s.action?.kubernetes !== undefined))) void import('@kubernetes/client-node').catch(() => {});
+    if (procedures.some((p) => p.steps.some((s) => s.action?.kubernetes !== undefined)))
+      void import('@kubernetes/client-node').catch(() => {});
   }
 
   const app = createApp({
@@ -131,7 +140,12 @@ export async function startService(config: Config, procedures: Procedure[], log:
     maxBodyBytes: config.WEBHOOK_MAX_BYTES,
     metrics,
     log,
-    ready: { redis: () => producer.ping(), prometheus: () => prometheus.ready(), rulesLoaded: procedures.length, shuttingDown: () => shuttingDown },
+    ready: {
+      redis: () => producer.ping(),
+      prometheus: () => prometheus.ready(),
+      rulesLoaded: procedures.length,
+      shuttingDown: () => shuttingDown,
+    },
     queueCounts: () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const)),
   });
   const server = await new Promise<Server>((resolve, reject) => {

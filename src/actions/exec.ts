@@ -140,12 +140,21 @@ function aborted(program: string, signal: AbortSignal): ActionError {
 async function startError(program: string, cwd: string | undefined, err: NodeJS.ErrnoException): Promise<ActionError> {
   if (err.code === 'ENOENT') {
     // spawn says ENOENT for a missing working directory too.
-    if (cwd !== undefined && !(await stat(cwd).then((st) => st.isDirectory(), () => false))) {
+    if (
+      cwd !== undefined &&
+      !(await stat(cwd).then(
+        (st) => st.isDirectory(),
+        () => false,
+      ))
+    ) {
       return new ActionError(`exec: working directory ${cwd} does not exist`, false, { cause: err });
     }
-    return new ActionError(`exec: program ${JSON.stringify(program)} not found (ENOENT); is it installed and on PATH?`, false, { cause: err });
+    return new ActionError(`exec: program ${JSON.stringify(program)} not found (ENOENT); is it installed and on PATH?`, false, {
+      cause: err,
+    });
   }
-  if (err.code === 'EACCES') return new ActionError(`exec: program ${JSON.stringify(program)} is not executable (EACCES)`, false, { cause: err });
+  if (err.code === 'EACCES')
+    return new ActionError(`exec: program ${JSON.stringify(program)} is not executable (EACCES)`, false, { cause: err });
   // EAGAIN, EMFILE, ENOMEM: the system is short of something; another attempt may well work.
   return new ActionError(`exec: could not start ${JSON.stringify(program)}: ${err.code ?? err.message}`, true, { cause: err });
 }
@@ -176,7 +185,13 @@ function quoteArg(arg: string): string {
  * its environment on error) must not be able to put the webhook token or connection passwords into a run record.
  * A rule that needs one passes it explicitly through `env:` (e.g. `{{ env.X }}`).
  */
-export const WITHHELD_ENV = ['WEBHOOK_TOKEN', 'REDIS_URL', 'PROMETHEUS_URL', 'ALERTMANAGER_URL', 'ESCALATION_WEBHOOK_URL'] as const;
+export const WITHHELD_ENV = [
+  'WEBHOOK_TOKEN',
+  'REDIS_URL',
+  'PROMETHEUS_URL',
+  'ALERTMANAGER_URL',
+  'ESCALATION_WEBHOOK_URL',
+] as const;
 
 function inheritedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };

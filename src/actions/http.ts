@@ -36,7 +36,9 @@ export const http: Action<HttpSpec> = {
   render: (s, r) => ({
     ...s,
     url: r(s.url, 'url'),
-    ...(s.headers !== undefined ? { headers: Object.fromEntries(Object.entries(s.headers).map(([k, v]) => [k, r(v, 'header')])) } : {}),
+    ...(s.headers !== undefined
+      ? { headers: Object.fromEntries(Object.entries(s.headers).map(([k, v]) => [k, r(v, 'header')])) }
+      : {}),
     ...(s.body !== undefined ? { body: renderBody(s.body, r) } : {}),
   }),
   async run(s, ctx) {
@@ -110,11 +112,13 @@ function requestError(where: string, timeout: string | undefined, err: unknown, 
   // A plain cause: axios errors carry the request config, headers (and tokens) included.
   const cause = Object.assign(new Error(code ?? 'request failed'), code !== undefined ? { code } : {});
   if (signal.aborted || axios.isCancel(err)) return new ActionError(`${where} aborted`, false, { cause: signal.reason ?? cause });
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') return new ActionError(`${where} timed out after ${timeout ?? '?'}`, true, { cause });
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT')
+    return new ActionError(`${where} timed out after ${timeout ?? '?'}`, true, { cause });
   if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || code === 'ERR_BAD_RESPONSE') {
     return new ActionError(`${where}: response body over ${MAX_BODY_BYTES} bytes`, false, { cause });
   }
-  if (err instanceof TypeError || code === 'ERR_INVALID_URL') return new ActionError(`http: url is not a valid URL (${where})`, false, { cause });
+  if (err instanceof TypeError || code === 'ERR_INVALID_URL')
+    return new ActionError(`http: url is not a valid URL (${where})`, false, { cause });
   return new ActionError(`${where} failed: ${code ?? 'no response'}`, isRetryable(err), { cause });
 }
 

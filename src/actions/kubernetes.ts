@@ -9,8 +9,18 @@ import { ActionError, capOutput, type Action, type ActionContext, type ActionRes
  * A name or namespace as written in a rule file: literal DNS-1123 characters and `{{ … }}` holes.
  * The holes are checked when rendered (sink `k8s-name`), the whole name after that (`checkName`).
  */
-const NameTemplate = z.string().regex(/^([a-z0-9.-]|\{\{[^{}]*\}\})+$/, 'expected a Kubernetes name (lower-case letters, digits, - and .) or a {{ template }}');
-const LabelKey = z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'expected a label key such as app.kubernetes.io/name');
+const NameTemplate = z
+  .string()
+  .regex(
+    /^([a-z0-9.-]|\{\{[^{}]*\}\})+$/,
+    'expected a Kubernetes name (lower-case letters, digits, - and .) or a {{ template }}',
+  );
+const LabelKey = z
+  .string()
+  .regex(
+    /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/,
+    'expected a label key such as app.kubernetes.io/name',
+  );
 
 const Target = { namespace: NameTemplate, name: NameTemplate };
 
@@ -33,9 +43,13 @@ export const KubernetesSpec = z
         container: NameTemplate.optional(),
         command: z.array(z.string().min(1)).min(1),
       })
-      .refine((s) => (s.pod === undefined) !== (s.selector === undefined), { message: 'exactly one of pod or selector must be set' })
+      .refine((s) => (s.pod === undefined) !== (s.selector === undefined), {
+        message: 'exactly one of pod or selector must be set',
+      })
       .optional(),
-    scale: z.strictObject({ kind: z.enum(['Deployment', 'StatefulSet']), ...Target, replicas: z.number().int().min(0) }).optional(),
+    scale: z
+      .strictObject({ kind: z.enum(['Deployment', 'StatefulSet']), ...Target, replicas: z.number().int().min(0) })
+      .optional(),
   })
   .refine((s) => OPERATIONS.filter((op) => s[op] !== undefined).length === 1, {
     message: 'exactly one of rolloutRestart, deletePod, execInPod or scale must be set',
@@ -57,12 +71,19 @@ function checkName(value: string, field: string, label = false): string {
   // A hole still there means a renderer that fills none (plan, docs, tests): nothing to check yet.
   if (value.includes('{{')) return value;
   const ok = label ? DNS1123_LABEL.test(value) : DNS1123_SUBDOMAIN.test(value) && value.length <= 253;
-  if (!ok) throw new TemplateError(`${field} renders to ${JSON.stringify(value)}, not a valid Kubernetes ${label ? 'namespace' : 'name'}`);
+  if (!ok)
+    throw new TemplateError(
+      `${field} renders to ${JSON.stringify(value)}, not a valid Kubernetes ${label ? 'namespace' : 'name'}`,
+    );
   return value;
 }
 
 function renderTarget<T extends { namespace: string; name: string }>(t: T, r: Render, at: string): T {
-  return { ...t, namespace: checkName(r(t.namespace, 'k8s-name'), `${at}.namespace`, true), name: checkName(r(t.name, 'k8s-name'), `${at}.name`) };
+  return {
+    ...t,
+    namespace: checkName(r(t.namespace, 'k8s-name'), `${at}.namespace`, true),
+    name: checkName(r(t.name, 'k8s-name'), `${at}.name`),
+  };
 }
 
 function render(s: KubernetesSpec, r: Render): KubernetesSpec {
@@ -77,7 +98,9 @@ function render(s: KubernetesSpec, r: Render): KubernetesSpec {
       namespace: checkName(r(e.namespace, 'k8s-name'), 'execInPod.namespace', true),
       ...(e.pod !== undefined ? { pod: checkName(r(e.pod, 'k8s-name'), 'execInPod.pod') } : {}),
       // A label value from an alert must be a plain name: it cannot then add `,other=x` to the selector.
-      ...(e.selector !== undefined ? { selector: Object.fromEntries(Object.entries(e.selector).map(([k, v]) => [k, r(v, 'k8s-name')])) } : {}),
+      ...(e.selector !== undefined
+        ? { selector: Object.fromEntries(Object.entries(e.selector).map(([k, v]) => [k, r(v, 'k8s-name')])) }
+        : {}),
       ...(e.container !== undefined ? { container: checkName(r(e.container, 'k8s-name'), 'execInPod.container', true) } : {}),
       // argv: each element one argument; a list var standing alone splices its elements (operator config).
       command: renderCommand(r, e.command),
@@ -94,11 +117,16 @@ function selectorString(selector: Record<string, string>): string {
 
 function describe(s: KubernetesSpec): string {
   const ctx = s.context !== undefined ? ` (context ${s.context})` : '';
-  if (s.rolloutRestart) return `kubernetes: rollout restart ${s.rolloutRestart.kind.toLowerCase()} ${s.rolloutRestart.namespace}/${s.rolloutRestart.name}${ctx}`;
+  if (s.rolloutRestart)
+    return `kubernetes: rollout restart ${s.rolloutRestart.kind.toLowerCase()} ${s.rolloutRestart.namespace}/${s.rolloutRestart.name}${ctx}`;
   if (s.deletePod) return `kubernetes: delete pod ${s.deletePod.namespace}/${s.deletePod.name}${ctx}`;
-  if (s.scale) return `kubernetes: scale ${s.scale.kind.toLowerCase()} ${s.scale.namespace}/${s.scale.name} to ${s.scale.replicas}${ctx}`;
+  if (s.scale)
+    return `kubernetes: scale ${s.scale.kind.toLowerCase()} ${s.scale.namespace}/${s.scale.name} to ${s.scale.replicas}${ctx}`;
   const e = s.execInPod!;
-  const where = e.pod !== undefined ? `pod ${e.namespace}/${e.pod}` : `first running pod in ${e.namespace} with ${selectorString(e.selector!)}`;
+  const where =
+    e.pod !== undefined
+      ? `pod ${e.namespace}/${e.pod}`
+      : `first running pod in ${e.namespace} with ${selectorString(e.selector!)}`;
   return `kubernetes: exec in ${where}${e.container !== undefined ? ` container ${e.container}` : ''}: ${e.command.join(' ')}${ctx}`;
 }
 
@@ -113,7 +141,9 @@ async function kubeConfig(k8s: typeof K8s, context: string | undefined): Promise
     kc.loadFromDefault();
     if (context !== undefined) kc.setCurrentContext(context);
   } catch (err) {
-    throw new ActionError(`kubernetes: cannot load the Kubernetes client configuration: ${(err as Error).message}`, false, { cause: err });
+    throw new ActionError(`kubernetes: cannot load the Kubernetes client configuration: ${(err as Error).message}`, false, {
+      cause: err,
+    });
   }
   if (context !== undefined && kc.getContextObject(context) === null) {
     throw new ActionError(`kubernetes: context "${context}" is not in the kubeconfig`, false);
@@ -153,7 +183,11 @@ function apiFailure(err: unknown, what: string): ActionResult {
   if (typeof code === 'number' && code >= 100) {
     const message = statusMessage((err as { body?: unknown }).body) ?? `HTTP ${code}`;
     if (code === 401 || code === 403) {
-      throw new ActionError(`kubernetes: ${what}: ${code === 401 ? 'unauthorized' : 'forbidden'} (HTTP ${code}): ${message}; check the service account's RBAC`, false, { cause: err });
+      throw new ActionError(
+        `kubernetes: ${what}: ${code === 401 ? 'unauthorized' : 'forbidden'} (HTTP ${code}): ${message}; check the service account's RBAC`,
+        false,
+        { cause: err },
+      );
     }
     if (code === 429 || code >= 500) throw new ActionError(`kubernetes: ${what}: HTTP ${code}: ${message}`, true, { cause: err });
     return { status: 'failed', httpStatus: code, output: capOutput(`${what}: ${message}`) };
@@ -168,7 +202,12 @@ export function restartedAtNow(now = new Date()): string {
   return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-async function rolloutRestart(k8s: typeof K8s, kc: K8s.KubeConfig, t: NonNullable<KubernetesSpec['rolloutRestart']>, ctx: ActionContext): Promise<ActionResult> {
+async function rolloutRestart(
+  k8s: typeof K8s,
+  kc: K8s.KubeConfig,
+  t: NonNullable<KubernetesSpec['rolloutRestart']>,
+  ctx: ActionContext,
+): Promise<ActionResult> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const restartedAt = restartedAtNow();
   const req = { namespace: t.namespace, name: t.name, body: restartPatch(restartedAt), fieldManager: FIELD_MANAGER };
@@ -177,7 +216,11 @@ async function rolloutRestart(k8s: typeof K8s, kc: K8s.KubeConfig, t: NonNullabl
   const what = `rollout restart ${t.kind.toLowerCase()} ${t.namespace}/${t.name}`;
   try {
     const patched = await abortable(
-      t.kind === 'Deployment' ? apps.patchNamespacedDeployment(req, opts) : t.kind === 'StatefulSet' ? apps.patchNamespacedStatefulSet(req, opts) : apps.patchNamespacedDaemonSet(req, opts),
+      t.kind === 'Deployment'
+        ? apps.patchNamespacedDeployment(req, opts)
+        : t.kind === 'StatefulSet'
+          ? apps.patchNamespacedStatefulSet(req, opts)
+          : apps.patchNamespacedDaemonSet(req, opts),
       ctx.signal,
     );
     return {
@@ -192,29 +235,53 @@ async function rolloutRestart(k8s: typeof K8s, kc: K8s.KubeConfig, t: NonNullabl
   }
 }
 
-async function deletePod(k8s: typeof K8s, kc: K8s.KubeConfig, t: NonNullable<KubernetesSpec['deletePod']>, ctx: ActionContext): Promise<ActionResult> {
+async function deletePod(
+  k8s: typeof K8s,
+  kc: K8s.KubeConfig,
+  t: NonNullable<KubernetesSpec['deletePod']>,
+  ctx: ActionContext,
+): Promise<ActionResult> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   try {
     const pod = await abortable(core.deleteNamespacedPod({ namespace: t.namespace, name: t.name }), ctx.signal);
-    return { status: 'succeeded', httpStatus: 200, output: `pod "${t.name}" deleted`, detail: { namespace: t.namespace, pod: t.name, uid: pod.metadata?.uid } };
+    return {
+      status: 'succeeded',
+      httpStatus: 200,
+      output: `pod "${t.name}" deleted`,
+      detail: { namespace: t.namespace, pod: t.name, uid: pod.metadata?.uid },
+    };
   } catch (err) {
     if (ctx.signal.aborted) throw err;
     return apiFailure(err, `delete pod ${t.namespace}/${t.name}`);
   }
 }
 
-async function scale(k8s: typeof K8s, kc: K8s.KubeConfig, t: NonNullable<KubernetesSpec['scale']>, ctx: ActionContext): Promise<ActionResult> {
+async function scale(
+  k8s: typeof K8s,
+  kc: K8s.KubeConfig,
+  t: NonNullable<KubernetesSpec['scale']>,
+  ctx: ActionContext,
+): Promise<ActionResult> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   // `kubectl scale` without preconditions: a JSON merge patch of the scale subresource.
   const req = { namespace: t.namespace, name: t.name, body: { spec: { replicas: t.replicas } }, fieldManager: FIELD_MANAGER };
   const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
   try {
-    const result = await abortable(t.kind === 'Deployment' ? apps.patchNamespacedDeploymentScale(req, opts) : apps.patchNamespacedStatefulSetScale(req, opts), ctx.signal);
+    const result = await abortable(
+      t.kind === 'Deployment' ? apps.patchNamespacedDeploymentScale(req, opts) : apps.patchNamespacedStatefulSetScale(req, opts),
+      ctx.signal,
+    );
     return {
       status: 'succeeded',
       httpStatus: 200,
       output: `${t.kind.toLowerCase()}.apps/${t.name} scaled`,
-      detail: { kind: t.kind, namespace: t.namespace, name: t.name, replicas: result.spec?.replicas ?? t.replicas, currentReplicas: result.status?.replicas },
+      detail: {
+        kind: t.kind,
+        namespace: t.namespace,
+        name: t.name,
+        replicas: result.spec?.replicas ?? t.replicas,
+        currentReplicas: result.status?.replicas,
+      },
     };
   } catch (err) {
     if (ctx.signal.aborted) throw err;
@@ -222,7 +289,13 @@ async function scale(k8s: typeof K8s, kc: K8s.KubeConfig, t: NonNullable<Kuberne
   }
 }
 
-async function findPod(k8s: typeof K8s, kc: K8s.KubeConfig, namespace: string, selector: Record<string, string>, signal: AbortSignal): Promise<string | ActionResult> {
+async function findPod(
+  k8s: typeof K8s,
+  kc: K8s.KubeConfig,
+  namespace: string,
+  selector: Record<string, string>,
+  signal: AbortSignal,
+): Promise<string | ActionResult> {
   const labelSelector = selectorString(selector);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   let pods: K8s.V1PodList;
@@ -236,7 +309,12 @@ async function findPod(k8s: typeof K8s, kc: K8s.KubeConfig, namespace: string, s
     .filter((p) => p.status?.phase === 'Running' && p.metadata?.deletionTimestamp === undefined && p.metadata?.name !== undefined)
     .map((p) => p.metadata!.name!)
     .sort();
-  if (running.length === 0) return { status: 'failed', output: `no running pod in ${namespace} matches ${labelSelector}`, detail: { selector: labelSelector, matched: pods.items.length } };
+  if (running.length === 0)
+    return {
+      status: 'failed',
+      output: `no running pod in ${namespace} matches ${labelSelector}`,
+      detail: { selector: labelSelector, matched: pods.items.length },
+    };
   return running[0]!;
 }
 
@@ -254,7 +332,10 @@ class Collector extends Writable {
  * stderr 2, status 3, a V1Status JSON) and keeps the streams to this call. The client's default handler
  * falls back on process.stdout for v5 close frames, which would end our logger's stream.
  */
-function v4Connector(kc: K8s.KubeConfig, WebSocket: typeof import('ws').WebSocket): NonNullable<ConstructorParameters<typeof K8s.Exec>[1]> {
+function v4Connector(
+  kc: K8s.KubeConfig,
+  WebSocket: typeof import('ws').WebSocket,
+): NonNullable<ConstructorParameters<typeof K8s.Exec>[1]> {
   return {
     async connect(path, _text, binary) {
       const server = kc.getCurrentCluster()?.server;
@@ -267,7 +348,9 @@ function v4Connector(kc: K8s.KubeConfig, WebSocket: typeof import('ws').WebSocke
         socket.once('error', (err) => {
           // ws reports a refused upgrade as "Unexpected server response: 403"; keep the status for apiFailure.
           const refused = /Unexpected server response: (\d+)/.exec(err.message);
-          reject(refused ? Object.assign(new Error(`exec upgrade refused: HTTP ${refused[1]}`), { code: Number(refused[1]) }) : err);
+          reject(
+            refused ? Object.assign(new Error(`exec upgrade refused: HTTP ${refused[1]}`), { code: Number(refused[1]) }) : err,
+          );
         });
         socket.on('message', (data: Buffer, isBinary) => {
           if (!isBinary || data.length === 0 || binary === null) return;
@@ -286,7 +369,12 @@ export function exitCodeOf(status: K8s.V1Status): number | undefined {
   return Number.isInteger(code) ? code : undefined;
 }
 
-async function execInPod(k8s: typeof K8s, kc: K8s.KubeConfig, e: NonNullable<KubernetesSpec['execInPod']>, ctx: ActionContext): Promise<ActionResult> {
+async function execInPod(
+  k8s: typeof K8s,
+  kc: K8s.KubeConfig,
+  e: NonNullable<KubernetesSpec['execInPod']>,
+  ctx: ActionContext,
+): Promise<ActionResult> {
   let pod = e.pod;
   if (pod === undefined) {
     const found = await findPod(k8s, kc, e.namespace, e.selector!, ctx.signal);
@@ -309,11 +397,21 @@ async function execInPod(k8s: typeof K8s, kc: K8s.KubeConfig, e: NonNullable<Kub
     const finish = () => {
       ctx.signal.removeEventListener('abort', onAbort);
       const output = capOutput(out.text);
-      if (status === undefined) return resolve({ status: 'failed', output, detail: { ...detail, reason: 'the connection closed without an exit status' } });
+      if (status === undefined)
+        return resolve({
+          status: 'failed',
+          output,
+          detail: { ...detail, reason: 'the connection closed without an exit status' },
+        });
       const exitCode = exitCodeOf(status);
       if (exitCode === 0) return resolve({ status: 'succeeded', exitCode, output, detail });
       const reason = status.message ?? status.reason;
-      resolve({ status: 'failed', ...(exitCode !== undefined ? { exitCode } : {}), output: exitCode === undefined && reason ? capOutput(`${out.text}${reason}`) : output, detail: { ...detail, reason: status.reason } });
+      resolve({
+        status: 'failed',
+        ...(exitCode !== undefined ? { exitCode } : {}),
+        output: exitCode === undefined && reason ? capOutput(`${out.text}${reason}`) : output,
+        detail: { ...detail, reason: status.reason },
+      });
     };
     // Exec's API: (namespace, pod, container, command, stdout, stderr, stdin, tty, statusCallback).
     new k8s.Exec(kc, v4Connector(kc, WebSocket))
@@ -345,7 +443,10 @@ export const kubernetes: Action<KubernetesSpec> = {
     ctx.signal.throwIfAborted();
     const k8s = await abortable(loadClient(), ctx.signal);
     const kc = await kubeConfig(k8s, s.context);
-    ctx.log.debug({ operation: OPERATIONS.find((op) => s[op] !== undefined), server: kc.getCurrentCluster()?.server }, 'kubernetes action');
+    ctx.log.debug(
+      { operation: OPERATIONS.find((op) => s[op] !== undefined), server: kc.getCurrentCluster()?.server },
+      'kubernetes action',
+    );
     if (s.rolloutRestart) return rolloutRestart(k8s, kc, s.rolloutRestart, ctx);
     if (s.deletePod) return deletePod(k8s, kc, s.deletePod, ctx);
     if (s.scale) return scale(k8s, kc, s.scale, ctx);

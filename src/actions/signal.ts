@@ -33,7 +33,8 @@ const PROC = '/proc';
 export const signal: Action<SignalSpec> = {
   kind: 'signal',
   spec: SignalSpec,
-  describe: (s) => `${s.signal} → ${s.process !== undefined ? `process ${JSON.stringify(s.process)}` : `pid file ${JSON.stringify(s.pidFile)}`}`,
+  describe: (s) =>
+    `${s.signal} → ${s.process !== undefined ? `process ${JSON.stringify(s.process)}` : `pid file ${JSON.stringify(s.pidFile)}`}`,
   render: (s, r) => ({
     ...s,
     ...(s.process !== undefined ? { process: r(s.process, 'argv') } : {}),
@@ -49,14 +50,21 @@ export const signal: Action<SignalSpec> = {
     } else {
       targets = await findByName(s.process!);
       if (targets.length === 0) {
-        return { status: 'failed', output: `no process named ${JSON.stringify(s.process)} found; nothing signalled`, detail: { pids: [] } };
+        return {
+          status: 'failed',
+          output: `no process named ${JSON.stringify(s.process)} found; nothing signalled`,
+          detail: { pids: [] },
+        };
       }
     }
     // Found, but the engine gave up meanwhile: do not signal.
-    if (ctx.signal.aborted) throw new ActionError(`signal ${s.signal} aborted before sending`, false, { cause: ctx.signal.reason });
+    if (ctx.signal.aborted)
+      throw new ActionError(`signal ${s.signal} aborted before sending`, false, { cause: ctx.signal.reason });
 
     const who = (pids: number[]): string =>
-      s.pidFile !== undefined ? `pid ${pids.join(', ')} (from ${s.pidFile})` : `${s.process} (${pids.length === 1 ? 'pid' : 'pids'} ${pids.join(', ')})`;
+      s.pidFile !== undefined
+        ? `pid ${pids.join(', ')} (from ${s.pidFile})`
+        : `${s.process} (${pids.length === 1 ? 'pid' : 'pids'} ${pids.join(', ')})`;
     const sent: number[] = [];
     const problems: string[] = [];
     for (const pid of targets) {
@@ -69,7 +77,13 @@ export const signal: Action<SignalSpec> = {
         sent.push(pid);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        problems.push(code === 'ESRCH' ? `pid ${pid} no longer exists` : code === 'EPERM' ? `no permission to signal pid ${pid}` : `pid ${pid}: ${code ?? String(err)}`);
+        problems.push(
+          code === 'ESRCH'
+            ? `pid ${pid} no longer exists`
+            : code === 'EPERM'
+              ? `no permission to signal pid ${pid}`
+              : `pid ${pid}: ${code ?? String(err)}`,
+        );
       }
     }
     ctx.log.info({ signal: s.signal, pids: sent, problems }, 'signal sent');
@@ -111,7 +125,11 @@ export async function findByName(name: string): Promise<number[]> {
   try {
     entries = await readdir(PROC);
   } catch (err) {
-    throw new ActionError(`signal: cannot list processes: ${PROC} is not readable (finding a process by name needs Linux /proc)`, false, { cause: err });
+    throw new ActionError(
+      `signal: cannot list processes: ${PROC} is not readable (finding a process by name needs Linux /proc)`,
+      false,
+      { cause: err },
+    );
   }
   const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number);
   const found = await Promise.all(pids.map(async (pid) => ((await matches(pid, name)) ? pid : undefined)));

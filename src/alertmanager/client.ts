@@ -35,7 +35,12 @@ export class AlertmanagerClient {
     readonly baseUrl: string,
     timeoutMs: number,
   ) {
-    this.http = axios.create({ baseURL: baseUrl.replace(/\/+$/, ''), timeout: timeoutMs, validateStatus: () => true, proxy: false });
+    this.http = axios.create({
+      baseURL: baseUrl.replace(/\/+$/, ''),
+      timeout: timeoutMs,
+      validateStatus: () => true,
+      proxy: false,
+    });
   }
 
   private async call<T>(method: 'get' | 'post' | 'delete', path: string, body?: unknown): Promise<T> {
@@ -47,7 +52,11 @@ export class AlertmanagerClient {
     }
     if (res.status >= 200 && res.status < 300) return res.data;
     const detail = typeof res.data === 'string' ? res.data : JSON.stringify(res.data);
-    throw new AlertmanagerError(`Alertmanager ${method.toUpperCase()} ${path}: HTTP ${res.status}: ${detail.slice(0, 300)}`, res.status >= 500 || res.status === 429, res.status);
+    throw new AlertmanagerError(
+      `Alertmanager ${method.toUpperCase()} ${path}: HTTP ${res.status}: ${detail.slice(0, 300)}`,
+      res.status >= 500 || res.status === 429,
+      res.status,
+    );
   }
 
   async postAlerts(alerts: PostableAlert[]): Promise<void> {
@@ -65,7 +74,11 @@ export class AlertmanagerClient {
     try {
       await this.call('delete', `/api/v2/silence/${encodeURIComponent(id)}`);
     } catch (err) {
-      if (err instanceof AlertmanagerError && (err.httpStatus === 404 || (err.httpStatus === 500 && /silence not found/.test(err.message)))) return;
+      if (
+        err instanceof AlertmanagerError &&
+        (err.httpStatus === 404 || (err.httpStatus === 500 && /silence not found/.test(err.message)))
+      )
+        return;
       throw err;
     }
   }

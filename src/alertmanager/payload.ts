@@ -25,7 +25,10 @@ export type Alert = z.infer<typeof Alert>;
 
 export const WebhookPayload = z.looseObject({
   version: z.literal('4', { error: 'only Alertmanager webhook payload version "4" is supported' }),
-  groupKey: z.string().max(64 * 1024).optional(),
+  groupKey: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
   truncatedAlerts: z.number().int().min(0).optional(),
   receiver: z.string().optional(),
   status: z.enum(['firing', 'resolved']),

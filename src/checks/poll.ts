@@ -109,7 +109,10 @@ export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ct
       holds: false,
       unknown: true,
       observed,
-      reason: attempts > 1 ? `${lastError.message} (${attempts - failingSince! + 1} of ${attempts} attempts failed)` : lastError.message,
+      reason:
+        attempts > 1
+          ? `${lastError.message} (${attempts - failingSince! + 1} of ${attempts} attempts failed)`
+          : lastError.message,
       attempts,
       elapsedMs: elapsed(),
     };
@@ -117,7 +120,10 @@ export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ct
   // Only a finished evaluation gets here: every failed one either continued, or set lastError.
   const outcome = last!;
   const reason = outcome.reason ?? 'does not hold';
-  const held = forMs !== undefined && longestHoldMs > 0 ? ` (held for ${formatDuration(longestHoldMs)} of the ${formatDuration(forMs)} required)` : '';
+  const held =
+    forMs !== undefined && longestHoldMs > 0
+      ? ` (held for ${formatDuration(longestHoldMs)} of the ${formatDuration(forMs)} required)`
+      : '';
   return { ...outcome, holds: false, reason: `${reason}${held}`, attempts, elapsedMs: elapsed(), unknown: false };
 }
 

@@ -38,7 +38,8 @@ export const promql: Check<PromqlSpec> = {
       samples = res.samples;
     } catch (err) {
       if (ctx.signal.aborted) throw ctx.signal.reason ?? err;
-      if (err instanceof PrometheusQueryError) throw new CheckUnavailableError(err.message, { cause: err, retryable: err.retryable });
+      if (err instanceof PrometheusQueryError)
+        throw new CheckUnavailableError(err.message, { cause: err, retryable: err.retryable });
       const message = err instanceof Error ? err.message : String(err);
       throw new CheckUnavailableError(`Prometheus query ${JSON.stringify(s.promql)} failed: ${message}`, { cause: err });
     }
@@ -63,12 +64,18 @@ export function judge(s: PromqlSpec, samples: Sample[]): CheckOutcome {
   const failing = samples.filter((x) => !compare(x.value, op, value));
   if (failing.length === 0) {
     const reason =
-      samples.length === 1 ? `value ${show(samples[0]!.value)} for ${series(samples[0]!.labels)} ${op} ${value}` : `all ${samples.length} series ${op} ${value}`;
+      samples.length === 1
+        ? `value ${show(samples[0]!.value)} for ${series(samples[0]!.labels)} ${op} ${value}`
+        : `all ${samples.length} series ${op} ${value}`;
     return { holds: true, observed, reason };
   }
   const first = failing[0]!;
   const more = failing.length > 1 ? ` (and ${failing.length - 1} more of ${samples.length} series)` : '';
-  return { holds: false, observed, reason: `value ${show(first.value)} for ${series(first.labels)}, expected ${op} ${value}${more}` };
+  return {
+    holds: false,
+    observed,
+    reason: `value ${show(first.value)} for ${series(first.labels)}, expected ${op} ${value}${more}`,
+  };
 }
 
 /** `sample op value`. NaN never compares true, except when the expected value is itself "NaN" (see above). */

@@ -28,7 +28,9 @@ export const stepResult: Check<StepResultSpec> = {
 type Field = 'status' | 'exitCode' | 'output' | 'httpStatus' | 'json';
 
 function fields(s: StepResultSpec): [Field, unknown][] {
-  return (['status', 'exitCode', 'output', 'httpStatus', 'json'] as const).flatMap((f): [Field, unknown][] => (s[f] === undefined ? [] : [[f, s[f]]]));
+  return (['status', 'exitCode', 'output', 'httpStatus', 'json'] as const).flatMap((f): [Field, unknown][] =>
+    s[f] === undefined ? [] : [[f, s[f]]],
+  );
 }
 
 function judgeStep(s: StepResultSpec, step: string, state: StepState, at: string): CheckOutcome {
@@ -79,11 +81,20 @@ function judgeStep(s: StepResultSpec, step: string, state: StepState, at: string
     const found = lookup(result?.body, path);
     seen('json', found.ok ? toObserved(found.value) : null);
     if (!found.ok) failures.push(`JSON path ${path} not found in the body`);
-    else if (found.value !== value) failures.push(`JSON ${path} is ${JSON.stringify(found.value) ?? 'undefined'}, expected ${JSON.stringify(value)}`);
+    else if (found.value !== value)
+      failures.push(`JSON ${path} is ${JSON.stringify(found.value) ?? 'undefined'}, expected ${JSON.stringify(value)}`);
   }
 
   if (failures.length > 0) return { holds: false, observed, reason: `step ${step}: ${failures.join('; ')}` };
-  return { holds: true, observed, reason: `step ${step}: ${fields(s).map(([f]) => f).join(', ') || 'ran'} as expected` };
+  return {
+    holds: true,
+    observed,
+    reason: `step ${step}: ${
+      fields(s)
+        .map(([f]) => f)
+        .join(', ') || 'ran'
+    } as expected`,
+  };
 }
 
 /** A dotted path (`children.0.state`): object keys, and array indexes as numbers. */
@@ -91,7 +102,8 @@ function lookup(body: unknown, path: string): { ok: true; value: unknown } | { o
   let here: unknown = body;
   for (const key of path.split('.')) {
     if (Array.isArray(here) && /^\d+$/.test(key) && Number(key) < here.length) here = here[Number(key)];
-    else if (typeof here === 'object' && here !== null && !Array.isArray(here) && Object.hasOwn(here, key)) here = (here as Record<string, unknown>)[key];
+    else if (typeof here === 'object' && here !== null && !Array.isArray(here) && Object.hasOwn(here, key))
+      here = (here as Record<string, unknown>)[key];
     else return { ok: false };
   }
   return { ok: true, value: here };

@@ -29,7 +29,9 @@ export interface EscalatorDeps {
 
 /** Evaluates an escalation's `if`/`unless` against the run's step results (never Prometheus). */
 async function conditionHolds(spec: StepResultSpec, record: RunRecord, log: Logger): Promise<boolean> {
-  const steps = new Map<string, StepState>(record.steps.map((s) => [s.name, { status: s.status, ...(s.result ? { result: s.result } : {}) }]));
+  const steps = new Map<string, StepState>(
+    record.steps.map((s) => [s.name, { status: s.status, ...(s.result ? { result: s.result } : {}) }]),
+  );
   const outcome = await stepResult.evaluate(spec, {
     signal: new AbortController().signal,
     log,
@@ -56,8 +58,12 @@ function cap(text: string): string {
 export function attachments(record: RunRecord, attach: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const item of attach) {
-    if (item === 'outputs') out.outputs = Object.fromEntries(record.steps.filter((s) => s.result).map((s) => [s.name, s.result?.output ?? s.result?.body ?? null]));
-    else if (item === 'metrics') out.metrics = Object.fromEntries(record.steps.filter((s) => s.observed.length > 0).map((s) => [s.name, s.observed]));
+    if (item === 'outputs')
+      out.outputs = Object.fromEntries(
+        record.steps.filter((s) => s.result).map((s) => [s.name, s.result?.output ?? s.result?.body ?? null]),
+      );
+    else if (item === 'metrics')
+      out.metrics = Object.fromEntries(record.steps.filter((s) => s.observed.length > 0).map((s) => [s.name, s.observed]));
     else if (item === 'steps') out.steps = record.steps.map((s) => ({ name: s.name, status: s.status, reason: s.reason }));
     else if (item.startsWith('step:')) {
       const step = record.steps.find((s) => s.name === item.slice(5));
@@ -92,7 +98,12 @@ export function createEscalator(deps: EscalatorDeps) {
   const delay = deps.retryDelayMs ?? 500;
   return async function escalate(record: RunRecord, procedure: Procedure, when: EscalationWhen): Promise<void> {
     const log = deps.log.child({ runId: record.id, procedure: procedure.id });
-    const render = createRender({ labels: record.alert.labels, annotations: record.alert.annotations, vars: procedure.vars, env: deps.env ?? process.env });
+    const render = createRender({
+      labels: record.alert.labels,
+      annotations: record.alert.annotations,
+      vars: procedure.vars,
+      env: deps.env ?? process.env,
+    });
     for (const escalation of escalationsFor(procedure, when)) {
       if (escalation.if !== undefined && !(await conditionHolds(escalation.if, record, log))) continue;
       if (escalation.unless !== undefined && (await conditionHolds(escalation.unless, record, log))) continue;
@@ -121,20 +132,36 @@ export function createEscalator(deps: EscalatorDeps) {
       const sendWebhook = async () => {
         if (!deps.webhookUrl) throw Object.assign(new Error('ESCALATION_WEBHOOK_URL is not set'), { retryable: false });
         await withRetries(async () => {
-          const res = await axios.post(deps.webhookUrl!, payload, { timeout: deps.timeoutMs, validateStatus: () => true, proxy: false });
-          if (res.status < 200 || res.status >= 300) throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), { retryable: res.status >= 500 || res.status === 429 });
+          const res = await axios.post(deps.webhookUrl!, payload, {
+            timeout: deps.timeoutMs,
+            validateStatus: () => true,
+            proxy: false,
+          });
+          if (res.status < 200 || res.status >= 300)
+            throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), {
+              retryable: res.status >= 500 || res.status === 429,
+            });
         }, delay);
       };
       const sendAlert = async () => {
         if (!deps.alertmanager) throw Object.assign(new Error('ALERTMANAGER_URL is not set'), { retryable: false });
         const alert: PostableAlert = {
-          labels: { alertname: ESCALATION_ALERTNAME, severity: 'page', procedure: procedure.id, target: record.target, reason: when, ...(escalation.labels ?? {}) },
+          labels: {
+            alertname: ESCALATION_ALERTNAME,
+            severity: 'page',
+            procedure: procedure.id,
+            target: record.target,
+            reason: when,
+            ...(escalation.labels ?? {}),
+          },
           annotations: {
             summary: cap(message),
             description: cap(record.reason ?? ''),
             run_id: record.id,
             tried: cap(tried(record)),
-            ...Object.fromEntries(Object.entries(attached).map(([k, v]) => [k.replace(/[^a-zA-Z0-9_]/g, '_'), cap(JSON.stringify(v))])),
+            ...Object.fromEntries(
+              Object.entries(attached).map(([k, v]) => [k.replace(/[^a-zA-Z0-9_]/g, '_'), cap(JSON.stringify(v))]),
+            ),
           },
           startsAt: new Date().toISOString(),
           ...(deps.runUrl ? { generatorURL: deps.runUrl(record.id) } : {}),
@@ -157,7 +184,13 @@ export function createEscalator(deps: EscalatorDeps) {
         deps.metrics.escalations.inc({ procedure: procedure.id, to, result: entry.status });
       }
       if (sentTo.size === 0 && !targets.has('webhook') && deps.webhookUrl) {
-        const entry: EscalationRecord = { when, to: 'webhook', status: 'sent', at: new Date().toISOString(), message: `${message} (fallback: Alertmanager unreachable)` };
+        const entry: EscalationRecord = {
+          when,
+          to: 'webhook',
+          status: 'sent',
+          at: new Date().toISOString(),
+          message: `${message} (fallback: Alertmanager unreachable)`,
+        };
         try {
           await sendWebhook();
         } catch (err) {
@@ -180,13 +213,25 @@ export function createNotifier(deps: EscalatorDeps) {
   const delay = deps.retryDelayMs ?? 500;
   return async function notify(kind: 'paused', message: string, record: RunRecord): Promise<void> {
     const log = deps.log.child({ notice: kind });
-    const payload = { kind: `remediation-${kind}`, message, example: { runId: record.id, procedure: record.procedure, target: record.target }, at: new Date().toISOString() };
+    const payload = {
+      kind: `remediation-${kind}`,
+      message,
+      example: { runId: record.id, procedure: record.procedure, target: record.target },
+      at: new Date().toISOString(),
+    };
     const sends: Promise<void>[] = [];
     if (deps.alertmanager) {
       const am = deps.alertmanager;
       sends.push(
         withRetries(
-          () => am.postAlerts([{ labels: { alertname: 'RemediationPaused', severity: 'page', reason: kind }, annotations: { summary: message }, startsAt: new Date().toISOString() }]),
+          () =>
+            am.postAlerts([
+              {
+                labels: { alertname: 'RemediationPaused', severity: 'page', reason: kind },
+                annotations: { summary: message },
+                startsAt: new Date().toISOString(),
+              },
+            ]),
           delay,
         ),
       );
@@ -196,13 +241,15 @@ export function createNotifier(deps: EscalatorDeps) {
       sends.push(
         withRetries(async () => {
           const res = await axios.post(url, payload, { timeout: deps.timeoutMs, validateStatus: () => true, proxy: false });
-          if (res.status < 200 || res.status >= 300) throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), { retryable: res.status >= 500 });
+          if (res.status < 200 || res.status >= 300)
+            throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), { retryable: res.status >= 500 });
         }, delay),
       );
     }
     const results = await Promise.allSettled(sends);
     for (const r of results) if (r.status === 'rejected') log.error({ err: (r.reason as Error).message }, 'pause notice failed');
-    if (sends.length === 0) log.error('automation paused, but neither ALERTMANAGER_URL nor ESCALATION_WEBHOOK_URL is set: nobody is told');
+    if (sends.length === 0)
+      log.error('automation paused, but neither ALERTMANAGER_URL nor ESCALATION_WEBHOOK_URL is set: nobody is told');
   };
 }
 export type Notifier = ReturnType<typeof createNotifier>;

@@ -25,7 +25,11 @@ export interface EngineDeps {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-export function templateScope(procedure: Procedure, record: RunRecord, env: Readonly<Record<string, string | undefined>>): TemplateScope {
+export function templateScope(
+  procedure: Procedure,
+  record: RunRecord,
+  env: Readonly<Record<string, string | undefined>>,
+): TemplateScope {
   return { labels: record.alert.labels, annotations: record.alert.annotations, vars: procedure.vars, env };
 }
 
@@ -51,7 +55,12 @@ export function procedureEstimate(procedure: Procedure): number | undefined {
  * Runs a procedure from its checkpoint to an outcome: steps in order, `when` conditions, onFailure,
  * escalation. Every step boundary is saved, so a worker that dies leaves a record another can resume.
  */
-export async function runProcedure(procedure: Procedure, record: RunRecord, deps: EngineDeps, signal: AbortSignal): Promise<RunRecord> {
+export async function runProcedure(
+  procedure: Procedure,
+  record: RunRecord,
+  deps: EngineDeps,
+  signal: AbortSignal,
+): Promise<RunRecord> {
   const log = deps.log.child({ runId: record.id, procedure: procedure.id });
   const scope = templateScope(procedure, record, deps.env ?? process.env);
   const render = createRender(scope);
@@ -83,12 +92,20 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
     record.steps[i] = stepRecord;
     const resumed = i === resumeAt && resumedAfterAction;
     if (timeout?.aborted) {
-      stop = { state: 'failed', when: 'timeout', reason: `procedure timeout of ${procedure.timeout! / 1000}s reached before step ${step.name}` };
+      stop = {
+        state: 'failed',
+        when: 'timeout',
+        reason: `procedure timeout of ${procedure.timeout! / 1000}s reached before step ${step.name}`,
+      };
       break;
     }
     if (record.resolvedAt !== undefined && step.action !== undefined) {
       // The alert resolved: no further action; steps that only verify still run.
-      Object.assign(stepRecord, { status: 'skipped', reason: `alert resolved at ${record.resolvedAt}: no further action`, endedAt: new Date().toISOString() });
+      Object.assign(stepRecord, {
+        status: 'skipped',
+        reason: `alert resolved at ${record.resolvedAt}: no further action`,
+        endedAt: new Date().toISOString(),
+      });
       deps.metrics.steps.inc({ procedure: procedure.id, step: step.name, status: 'skipped' });
       await deps.save(record);
       continue;
@@ -119,10 +136,12 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
       return stepRecord;
     });
     record.steps[i] = outcome;
-    if (timeout?.aborted && !signal.aborted) stop = { state: 'failed', when: 'timeout', reason: outcome.reason ?? 'procedure timeout' };
+    if (timeout?.aborted && !signal.aborted)
+      stop = { state: 'failed', when: 'timeout', reason: outcome.reason ?? 'procedure timeout' };
     delete record.checkpoint;
     deps.metrics.steps.inc({ procedure: procedure.id, step: step.name, status: outcome.status });
-    if (outcome.durationMs !== undefined) deps.metrics.stepDuration.observe({ procedure: procedure.id, step: step.name }, outcome.durationMs / 1000);
+    if (outcome.durationMs !== undefined)
+      deps.metrics.stepDuration.observe({ procedure: procedure.id, step: step.name }, outcome.durationMs / 1000);
     if (outcome.overEstimate) deps.metrics.stepOverEstimate.inc({ procedure: procedure.id, step: step.name });
     if (outcome.expect) {
       const result = outcome.expect.holds ? 'holds' : outcome.expect.unknown ? 'unknown' : 'not_holds';
@@ -146,11 +165,18 @@ export async function runProcedure(procedure: Procedure, record: RunRecord, deps
   if (stop === undefined) {
     const executed = record.steps.filter((s) => s.status !== 'skipped');
     const last = executed.at(-1);
-    if (deps.settings.dryRun && deps.settings.planReason !== undefined) stop = { state: 'skipped', when: 'paused', reason: deps.settings.planReason };
+    if (deps.settings.dryRun && deps.settings.planReason !== undefined)
+      stop = { state: 'skipped', when: 'paused', reason: deps.settings.planReason };
     else if (deps.settings.dryRun) stop = { state: 'skipped', reason: 'dry run: the plan is recorded, nothing was executed' };
     else if (last === undefined) stop = { state: 'skipped', reason: 'no step applied (every condition was false)' };
-    else if (last.status === 'passed') stop = { state: 'succeeded', reason: `verified by step ${last.name}${last.reason ? `: ${last.reason}` : ''}` };
-    else stop = { state: 'failed', when: last.status === 'unknown' ? 'unknown' : 'failed', reason: `last step ${last.name} ${last.status}: ${last.reason ?? ''}`.trim() };
+    else if (last.status === 'passed')
+      stop = { state: 'succeeded', reason: `verified by step ${last.name}${last.reason ? `: ${last.reason}` : ''}` };
+    else
+      stop = {
+        state: 'failed',
+        when: last.status === 'unknown' ? 'unknown' : 'failed',
+        reason: `last step ${last.name} ${last.status}: ${last.reason ?? ''}`.trim(),
+      };
   }
 
   record.state = stop.state;

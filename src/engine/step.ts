@@ -45,14 +45,27 @@ export function describeCheck(spec: CheckSpec): string {
 }
 
 /** Renders the check's templates, then evaluates it with its timing. Template errors are a failed check, not a crash. */
-export async function evaluateCheck(spec: CheckSpec, ctx: StepContext, phase: 'when' | 'expect'): Promise<CheckRecord & { spec: unknown }> {
+export async function evaluateCheck(
+  spec: CheckSpec,
+  ctx: StepContext,
+  phase: 'when' | 'expect',
+): Promise<CheckRecord & { spec: unknown }> {
   const check = checkFor(spec);
   let rendered: CheckSpec;
   try {
     rendered = { ...spec, ...check.render(spec, ctx.render) };
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    return { spec, description: String(spec.promql ?? 'step check'), holds: false, unknown: false, reason: err.message, observed: [], attempts: 0, elapsedMs: 0 };
+    return {
+      spec,
+      description: String(spec.promql ?? 'step check'),
+      holds: false,
+      unknown: false,
+      reason: err.message,
+      observed: [],
+      attempts: 0,
+      elapsedMs: 0,
+    };
   }
   const checkCtx: CheckContext = {
     signal: ctx.signal,
@@ -61,7 +74,12 @@ export async function evaluateCheck(spec: CheckSpec, ctx: StepContext, phase: 'w
     currentStep: ctx.step.name,
     prometheus: ctx.prometheus,
   };
-  const timing = { withinMs: rendered.within, afterMs: rendered.after, forMs: rendered.for, pollIntervalMs: ctx.settings.pollIntervalMs };
+  const timing = {
+    withinMs: rendered.within,
+    afterMs: rendered.after,
+    forMs: rendered.for,
+    pollIntervalMs: ctx.settings.pollIntervalMs,
+  };
   const outcome = await awaitCheck(check, rendered, timing, checkCtx);
   ctx.log.debug({ phase, holds: outcome.holds, unknown: outcome.unknown, reason: outcome.reason }, 'check evaluated');
   return {
@@ -90,7 +108,9 @@ async function runAction(ctx: StepContext, kind: string, spec: unknown): Promise
     return {
       status: 'failed',
       output: timedOut ? `timed out after ${formatDuration(timeoutMs)}` : message,
-      detail: { error: err instanceof ActionError ? (err.retryable ? 'retryable' : 'permanent') : timedOut ? 'timeout' : 'error' },
+      detail: {
+        error: err instanceof ActionError ? (err.retryable ? 'retryable' : 'permanent') : timedOut ? 'timeout' : 'error',
+      },
     };
   }
 }
@@ -130,13 +150,18 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   if (kind !== undefined) {
     const action = actionByKind.get(kind)!;
     try {
-      const renders = step.forEach ? forEachItems(step, ctx.states).map((item) => createRender({ ...ctx.scope, item })) : [ctx.render];
+      const renders = step.forEach
+        ? forEachItems(step, ctx.states).map((item) => createRender({ ...ctx.scope, item }))
+        : [ctx.render];
       rendered = renders.map((r) => action.render(step.action![kind], r));
     } catch (err) {
       if (!(err instanceof TemplateError) && !(err instanceof ForEachError)) throw err;
       return finish('failed', `not run: ${(err as Error).message}`);
     }
-    const description = rendered.length === 1 ? action.describe(rendered[0]) : `${rendered.length}× ${rendered.map((r) => action.describe(r)).join('; ') || action.kind}`;
+    const description =
+      rendered.length === 1
+        ? action.describe(rendered[0])
+        : `${rendered.length}× ${rendered.map((r) => action.describe(r)).join('; ') || action.kind}`;
     record.action = { kind, spec: rendered.length === 1 && !step.forEach ? rendered[0] : rendered, description };
   }
 
@@ -163,7 +188,8 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     record.attempts = attempt;
     if (kind !== undefined) {
       await ctx.checkpoint('action', attempt);
-      record.result = rendered.length === 1 && !step.forEach ? await runAction(ctx, kind, rendered[0]) : await runEach(ctx, kind, rendered);
+      record.result =
+        rendered.length === 1 && !step.forEach ? await runAction(ctx, kind, rendered[0]) : await runEach(ctx, kind, rendered);
       state.result = record.result;
     }
     await ctx.checkpoint('verify', attempt);
@@ -177,9 +203,12 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
       record.observed = expect.observed;
       if (expect.holds) return finish('passed', expect.reason);
       const why =
-        (expect.unknown ? `verification unknown: ${expect.reason}` : `expected ${expect.description}: ${expect.reason ?? 'does not hold'}`) +
+        (expect.unknown
+          ? `verification unknown: ${expect.reason}`
+          : `expected ${expect.description}: ${expect.reason ?? 'does not hold'}`) +
         (actionFailed ? ` (the action failed: ${firstLine(record.result?.output)}; verified once without waiting)` : '');
-      if (attempt === maxAttempts) return finish(expect.unknown ? 'unknown' : 'failed', attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
+      if (attempt === maxAttempts)
+        return finish(expect.unknown ? 'unknown' : 'failed', attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
       ctx.log.warn({ attempt, reason: why }, 'step attempt failed, retrying');
     } else if (record.result === undefined || record.result.status === 'succeeded') {
       return finish('passed', record.result ? 'action succeeded (no expectation)' : undefined);
@@ -199,13 +228,22 @@ export function forEachItems(step: Step, states: ReadonlyMap<string, StepState>)
   const spec = step.forEach!;
   const body = states.get(spec.step)?.result?.body;
   let value: unknown = body;
-  for (const key of spec.path.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  for (const key of spec.path.split('.'))
+    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
   if (!Array.isArray(value)) throw new ForEachError(`forEach: ${spec.step}'s result has no array at "${spec.path}"`);
   const items = value
     .filter((v): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v))
-    .map((v) => Object.fromEntries(Object.entries(v).filter(([, x]) => ['string', 'number', 'boolean'].includes(typeof x)).map(([k, x]) => [k, String(x)])));
+    .map((v) =>
+      Object.fromEntries(
+        Object.entries(v)
+          .filter(([, x]) => ['string', 'number', 'boolean'].includes(typeof x))
+          .map(([k, x]) => [k, String(x)]),
+      ),
+    );
   const where = Object.entries(spec.where ?? {});
-  return items.filter((item) => where.every(([field, allowed]) => (Array.isArray(allowed) ? allowed : [allowed]).includes(item[field] ?? '')));
+  return items.filter((item) =>
+    where.every(([field, allowed]) => (Array.isArray(allowed) ? allowed : [allowed]).includes(item[field] ?? '')),
+  );
 }
 
 /** A forEach action: one attempt per item, in order; succeeded only when every item's did. */

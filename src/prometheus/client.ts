@@ -98,7 +98,11 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const at = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
-        throw new PrometheusQueryError(`${named}: unexpected response (HTTP ${status}): ${at}`, status >= 300 && isRetryable(status), status);
+        throw new PrometheusQueryError(
+          `${named}: unexpected response (HTTP ${status}): ${at}`,
+          status >= 300 && isRetryable(status),
+          status,
+        );
       }
       const body = parsed.data;
       if (body.status === 'error') {
@@ -123,7 +127,10 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
             samples: data.result.map((s) => ({ labels: s.metric, value: parsePromValue(s.value[1]), at: isoTime(s.value[0]) })),
           };
         case 'scalar':
-          return { resultType: 'scalar', samples: [{ labels: {}, value: parsePromValue(data.result[1]), at: isoTime(data.result[0]) }] };
+          return {
+            resultType: 'scalar',
+            samples: [{ labels: {}, value: parsePromValue(data.result[1]), at: isoTime(data.result[0]) }],
+          };
         case 'string':
           return { resultType: 'string', text: data.result[1], at: isoTime(data.result[0]) };
         case 'matrix':
@@ -146,7 +153,13 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
   };
 }
 
-function transportError(named: string, where: string, timeoutMs: number, err: unknown, signal?: AbortSignal): PrometheusQueryError {
+function transportError(
+  named: string,
+  where: string,
+  timeoutMs: number,
+  err: unknown,
+  signal?: AbortSignal,
+): PrometheusQueryError {
   const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
   const message = err instanceof Error ? err.message : String(err);
   // The cause is a plain copy: axios errors carry the request config, and with it any credentials in the URL.

@@ -48,6 +48,13 @@ export class AutomationControl {
 
   /** Records a firing target and returns how many distinct targets fired within the window. */
   async noteTarget(target: string, windowMs: number): Promise<number> {
-    return (await this.redis.eval(NOTE_TARGET_1, 1, this.keys.stormTargets, target, String(Date.now()), String(windowMs))) as number;
+    return (await this.redis.eval(
+      NOTE_TARGET_1,
+      1,
+      this.keys.stormTargets,
+      target,
+      String(Date.now()),
+      String(windowMs),
+    )) as number;
   }
 }

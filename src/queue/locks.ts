@@ -51,7 +51,15 @@ export class TargetLocks {
 
   /** Counts this run against the procedure's budget for the target; false when the budget is spent. */
   async takeBudget(procedure: string, target: string, runId: string, runs: number, perMs: number): Promise<boolean> {
-    const ok = await this.redis.eval(TAKE_BUDGET_1, 1, this.keys.budget(procedure, target), runId, String(Date.now()), String(perMs), String(runs));
+    const ok = await this.redis.eval(
+      TAKE_BUDGET_1,
+      1,
+      this.keys.budget(procedure, target),
+      runId,
+      String(Date.now()),
+      String(perMs),
+      String(runs),
+    );
     return ok === 1;
   }
 

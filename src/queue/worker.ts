@@ -58,7 +58,11 @@ export function recordFromJob(job: RunJob, procedure: Procedure | undefined, dry
 const WORKER_ID = `${hostname()}:${process.pid}`;
 
 /** The only file that knows BullMQ's worker: wraps the engine with leases, budgets, fencing and cancellation. */
-export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; redis: Redis; close(timeoutMs: number): Promise<void> } {
+export function createWorker(opts: WorkerOptions): {
+  worker: Worker<RunJob>;
+  redis: Redis;
+  close(timeoutMs: number): Promise<void>;
+} {
   const redis = opts.redis;
   const busyRetry = opts.targetBusyRetryMs ?? 2000;
   let shuttingDown = false;
@@ -73,13 +77,21 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
     const save = (r: RunRecord) => opts.store.save(r);
 
     if (procedure === undefined) {
-      Object.assign(record, { state: 'failed', reason: `procedure ${data.procedure} is no longer loaded`, endedAt: new Date().toISOString() });
+      Object.assign(record, {
+        state: 'failed',
+        reason: `procedure ${data.procedure} is no longer loaded`,
+        endedAt: new Date().toISOString(),
+      });
       await save(record);
       return record.state;
     }
     const started = record.steps.length > 0 || record.checkpoint !== undefined;
     if (!started && record.resolvedAt !== undefined) {
-      Object.assign(record, { state: 'cancelled', reason: `alert resolved at ${record.resolvedAt}, before the run started`, endedAt: new Date().toISOString() });
+      Object.assign(record, {
+        state: 'cancelled',
+        reason: `alert resolved at ${record.resolvedAt}, before the run started`,
+        endedAt: new Date().toISOString(),
+      });
       await save(record);
       return record.state;
     }
@@ -92,8 +104,17 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
       await job.moveToDelayed(Date.now() + busyRetry + Math.floor(Math.random() * busyRetry), token);
       throw new DelayedError();
     }
-    const renew = setInterval(() => void opts.locks.acquire(record.target, record.id).catch(() => {}), Math.max(1000, opts.locks.leaseTtlMs / 3));
-    const engineDeps = { ...opts.engine, save, escalate: opts.escalate, resolvedAt: (id: string) => opts.store.resolvedAt(id), log: opts.log };
+    const renew = setInterval(
+      () => void opts.locks.acquire(record.target, record.id).catch(() => {}),
+      Math.max(1000, opts.locks.leaseTtlMs / 3),
+    );
+    const engineDeps = {
+      ...opts.engine,
+      save,
+      escalate: opts.escalate,
+      resolvedAt: (id: string) => opts.store.resolvedAt(id),
+      log: opts.log,
+    };
     const runSignal = signal ?? new AbortController().signal;
     record.worker = WORKER_ID;
     try {
@@ -101,22 +122,41 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
         // Storm breaker: many distinct targets at once is a wider incident; automation stands back.
         const firing = await opts.control.noteTarget(record.target, opts.storm.windowMs);
         if (firing > opts.storm.targets) {
-          await opts.control.pause(`storm: ${firing} distinct targets firing within ${opts.storm.windowMs / 1000}s (threshold ${opts.storm.targets})`, 'storm-breaker');
+          await opts.control.pause(
+            `storm: ${firing} distinct targets firing within ${opts.storm.windowMs / 1000}s (threshold ${opts.storm.targets})`,
+            'storm-breaker',
+          );
         }
         const pause = await opts.control.state();
         if (pause.paused) {
           // Recorded, not dropped: the plan of what would have run, nothing executed.
           const planReason = `automation paused (${pause.reason ?? 'by hand'}): recorded the plan, executed nothing`;
           const escalate: Escalator = async (r, p) => {
-            if (await opts.control.claimPauseNotice()) await opts.notify('paused', `Automatic remediation paused: ${pause.reason ?? 'by hand'}. Resume with POST /api/resume.`, r);
+            if (await opts.control.claimPauseNotice())
+              await opts.notify(
+                'paused',
+                `Automatic remediation paused: ${pause.reason ?? 'by hand'}. Resume with POST /api/resume.`,
+                r,
+              );
             await opts.escalate(r, p, 'paused');
           };
           // The engine records the plan; its one final save carries the pause as the reason.
-          record = await runProcedure(procedure, record, { ...engineDeps, escalate, settings: { ...opts.engine.settings, dryRun: true, planReason } }, runSignal);
+          record = await runProcedure(
+            procedure,
+            record,
+            { ...engineDeps, escalate, settings: { ...opts.engine.settings, dryRun: true, planReason } },
+            runSignal,
+          );
           return record.state;
         }
         if (procedure.budget !== undefined) {
-          const ok = await opts.locks.takeBudget(procedure.id, record.target, record.id, procedure.budget.runs, procedure.budget.per);
+          const ok = await opts.locks.takeBudget(
+            procedure.id,
+            record.target,
+            record.id,
+            procedure.budget.runs,
+            procedure.budget.per,
+          );
           if (!ok) return await budgetExhausted(record, procedure, save);
         }
       }
@@ -155,7 +195,11 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
     }
   }
 
-  async function budgetExhausted(record: RunRecord, procedure: Procedure, save: (r: RunRecord) => Promise<void>): Promise<string> {
+  async function budgetExhausted(
+    record: RunRecord,
+    procedure: Procedure,
+    save: (r: RunRecord) => Promise<void>,
+  ): Promise<string> {
     const budget = procedure.budget!;
     const history = await opts.locks.budgetHistory(procedure.id, record.target);
     Object.assign(record, {
@@ -182,7 +226,11 @@ export function createWorker(opts: WorkerOptions): { worker: Worker<RunJob>; red
     const until = new Date(Date.now() + procedure.silence.for);
     const matchers = Object.entries(record.alert.labels).map(([name, value]) => ({ name, value, isRegex: false, isEqual: true }));
     try {
-      const id = await opts.alertmanager.createSilence(matchers, until, `remediator: ${procedure.id} run ${record.id} in progress`);
+      const id = await opts.alertmanager.createSilence(
+        matchers,
+        until,
+        `remediator: ${procedure.id} run ${record.id} in progress`,
+      );
       return { id, until: until.toISOString() };
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not silence the alert; going on without');

@@ -40,10 +40,15 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/readyz', async (_req, res) => {
-    const [redis, prometheus] = await Promise.all([withTimeout(deps.ready.redis(), 1000, false), withTimeout(deps.ready.prometheus(), 1000, false)]);
+    const [redis, prometheus] = await Promise.all([
+      withTimeout(deps.ready.redis(), 1000, false),
+      withTimeout(deps.ready.prometheus(), 1000, false),
+    ]);
     const shuttingDown = deps.ready.shuttingDown?.() ?? false;
     const ready = redis && deps.ready.rulesLoaded > 0 && !shuttingDown;
-    res.status(ready ? 200 : 503).json({ ready, redis, rulesLoaded: deps.ready.rulesLoaded, prometheus, ...(shuttingDown ? { shuttingDown } : {}) });
+    res
+      .status(ready ? 200 : 503)
+      .json({ ready, redis, rulesLoaded: deps.ready.rulesLoaded, prometheus, ...(shuttingDown ? { shuttingDown } : {}) });
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -122,7 +127,10 @@ export function createApp(deps: AppDeps): express.Express {
       res.json(await control.state());
     });
     api.post('/pause', express.json({ limit: '16kb', type: () => true, strict: false }), async (req, res) => {
-      const reason = typeof (req.body as { reason?: unknown } | undefined)?.reason === 'string' ? (req.body as { reason: string }).reason.slice(0, 500) : 'paused by hand';
+      const reason =
+        typeof (req.body as { reason?: unknown } | undefined)?.reason === 'string'
+          ? (req.body as { reason: string }).reason.slice(0, 500)
+          : 'paused by hand';
       const changed = await control.pause(reason, 'api');
       deps.log.warn({ reason, changed }, 'automation paused through the API');
       res.status(changed ? 200 : 409).json({ ...(await control.state()), ...(changed ? {} : { note: 'already paused' }) });

@@ -11,7 +11,9 @@ export function bearerAuth(token: string | undefined, onReject?: () => void): Re
   return (req, res, next) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    const given = createHash('sha256').update(match?.[1]?.trim() ?? '').digest();
+    const given = createHash('sha256')
+      .update(match?.[1]?.trim() ?? '')
+      .digest();
     if (match && timingSafeEqual(given, expected)) return next();
     onReject?.();
     res.status(401).set('WWW-Authenticate', 'Bearer realm="remediator"').json({ error: 'missing or wrong bearer token' });

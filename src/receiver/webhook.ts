@@ -78,7 +78,11 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
       const runId = incidentJobId(procedure.id, alert.fingerprint, startsAt);
       let target: string;
       try {
-        target = renderTemplate(procedure.target, { labels: alert.labels, annotations: alert.annotations, vars: procedure.vars, env }, 'text');
+        target = renderTemplate(
+          procedure.target,
+          { labels: alert.labels, annotations: alert.annotations, vars: procedure.vars, env },
+          'text',
+        );
       } catch (err) {
         if (!(err instanceof TemplateError)) throw err;
         outcomes.push({ ...base, procedure: procedure.id, result: 'ignored', reason: `target: ${err.message}` });
@@ -93,8 +97,20 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
         });
         continue;
       }
-      const alertData = { labels: alert.labels, annotations: alert.annotations, fingerprint: alert.fingerprint, startsAt, status: alert.status, ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}) };
-      const trigger = { source: 'alertmanager' as const, ...(payload.receiver ? { receiver: payload.receiver } : {}), ...(payload.groupKey ? { groupKey: payload.groupKey } : {}), receivedAt };
+      const alertData = {
+        labels: alert.labels,
+        annotations: alert.annotations,
+        fingerprint: alert.fingerprint,
+        startsAt,
+        status: alert.status,
+        ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}),
+      };
+      const trigger = {
+        source: 'alertmanager' as const,
+        ...(payload.receiver ? { receiver: payload.receiver } : {}),
+        ...(payload.groupKey ? { groupKey: payload.groupKey } : {}),
+        receivedAt,
+      };
       work.push(async () => {
         const record: RunRecord = {
           id: runId,
@@ -127,9 +143,24 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
   }
   for (const o of outcomes) deps.metrics.alerts.inc({ result: o.result });
   const count = (r: AlertResult) => outcomes.filter((o) => o.result === r).length;
-  deps.log.info({ groupKey: payload.groupKey, enqueued: count('enqueued'), duplicate: count('duplicate'), ignored: count('ignored'), resolved: count('resolved') }, 'webhook handled');
+  deps.log.info(
+    {
+      groupKey: payload.groupKey,
+      enqueued: count('enqueued'),
+      duplicate: count('duplicate'),
+      ignored: count('ignored'),
+      resolved: count('resolved'),
+    },
+    'webhook handled',
+  );
   return {
     status: 202,
-    body: { enqueued: count('enqueued'), duplicate: count('duplicate'), ignored: count('ignored'), resolved: count('resolved'), alerts: outcomes },
+    body: {
+      enqueued: count('enqueued'),
+      duplicate: count('duplicate'),
+      ignored: count('ignored'),
+      resolved: count('resolved'),
+      alerts: outcomes,
+    },
   };
 }

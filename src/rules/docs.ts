@@ -18,7 +18,12 @@ export function renderProcedure(p: Procedure): string {
   if (p.description !== undefined) lines.push(oneLine(text(p.description)), '');
   lines.push('| Step | Action | Expected Metrics | Estimated Duration |', '|---|---|---|---|');
   p.steps.forEach((step, i) => {
-    const cells = [String(i + 1), actionText(step, text), expectedText(step), step.estimate !== undefined ? formatEstimate(step.estimate) : ''];
+    const cells = [
+      String(i + 1),
+      actionText(step, text),
+      expectedText(step),
+      step.estimate !== undefined ? formatEstimate(step.estimate) : '',
+    ];
     lines.push(`| ${cells.map((c) => cell(text(c))).join(' | ')} |`);
   });
   lines.push('', `Escalation: ${oneLine(text(p.escalationText ?? escalationText(p.escalation)))}`, '', totalText(p));

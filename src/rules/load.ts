@@ -32,7 +32,9 @@ export function formatProblem(p: RuleProblem): string {
 export class RuleFileError extends Error {
   override readonly name = 'RuleFileError';
   constructor(readonly problems: readonly RuleProblem[]) {
-    super(`${problems.length} problem${problems.length === 1 ? '' : 's'} in the rule files:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
+    super(
+      `${problems.length} problem${problems.length === 1 ? '' : 's'} in the rule files:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    );
   }
 }
 
@@ -58,7 +60,10 @@ export function loadRules(dir: string, env: Env = process.env): LoadedRules {
     return { procedures: [], problems: [{ file: dir, path: '', message: `cannot read the rules directory: ${reason}` }] };
   }
   if (names.length === 0) {
-    return { procedures: [], problems: [{ file: dir, path: '', message: 'no rule files (*.yaml, *.yml) in the rules directory' }] };
+    return {
+      procedures: [],
+      problems: [{ file: dir, path: '', message: 'no rule files (*.yaml, *.yml) in the rules directory' }],
+    };
   }
 
   const procedures: Procedure[] = [];
@@ -78,7 +83,12 @@ export function loadRules(dir: string, env: Env = process.env): LoadedRules {
     if (result.id !== undefined) {
       const first = ids.get(result.id.value);
       if (first !== undefined) {
-        problems.push({ file, line: result.id.line, path: 'id', message: `duplicate id "${result.id.value}" (also in ${first})` });
+        problems.push({
+          file,
+          line: result.id.line,
+          path: 'id',
+          message: `duplicate id "${result.id.value}" (also in ${first})`,
+        });
         continue;
       }
       ids.set(result.id.value, file);
@@ -96,20 +106,30 @@ export function loadRulesOrThrow(dir: string, env: Env = process.env): Procedure
 }
 
 /** One rule file's text: the procedure when it has no problem, and every problem it has. */
-export function parseRuleFile(file: string, text: string, env: Env = process.env): { procedure?: Procedure; problems: RuleProblem[] } {
+export function parseRuleFile(
+  file: string,
+  text: string,
+  env: Env = process.env,
+): { procedure?: Procedure; problems: RuleProblem[] } {
   const { procedure, problems } = checkRuleFile(file, text, env);
   return procedure !== undefined ? { procedure, problems } : { problems };
 }
 
 type Path = readonly PropertyKey[];
 
-function checkRuleFile(file: string, text: string, env: Env): { procedure?: Procedure; problems: RuleProblem[]; id?: { value: string; line: number } } {
+function checkRuleFile(
+  file: string,
+  text: string,
+  env: Env,
+): { procedure?: Procedure; problems: RuleProblem[]; id?: { value: string; line: number } } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError !== undefined) {
     // Only the first: after a syntax error the parser's further errors are mostly echoes of it.
-    return { problems: [{ file, line: lineCounter.linePos(yamlError.pos[0]).line, path: '', message: `YAML: ${yamlError.message}` }] };
+    return {
+      problems: [{ file, line: lineCounter.linePos(yamlError.pos[0]).line, path: '', message: `YAML: ${yamlError.message}` }],
+    };
   }
   const lineOf = locator(doc, lineCounter);
   const problems: RuleProblem[] = [];
@@ -125,7 +145,11 @@ function checkRuleFile(file: string, text: string, env: Env): { procedure?: Proc
     return { problems: [{ file, line: 1, path: '', message: `YAML: ${(err as Error).message}` }] };
   }
   if (raw === null || raw === undefined) {
-    return { problems: [{ file, line: 1, path: '', message: 'empty file: a rule file holds one procedure (id, title, match, target, steps)' }] };
+    return {
+      problems: [
+        { file, line: 1, path: '', message: 'empty file: a rule file holds one procedure (id, title, match, target, steps)' },
+      ],
+    };
   }
 
   const parsed = RuleFile.safeParse(raw);
@@ -144,7 +168,12 @@ function checkRuleFile(file: string, text: string, env: Env): { procedure?: Proc
   try {
     vars = overrideVars(parsed.data.vars, env);
   } catch (err) {
-    problems.push({ file, path: 'vars', message: (err as Error).message, ...(lineOf(['vars']) !== undefined ? { line: lineOf(['vars'])! } : {}) });
+    problems.push({
+      file,
+      path: 'vars',
+      message: (err as Error).message,
+      ...(lineOf(['vars']) !== undefined ? { line: lineOf(['vars'])! } : {}),
+    });
     return id !== undefined ? { problems, id } : { problems };
   }
   const procedure: Procedure = { ...parsed.data, vars, file };
@@ -169,7 +198,9 @@ function overrideVar(name: string, value: string | string[], env: Env): string |
     parsed = undefined;
   }
   if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((x) => typeof x === 'string')) {
-    throw new Error(`${key}: var "${name}" is a list; set it to a JSON array of strings, e.g. ["systemctl","restart","supervisor"]`);
+    throw new Error(
+      `${key}: var "${name}" is a list; set it to a JSON array of strings, e.g. ["systemctl","restart","supervisor"]`,
+    );
   }
   return parsed as string[];
 }
@@ -201,7 +232,10 @@ function explainIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, prefix
         break;
       case 'invalid_type': {
         const value = get(raw, path);
-        out.push({ path, message: value === undefined ? 'required field is missing' : `expected ${issue.expected}, got ${typeName(value)}` });
+        out.push({
+          path,
+          message: value === undefined ? 'required field is missing' : `expected ${issue.expected}, got ${typeName(value)}`,
+        });
         break;
       }
       case 'invalid_value':
@@ -219,7 +253,9 @@ function explainIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, prefix
           break;
         }
         const flat = issue.errors.flat();
-        const types = [...new Set(flat.flatMap((i) => (i.code === 'invalid_type' ? [i.expected === 'array' ? 'a list' : i.expected] : [])))];
+        const types = [
+          ...new Set(flat.flatMap((i) => (i.code === 'invalid_type' ? [i.expected === 'array' ? 'a list' : i.expected] : []))),
+        ];
         const values = flat.flatMap((i) => (i.code === 'invalid_value' ? i.values.map((v) => JSON.stringify(v)) : []));
         const expected = [...types, ...(values.length > 0 ? [`one of ${values.join(', ')}`] : [])];
         out.push({ path, message: `expected ${expected.join(' or ')}, got ${typeName(get(raw, path))}` });
@@ -305,7 +341,8 @@ function* stepReferenceProblems(raw: unknown): Generator<{ path: Path; message: 
   for (const [i, step] of steps.entries()) {
     const name = get(step, ['name']);
     if (typeof name === 'string') {
-      if (seen.has(name)) yield { path: ['steps', i, 'name'], message: `duplicate step name "${name}" (also steps[${seen.get(name)}])` };
+      if (seen.has(name))
+        yield { path: ['steps', i, 'name'], message: `duplicate step name "${name}" (also steps[${seen.get(name)}])` };
       seen.set(name, i);
     }
     for (const field of ['when', 'expect'] as const) {

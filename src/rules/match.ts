@@ -116,7 +116,9 @@ function readQuoted(text: string, start: number, fail: (message: string) => neve
     const next = text[i + 1];
     const escaped = next === undefined ? undefined : ESCAPES[next];
     if (escaped === undefined) {
-      fail(`unknown escape ${next === undefined ? '\\ at the end' : `\\${next}`} at position ${i + 1} (use \\", \\\\, \\n, \\t or \\r)`);
+      fail(
+        `unknown escape ${next === undefined ? '\\ at the end' : `\\${next}`} at position ${i + 1} (use \\", \\\\, \\n, \\t or \\r)`,
+      );
     }
     out += escaped;
     i++;
@@ -155,7 +157,12 @@ export function matches(matchers: readonly Matcher[], labels: Readonly<Record<st
 
 /** The canonical text of a matcher, quoted and escaped: `severity=~"page|critical"`. */
 export function formatMatcher(m: Matcher): string {
-  const value = m.value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t').replace(/\r/g, '\\r');
+  const value = m.value
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\n/g, '\\n')
+    .replace(/\t/g, '\\t')
+    .replace(/\r/g, '\\r');
   return `${m.name}${m.op}"${value}"`;
 }
 

@@ -42,7 +42,11 @@ function findHoles(query: string): Hole[] {
       else if (c === '#') comment = true;
     } else if (c === '\\' && context !== 'backtick') {
       i++;
-    } else if ((context === 'double' && c === '"') || (context === 'single' && c === "'") || (context === 'backtick' && c === '`')) {
+    } else if (
+      (context === 'double' && c === '"') ||
+      (context === 'single' && c === "'") ||
+      (context === 'backtick' && c === '`')
+    ) {
       context = 'code';
     }
   }

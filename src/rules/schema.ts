@@ -4,10 +4,7 @@ import { actions } from '../actions/index.js';
 import { PromqlSpec, StepResultSpec } from '../checks/specs.js';
 
 /** `10s`, `1m30s`, … parsed to milliseconds. In JSON Schema it stays a string with a pattern. */
-export const Duration = z
-  .string()
-  .refine(isDuration, 'expected a duration like 10s, 1m30s or 500ms')
-  .transform(parseDuration);
+export const Duration = z.string().refine(isDuration, 'expected a duration like 10s, 1m30s or 500ms').transform(parseDuration);
 
 const Name = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lower-case letters, digits and dashes (kebab-case)');
 
@@ -37,7 +34,8 @@ export const CheckSpec = z
   .superRefine((c, ctx) => {
     const stepKeys = (Object.keys(StepResultSpec.shape) as (keyof typeof c)[]).filter((k) => c[k] !== undefined);
     if (c.promql !== undefined) {
-      for (const k of stepKeys) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" belongs to a step check, not next to promql` });
+      for (const k of stepKeys)
+        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" belongs to a step check, not next to promql` });
       const promql = PromqlSpec.safeParse({ promql: c.promql, op: c.op, value: c.value, empty: c.empty });
       if (!promql.success) for (const issue of promql.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
       if (c.op === undefined && c.empty === undefined) {
@@ -48,7 +46,11 @@ export const CheckSpec = z
         if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" needs promql` });
       }
       if (stepKeys.filter((k) => k !== 'step').length === 0) {
-        ctx.addIssue({ code: 'custom', path: [], message: 'a check needs promql, or one of status, exitCode, output, httpStatus, json' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: 'a check needs promql, or one of status, exitCode, output, httpStatus, json',
+        });
       }
     }
   });
@@ -60,7 +62,9 @@ export function checkKind(c: CheckSpec): 'promql' | 'step' {
 
 /** `action: { <kind>: spec }`: exactly one kind, built from the action registry (actions/index.ts). */
 export const ActionSpec = z
-  .strictObject(Object.fromEntries(actions.map((a) => [a.kind, a.spec.optional()])) as Record<string, z.ZodOptional<z.ZodTypeAny>>)
+  .strictObject(
+    Object.fromEntries(actions.map((a) => [a.kind, a.spec.optional()])) as Record<string, z.ZodOptional<z.ZodTypeAny>>,
+  )
   .superRefine((a, ctx) => {
     const given = Object.keys(a).filter((k) => a[k] !== undefined);
     if (given.length !== 1) {
@@ -124,7 +128,9 @@ export const Escalation = z.strictObject({
    * What to attach: `outputs` (every step's action output), `metrics` (every observed value),
    * `steps` (the step table), or `step:<name>` (one step's full result, e.g. the core dump listing).
    */
-  attach: z.array(z.string().regex(/^(outputs|metrics|steps|step:[a-z0-9][a-z0-9-]*)$/, 'outputs, metrics, steps or step:<name>')).default([]),
+  attach: z
+    .array(z.string().regex(/^(outputs|metrics|steps|step:[a-z0-9][a-z0-9-]*)$/, 'outputs, metrics, steps or step:<name>'))
+    .default([]),
   message: z.string().min(1),
   /** Only when this step-result check holds (e.g. an output naming the fault). */
   if: StepResultSpec.optional(),
@@ -174,23 +180,46 @@ export const RuleFile = z
   .superRefine((rule, ctx) => {
     const seen = new Map<string, number>();
     rule.steps.forEach((step, i) => {
-      if (seen.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `duplicate step name "${step.name}" (also steps[${seen.get(step.name)}])` });
+      if (seen.has(step.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'name'],
+          message: `duplicate step name "${step.name}" (also steps[${seen.get(step.name)}])`,
+        });
       seen.set(step.name, i);
       if (step.forEach !== undefined) {
         const at = seen.get(step.forEach.step);
-        if (at === undefined || at >= i) ctx.addIssue({ code: 'custom', path: ['steps', i, 'forEach', 'step'], message: `"${step.forEach.step}" is not an earlier step of this procedure` });
-        if (step.action === undefined) ctx.addIssue({ code: 'custom', path: ['steps', i, 'forEach'], message: 'forEach needs an action to repeat' });
+        if (at === undefined || at >= i)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', i, 'forEach', 'step'],
+            message: `"${step.forEach.step}" is not an earlier step of this procedure`,
+          });
+        if (step.action === undefined)
+          ctx.addIssue({ code: 'custom', path: ['steps', i, 'forEach'], message: 'forEach needs an action to repeat' });
       }
-      for (const [field, check] of [['when', step.when], ['expect', step.expect]] as const) {
+      for (const [field, check] of [
+        ['when', step.when],
+        ['expect', step.expect],
+      ] as const) {
         if (check?.step === undefined) {
           if (field === 'when' && check && checkKind(check) === 'step') {
-            ctx.addIssue({ code: 'custom', path: ['steps', i, 'when', 'step'], message: 'a when on a step result must name an earlier step' });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['steps', i, 'when', 'step'],
+              message: 'a when on a step result must name an earlier step',
+            });
           }
           continue;
         }
         const at = seen.get(check.step);
         const ok = at !== undefined && (at < i || (field === 'expect' && at === i));
-        if (!ok) ctx.addIssue({ code: 'custom', path: ['steps', i, field, 'step'], message: `"${check.step}" is not an earlier step of this procedure` });
+        if (!ok)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', i, field, 'step'],
+            message: `"${check.step}" is not an earlier step of this procedure`,
+          });
       }
     });
   });

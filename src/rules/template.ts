@@ -90,20 +90,25 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
       return value;
     case 'promql':
       // A lone UTF-16 surrogate has no UTF-8 form: no PromQL literal can hold it (only a malformed POST carries one).
-      if (LONE_SURROGATE.test(value)) throw new TemplateError(`${reference} holds a lone surrogate, not valid in a PromQL string`, reference);
+      if (LONE_SURROGATE.test(value))
+        throw new TemplateError(`${reference} holds a lone surrogate, not valid in a PromQL string`, reference);
       // Trusted or not, a value inside a string literal must stay inside it.
       return escapePromqlString(value);
     case 'header':
       // Refuse what an HTTP client would send altered (it strips controls, DEL and anything above U+00FF):
       // the value that arrives must be the value that was rendered. Trusted values too.
       if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
-        throw new TemplateError(`${reference} holds a line break, control or non-Latin-1 character, not allowed in a header`, reference);
+        throw new TemplateError(
+          `${reference} holds a line break, control or non-Latin-1 character, not allowed in a header`,
+          reference,
+        );
       }
       return value;
     case 'url':
       if (!untrusted) return value;
       // encodeURIComponent leaves '.' alone, and a '..' segment would climb the path.
-      if (value === '.' || value === '..') throw new TemplateError(`${reference} is a dot segment, not allowed in a URL`, reference);
+      if (value === '.' || value === '..')
+        throw new TemplateError(`${reference} is a dot segment, not allowed in a URL`, reference);
       try {
         return encodeURIComponent(value);
       } catch {
@@ -112,8 +117,10 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
       }
     case 'argv':
       if (!untrusted) return value;
-      if (CONTROL.test(value)) throw new TemplateError(`${reference} holds a control character, not allowed in a command argument`, reference);
-      if (value.startsWith('-')) throw new TemplateError(`${reference} starts with "-", which a command could read as an option`, reference);
+      if (CONTROL.test(value))
+        throw new TemplateError(`${reference} holds a control character, not allowed in a command argument`, reference);
+      if (value.startsWith('-'))
+        throw new TemplateError(`${reference} starts with "-", which a command could read as an option`, reference);
       return value;
     case 'path':
       if (!untrusted) return value;
@@ -123,7 +130,10 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
       return value;
     case 'k8s-name':
       if (!RFC1123_LABEL.test(value)) {
-        throw new TemplateError(`${reference} is not a valid Kubernetes name (RFC 1123 label): ${JSON.stringify(value)}`, reference);
+        throw new TemplateError(
+          `${reference} is not a valid Kubernetes name (RFC 1123 label): ${JSON.stringify(value)}`,
+          reference,
+        );
       }
       return value;
   }

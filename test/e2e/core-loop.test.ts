@@ -22,7 +22,9 @@ function startTarget(): Promise<{ server: Server; url: string; setHealthy(v: boo
   const heals: string[] = [];
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`# TYPE demo_target_healthy gauge\ndemo_target_healthy ${healthy ? 1 : 0}\n`);
+      res
+        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+        .end(`# TYPE demo_target_healthy gauge\ndemo_target_healthy ${healthy ? 1 : 0}\n`);
     } else if (req.method === 'POST' && req.url?.startsWith('/heal')) {
       heals.push(req.url);
       healthy = true;
@@ -31,7 +33,12 @@ function startTarget(): Promise<{ server: Server; url: string; setHealthy(v: boo
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, setHealthy: (v) => (healthy = v), heals }),
+      resolve({
+        server,
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        setHealthy: (v) => (healthy = v),
+        heals,
+      }),
     ),
   );
 }
@@ -105,7 +112,8 @@ steps:
   it('from "target faulty" to "run record shows the action and the Prometheus-confirmed value", nobody acting, within 15 s', async () => {
     const faultyAt = Date.now();
     target.setHealthy(false);
-    const api = (path: string) => fetch(`${remediator.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.json());
+    const api = (path: string) =>
+      fetch(`${remediator.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.json());
     const run = await waitFor(
       'a succeeded run of DEMO-001',
       async () => ((await api('/api/remediations?procedure=DEMO-001&state=succeeded')) as { runs: RunRecord[] }).runs[0],
@@ -115,7 +123,12 @@ steps:
     const seconds = (Date.now() - faultyAt) / 1000;
     process.stdout.write(`e2e core loop: fault → Prometheus-confirmed recovery recorded in ${seconds.toFixed(1)} s\n`);
 
-    expect(run.alert.labels).toMatchObject({ alertname: 'DemoTargetUnhealthy', instance: new URL(target.url).host, job: 'demo', severity: 'page' });
+    expect(run.alert.labels).toMatchObject({
+      alertname: 'DemoTargetUnhealthy',
+      instance: new URL(target.url).host,
+      job: 'demo',
+      severity: 'page',
+    });
     expect(run.alert.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(run.trigger.receiver).toBe('remediator');
     expect(run.steps).toHaveLength(1);
@@ -125,15 +138,21 @@ steps:
     expect(step.result).toMatchObject({ status: 'succeeded', httpStatus: 200 });
     expect(target.heals).toEqual([`/heal?instance=${encodeURIComponent(new URL(target.url).host)}`]);
     // The value Prometheus scraped after the action, with the series it came from and when it was seen.
-    expect(step.observed).toEqual([{ labels: expect.objectContaining({ instance: new URL(target.url).host, job: 'demo' }), value: 1, at: expect.any(String) }]);
+    expect(step.observed).toEqual([
+      { labels: expect.objectContaining({ instance: new URL(target.url).host, job: 'demo' }), value: 1, at: expect.any(String) },
+    ]);
     expect(Date.parse(step.observed[0]!.at)).toBeGreaterThanOrEqual(Date.parse(step.startedAt!) - 1000);
     expect(run.sla).toMatchObject({ estimateMs: 60_000, withinEstimate: true, withinSla: true });
 
     // The alert resolves; Alertmanager tells remediator, which records it against the same incident.
-    await waitFor('the resolved notification', async () => {
-      const metrics = await (await fetch(`${remediator.url}/metrics`)).text();
-      return /remediator_alerts_total\{result="resolved"\} [1-9]/.test(metrics) ? true : undefined;
-    }, 15_000);
+    await waitFor(
+      'the resolved notification',
+      async () => {
+        const metrics = await (await fetch(`${remediator.url}/metrics`)).text();
+        return /remediator_alerts_total\{result="resolved"\} [1-9]/.test(metrics) ? true : undefined;
+      },
+      15_000,
+    );
     const runs = ((await api('/api/remediations?procedure=DEMO-001')) as { runs: RunRecord[] }).runs;
     expect(runs).toHaveLength(1);
   });

@@ -86,8 +86,16 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     const run = await env.waitState(first.id, ['succeeded'], 90_000);
     note(timingLine('P1-001', 'verified recovery', faultAt, run) + ' [panic]');
 
-    expect(run.alert.labels).toMatchObject({ alertname: 'SupervisorDown', instance: env.instance, job: 'supervisor', severity: 'page' });
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(run.alert.labels).toMatchObject({
+      alertname: 'SupervisorDown',
+      instance: env.instance,
+      job: 'supervisor',
+      severity: 'page',
+    });
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-process', 'passed'],
       ['check-logs', 'passed'],
       ['collect-core-dump', 'passed'],
@@ -95,7 +103,10 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
       ['verify-children', 'passed'],
     ]);
     // 1: pgrep -x found no supervisor (exit 1: not running).
-    expect(step(run, 'check-process').action).toMatchObject({ kind: 'exec', spec: { command: ['pgrep', '-x', env.names.processName] } });
+    expect(step(run, 'check-process').action).toMatchObject({
+      kind: 'exec',
+      spec: { command: ['pgrep', '-x', env.names.processName] },
+    });
     expect(step(run, 'check-process').result).toMatchObject({ exitCode: 1 });
     // 2: the journal ends with Panic.
     expect(step(run, 'check-logs').result?.output).toMatch(/supervisor terminated: Panic\s*$/);
@@ -129,7 +140,10 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     const run = await env.waitState(first.id, ['succeeded'], 90_000);
     note(timingLine('P1-001', 'verified recovery', faultAt, run) + ' [clean shutdown]');
 
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-process', 'passed'],
       ['check-logs', 'passed'],
       ['collect-core-dump', 'skipped'],
@@ -138,7 +152,9 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     ]);
     expect(step(run, 'check-logs').result?.output).toMatch(/ShutdownPhase::Completed\s*$/);
     const skipped = step(run, 'collect-core-dump');
-    expect(skipped.reason).toMatch(/^condition not met: step check-logs: output =~ \/Panic\\s\*\$\/ \(step check-logs: output does not match/);
+    expect(skipped.reason).toMatch(
+      /^condition not met: step check-logs: output =~ \/Panic\\s\*\$\/ \(step check-logs: output does not match/,
+    );
     expect(skipped.action).toBeUndefined();
     expect(skipped.result).toBeUndefined();
     expectPromObserved(run, 'restart-supervisor', faultAt, 1);
@@ -148,7 +164,9 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
 
   it('restart fails twice: escalates to L2 engineering with the core dump and logs, at Alertmanager and the webhook', async () => {
     await settled();
-    const marker = (await (await fetch(`${env.sup.adminUrl}/faults/restart-fails?count=2`, { method: 'POST' })).json()) as { count: number };
+    const marker = (await (await fetch(`${env.sup.adminUrl}/faults/restart-fails?count=2`, { method: 'POST' })).json()) as {
+      count: number;
+    };
     expect(marker.count).toBe(2);
     const faultAt = Date.now();
     await fetch(`${env.sup.adminUrl}/faults/panic?message=e2e%20P1-001%20restart%20fails`, { method: 'POST' });
@@ -156,7 +174,10 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     const run = await env.waitState(first.id, ['escalated'], 90_000);
     note(timingLine('P1-001', 'escalation', faultAt, run) + ' [restart fails twice]');
 
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-process', 'passed'],
       ['check-logs', 'passed'],
       ['collect-core-dump', 'passed'],
@@ -174,17 +195,32 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
       ['failed', 'alertmanager', 'sent'],
       ['failed', 'webhook', 'sent'],
     ]);
-    expect(run.escalations[0]!.message).toMatch(/did not come back after two restarts: escalate to L2 engineering with the core dump and logs/);
+    expect(run.escalations[0]!.message).toMatch(
+      /did not come back after two restarts: escalate to L2 engineering with the core dump and logs/,
+    );
 
     // At the real Alertmanager, with the core dump and the logs attached.
-    const [alert, ...more] = await waitFor('the RemediationEscalated alert at Alertmanager', async () => {
-      const a = await env.escalationAlerts(run.id);
-      return a.length > 0 ? a : undefined;
-    }, 15_000);
+    const [alert, ...more] = await waitFor(
+      'the RemediationEscalated alert at Alertmanager',
+      async () => {
+        const a = await env.escalationAlerts(run.id);
+        return a.length > 0 ? a : undefined;
+      },
+      15_000,
+    );
     expect(more).toEqual([]);
-    expect(alert!.labels).toMatchObject({ alertname: 'RemediationEscalated', procedure: 'P1-001', target: env.instance, reason: 'failed', team: 'l2-engineering', severity: 'page' });
+    expect(alert!.labels).toMatchObject({
+      alertname: 'RemediationEscalated',
+      procedure: 'P1-001',
+      target: env.instance,
+      reason: 'failed',
+      team: 'l2-engineering',
+      severity: 'page',
+    });
     expect(alert!.annotations.summary).toMatch(/L2 engineering with the core dump and logs/);
-    expect(Object.keys(alert!.annotations)).toEqual(expect.arrayContaining(['step_collect_core_dump', 'step_check_logs', 'outputs', 'metrics', 'tried', 'run_id']));
+    expect(Object.keys(alert!.annotations)).toEqual(
+      expect.arrayContaining(['step_collect_core_dump', 'step_check_logs', 'outputs', 'metrics', 'tried', 'run_id']),
+    );
     expect(alert!.annotations.step_collect_core_dump).toMatch(/core\.supervisor\.\d+/);
     expect(alert!.annotations.step_check_logs).toMatch(/supervisor terminated: Panic/);
     expect(alert!.annotations.outputs).toMatch(/StartupFailed/);
@@ -193,7 +229,12 @@ describe('e2e P1-001 Supervisor Process Crash (real Prometheus + Alertmanager + 
     const posts = env.webhookPosts(run.id);
     expect(posts).toHaveLength(1);
     expect(posts[0]).toMatchObject({ procedure: 'P1-001', outcome: 'failed' });
-    expect(Object.keys(posts[0]!.attachments).sort()).toEqual(['metrics', 'outputs', 'step:check-logs', 'step:collect-core-dump']);
+    expect(Object.keys(posts[0]!.attachments).sort()).toEqual([
+      'metrics',
+      'outputs',
+      'step:check-logs',
+      'step:collect-core-dump',
+    ]);
     expect(JSON.stringify(posts[0]!.attachments['step:collect-core-dump'])).toMatch(/core\.supervisor\.\d+/);
     expect(JSON.stringify(posts[0]!.attachments['step:check-logs'])).toMatch(/Panic/);
 

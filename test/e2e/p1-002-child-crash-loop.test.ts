@@ -66,9 +66,17 @@ describe('e2e P1-002 Child Task Crash Loop (real Prometheus + Alertmanager + sim
     const run = await env.waitState(first.id, ['succeeded'], 90_000);
     note(timingLine('P1-002', 'verified recovery', faultAt, run) + ' [remove and replace]');
 
-    expect(run.alert.labels).toMatchObject({ alertname: 'ChildCrashLoop', instance: env.instance, child: 'child-2', severity: 'page' });
+    expect(run.alert.labels).toMatchObject({
+      alertname: 'ChildCrashLoop',
+      instance: env.instance,
+      child: 'child-2',
+      severity: 'page',
+    });
     expect(run.target).toBe(`${env.instance}/child-2`);
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['query-state', 'passed'],
       ['check-exit-reason', 'passed'],
       ['budget-exhausted', 'passed'],
@@ -92,7 +100,10 @@ describe('e2e P1-002 Child Task Crash Loop (real Prometheus + Alertmanager + sim
     expect(budget.observed[0]!.labels).toMatchObject({ state: 'quarantined' });
     // 4: remove_child → Accepted.
     const remove = step(run, 'remove-child');
-    expect(remove.action).toMatchObject({ kind: 'http', spec: { method: 'POST', url: `${env.sup.adminUrl}/children/child-2/remove?replace=true` } });
+    expect(remove.action).toMatchObject({
+      kind: 'http',
+      spec: { method: 'POST', url: `${env.sup.adminUrl}/children/child-2/remove?replace=true` },
+    });
     expect(remove.result?.body).toMatchObject({ result: 'Accepted', replacement: 'child-4' });
     // 5: running == target, from Prometheus (the difference is 0).
     const slot = step(run, 'verify-slot');
@@ -120,7 +131,9 @@ describe('e2e P1-002 Child Task Crash Loop (real Prometheus + Alertmanager + sim
       async () => {
         const c = (await state()).children.find((x) => x.id === 'child-1');
         if (c?.state !== 'running' || c.restart_budget.tokens !== 0) return undefined;
-        const r = (await (await fetch(`${env.sup.adminUrl}/faults/children/child-1/ignore-cancel`, { method: 'POST' })).json()) as { result: string };
+        const r = (await (
+          await fetch(`${env.sup.adminUrl}/faults/children/child-1/ignore-cancel`, { method: 'POST' })
+        ).json()) as { result: string };
         return r.result === 'Accepted' ? true : undefined;
       },
       30_000,
@@ -130,7 +143,10 @@ describe('e2e P1-002 Child Task Crash Loop (real Prometheus + Alertmanager + sim
     const run = await env.waitState(first.id, ['escalated'], 120_000);
     note(timingLine('P1-002', 'escalation', faultAt, run) + ' [not resolved: remove Rejected]');
 
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['query-state', 'passed'],
       ['check-exit-reason', 'passed'],
       ['budget-exhausted', 'failed'],
@@ -148,12 +164,21 @@ describe('e2e P1-002 Child Task Crash Loop (real Prometheus + Alertmanager + sim
     expect(run.escalations[0]!.message).toBe(
       `Crash loop of child child-1 on ${env.instance} not resolved: file a bug with the exit reason and journal snippet`,
     );
-    const alerts = await waitFor('the RemediationEscalated alert at Alertmanager', async () => {
-      const a = await env.escalationAlerts(run.id);
-      return a.length > 0 ? a : undefined;
-    }, 15_000);
+    const alerts = await waitFor(
+      'the RemediationEscalated alert at Alertmanager',
+      async () => {
+        const a = await env.escalationAlerts(run.id);
+        return a.length > 0 ? a : undefined;
+      },
+      15_000,
+    );
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]!.labels).toMatchObject({ procedure: 'P1-002', target: `${env.instance}/child-1`, reason: 'failed', action: 'file-a-bug' });
+    expect(alerts[0]!.labels).toMatchObject({
+      procedure: 'P1-002',
+      target: `${env.instance}/child-1`,
+      reason: 'failed',
+      action: 'file-a-bug',
+    });
     // The exit reason and the journal snippet; the state the control API reported.
     expect(alerts[0]!.annotations.step_check_exit_reason).toMatch(/child child-1 exited: TaskExit::Panicked: e2e unresolved/);
     expect(alerts[0]!.annotations.step_query_state).toMatch(/"last_exit_reason":"TaskExit::Panicked: e2e unresolved"/);

@@ -88,7 +88,10 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     note(timingLine('P1-003', 'verified recovery', faultAt, run) + ' [relay restart]');
 
     expect(run.alert.labels).toMatchObject({ alertname: 'DashboardIPCDisconnected', instance: env.instance, severity: 'page' });
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-socket', 'passed'],
       ['check-relay', 'passed'],
       ['restart-relay', 'passed'],
@@ -109,7 +112,9 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     // The branch not taken: recorded as skipped, with why (its condition; or, if Alertmanager's "resolved"
     // arrived first, that the alert resolved: either way nothing was run).
     const skipped = step(run, 'restart-supervisor');
-    expect(skipped.reason).toMatch(/^(condition not met: step restart-relay: status one of failed, unknown \(step restart-relay: status passed|alert resolved at )/);
+    expect(skipped.reason).toMatch(
+      /^(condition not met: step restart-relay: status one of failed, unknown \(step restart-relay: status passed|alert resolved at )/,
+    );
     expect(skipped.result).toBeUndefined();
     note(`P1-003: skipped restart-supervisor: ${skipped.reason}`);
     // The supervisor relaunched its relay (a new process); the supervisor itself was not restarted.
@@ -131,7 +136,10 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     const run = await env.waitState(first.id, ['escalated'], 90_000);
     note(timingLine('P1-003', 'escalation', faultAt, run) + ' [still disconnected]');
 
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-socket', 'passed'],
       ['check-relay', 'passed'],
       ['restart-relay', 'failed'],
@@ -152,10 +160,14 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
       ['failed', 'webhook', 'sent'],
     ]);
     expect(run.escalations[0]!.message).toMatch(/still disconnected after restarting the relay and the supervisor/);
-    const alerts = await waitFor('the RemediationEscalated alert at Alertmanager', async () => {
-      const a = await env.escalationAlerts(run.id);
-      return a.length > 0 ? a : undefined;
-    }, 15_000);
+    const alerts = await waitFor(
+      'the RemediationEscalated alert at Alertmanager',
+      async () => {
+        const a = await env.escalationAlerts(run.id);
+        return a.length > 0 ? a : undefined;
+      },
+      15_000,
+    );
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.labels).toMatchObject({ procedure: 'P1-003', reason: 'failed', target: env.instance });
     expect(alerts[0]!.labels.cause).toBeUndefined();
@@ -183,7 +195,10 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     expect(squatter.holding()).toBe(true);
     expect(squatter.connections).toBeGreaterThanOrEqual(1);
 
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-socket', 'passed'],
       ['check-relay', 'passed'],
       ['restart-relay', 'failed'],
@@ -203,10 +218,14 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     expect(message).toMatch(/check the deployment guide, section 'Dashboard IPC socket path' \(dashboard\.path\)/);
     expect(message).not.toMatch(/still disconnected/);
 
-    const alerts = await waitFor('the RemediationEscalated alert at Alertmanager', async () => {
-      const a = await env.escalationAlerts(run.id);
-      return a.length > 0 ? a : undefined;
-    }, 15_000);
+    const alerts = await waitFor(
+      'the RemediationEscalated alert at Alertmanager',
+      async () => {
+        const a = await env.escalationAlerts(run.id);
+        return a.length > 0 ? a : undefined;
+      },
+      15_000,
+    );
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.labels).toMatchObject({ procedure: 'P1-003', reason: 'failed', cause: 'socket-path-contention' });
     expect(alerts[0]!.annotations.summary).toBe(message);

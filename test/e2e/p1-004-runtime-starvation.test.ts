@@ -52,7 +52,9 @@ describe('e2e P1-004 Runtime Starvation (real Prometheus + Alertmanager + simula
 
   it('a child blocks forever: quarantining it heals hands-off; Prometheus confirms the loop iterates again', async () => {
     const faultAt = Date.now();
-    const r = (await (await fetch(`${env.sup.adminUrl}/faults/children/child-2/block-forever`, { method: 'POST' })).json()) as { result: string };
+    const r = (await (await fetch(`${env.sup.adminUrl}/faults/children/child-2/block-forever`, { method: 'POST' })).json()) as {
+      result: string;
+    };
     expect(r.result).toBe('Accepted');
     const first = await runAfter(faultAt);
     const run = await env.waitState(first.id, ['succeeded'], 90_000);
@@ -61,20 +63,31 @@ describe('e2e P1-004 Runtime Starvation (real Prometheus + Alertmanager + simula
     expect(run.alert.labels).toMatchObject({ alertname: 'RuntimeStarvation', instance: env.instance, severity: 'page' });
     // Steps 1 and 2 are diagnostics (onFailure: continue): "not > 0" and "a blocking child" are what send the
     // run down the quarantine branch.
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-iterations', 'failed'],
       ['review-children', 'failed'],
       ['quarantine-blocking', 'passed'],
       ['verify-recovery', 'passed'],
     ]);
     const check = step(run, 'check-iterations');
-    expect(check.observed).toEqual([{ labels: expect.objectContaining({ instance: env.instance }), value: 0, at: expect.any(String) }]);
+    expect(check.observed).toEqual([
+      { labels: expect.objectContaining({ instance: env.instance }), value: 0, at: expect.any(String) },
+    ]);
     expect(Date.parse(check.observed[0]!.at)).toBeGreaterThanOrEqual(faultAt);
     const review = step(run, 'review-children');
     expect(review.when).toMatchObject({ holds: true });
-    expect((review.result?.body as State).children.find((c) => c.id === 'child-2')).toMatchObject({ behavior: 'BlockForever', state: 'running' });
+    expect((review.result?.body as State).children.find((c) => c.id === 'child-2')).toMatchObject({
+      behavior: 'BlockForever',
+      state: 'running',
+    });
     const quarantine = step(run, 'quarantine-blocking');
-    expect(quarantine.action).toMatchObject({ kind: 'http', spec: [{ method: 'POST', url: `${env.sup.adminUrl}/children/child-2/quarantine` }] });
+    expect(quarantine.action).toMatchObject({
+      kind: 'http',
+      spec: [{ method: 'POST', url: `${env.sup.adminUrl}/children/child-2/quarantine` }],
+    });
     expect(quarantine.result).toMatchObject({ status: 'succeeded', body: [{ result: 'Accepted' }] });
     expect(quarantine.observed[0]).toMatchObject({ value: 1, labels: { state: 'quarantined' } });
     const verify = step(run, 'verify-recovery');
@@ -98,7 +111,9 @@ describe('e2e P1-004 Runtime Starvation (real Prometheus + Alertmanager + simula
       250,
     );
     const faultAt = Date.now();
-    const r = (await (await fetch(`${env.sup.adminUrl}/faults/children/child-1/block-forever`, { method: 'POST' })).json()) as { result: string };
+    const r = (await (await fetch(`${env.sup.adminUrl}/faults/children/child-1/block-forever`, { method: 'POST' })).json()) as {
+      result: string;
+    };
     expect(r.result).toBe('Accepted');
     // The fault: child-1 blocks; the first time nothing blocks any more (it was quarantined), another running
     // child hangs.
@@ -129,13 +144,18 @@ describe('e2e P1-004 Runtime Starvation (real Prometheus + Alertmanager + simula
     note(timingLine('P1-004', 'escalation', faultAt, run) + ' [starvation persists]');
 
     expect(rehung).toEqual(['child-3']);
-    expect(run.steps.map((s) => [s.name, s.status]), stepSummary(run)).toEqual([
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
       ['check-iterations', 'failed'],
       ['review-children', 'failed'],
       ['quarantine-blocking', 'passed'],
       ['verify-recovery', 'failed'],
     ]);
-    expect(step(run, 'quarantine-blocking').action?.spec).toEqual([expect.objectContaining({ url: `${env.sup.adminUrl}/children/child-1/quarantine` })]);
+    expect(step(run, 'quarantine-blocking').action?.spec).toEqual([
+      expect.objectContaining({ url: `${env.sup.adminUrl}/children/child-1/quarantine` }),
+    ]);
     const verify = step(run, 'verify-recovery');
     expect(verify.reason).toMatch(/within 1m/);
     expect(verify.observed.length).toBeGreaterThan(0);
@@ -145,13 +165,24 @@ describe('e2e P1-004 Runtime Starvation (real Prometheus + Alertmanager + simula
       ['failed', 'alertmanager', 'sent'],
       ['failed', 'webhook', 'sent'],
     ]);
-    expect(run.escalations[0]!.message).toMatch(/persists after quarantining the blocking children: escalate to L2 with the runtime metrics snapshot/);
-    const alerts = await waitFor('the RemediationEscalated alert at Alertmanager', async () => {
-      const a = await env.escalationAlerts(run.id);
-      return a.length > 0 ? a : undefined;
-    }, 15_000);
+    expect(run.escalations[0]!.message).toMatch(
+      /persists after quarantining the blocking children: escalate to L2 with the runtime metrics snapshot/,
+    );
+    const alerts = await waitFor(
+      'the RemediationEscalated alert at Alertmanager',
+      async () => {
+        const a = await env.escalationAlerts(run.id);
+        return a.length > 0 ? a : undefined;
+      },
+      15_000,
+    );
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]!.labels).toMatchObject({ procedure: 'P1-004', target: env.instance, reason: 'failed', team: 'l2-engineering' });
+    expect(alerts[0]!.labels).toMatchObject({
+      procedure: 'P1-004',
+      target: env.instance,
+      reason: 'failed',
+      team: 'l2-engineering',
+    });
     // The runtime metrics snapshot: every value Prometheus returned during the run, per step.
     const metrics = JSON.parse(alerts[0]!.annotations.metrics!) as Record<string, { value: number; at: string }[]>;
     expect(Object.keys(metrics)).toEqual(expect.arrayContaining(['check-iterations', 'quarantine-blocking', 'verify-recovery']));
@@ -162,9 +193,15 @@ describe('e2e P1-004 Runtime Starvation (real Prometheus + Alertmanager + simula
     expect(Object.keys(posts[0]!.attachments).sort()).toEqual(['metrics', 'step:review-children']);
 
     // The stall came back as a new incident; its own run quarantines the child that hung next and recovers.
-    const again = await env.waitRun('the run of the returning stall', (x) => x.id !== run.id && x.id !== first.id && Date.parse(x.alert.startsAt) > faultAt, 60_000);
+    const again = await env.waitRun(
+      'the run of the returning stall',
+      (x) => x.id !== run.id && x.id !== first.id && Date.parse(x.alert.startsAt) > faultAt,
+      60_000,
+    );
     const healed = await env.waitState(again.id, ['succeeded'], 90_000);
-    expect(step(healed, 'quarantine-blocking').action?.spec).toEqual([expect.objectContaining({ url: `${env.sup.adminUrl}/children/child-3/quarantine` })]);
+    expect(step(healed, 'quarantine-blocking').action?.spec).toEqual([
+      expect.objectContaining({ url: `${env.sup.adminUrl}/children/child-3/quarantine` }),
+    ]);
     expect(healed.escalations).toEqual([]);
     expect((await env.runs()).filter((x) => x.escalations.length > 0).map((x) => x.id)).toEqual([run.id]);
   }, 240_000);

@@ -132,7 +132,7 @@ export async function stopRecordedSupervisor(pidFile: string, processName: strin
 export function run(argv: readonly string[], timeoutMs = 60_000): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
       resolve({ code, output: `${stdout}${stderr}` });
     });
   });
@@ -281,7 +281,9 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
       await sup.stop();
       await stopRecordedSupervisor(sup.pidFile, names.processName);
     });
-    log(`supervisor ${names.processName} (relay ${names.relayName}) pid ${sup.pid}, metrics ${sup.metricsUrl}, admin ${sup.adminUrl}`);
+    log(
+      `supervisor ${names.processName} (relay ${names.relayName}) pid ${sup.pid}, metrics ${sup.metricsUrl}, admin ${sup.adminUrl}`,
+    );
 
     const rulesDir = join(dir, 'rules');
     mkdirSync(rulesDir);
@@ -300,7 +302,9 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     cleanups.push(() => stack.stop());
     log(`Prometheus ${stack.prometheusUrl}, Alertmanager ${stack.alertmanagerUrl}`);
 
-    const vars = Object.fromEntries(Object.entries(opts.vars(sup, names)).map(([k, v]) => [`REMEDIATOR_VAR_${k.toUpperCase()}`, v]));
+    const vars = Object.fromEntries(
+      Object.entries(opts.vars(sup, names)).map(([k, v]) => [`REMEDIATOR_VAR_${k.toUpperCase()}`, v]),
+    );
     const remediator = await startRemediator({
       PORT: String(port),
       REDIS_URL: redisUrl,
@@ -318,17 +322,24 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
       await remediator.stop();
       await cleanupPrefix(prefix, redisUrl);
     });
-    log(`remediator ${remediator.url} (rules: ${procedures.map((id) => PROCEDURE_FILES[id]).join(', ')}; ${Object.keys(vars).join(', ')})`);
+    log(
+      `remediator ${remediator.url} (rules: ${procedures.map((id) => PROCEDURE_FILES[id]).join(', ')}; ${Object.keys(vars).join(', ')})`,
+    );
 
     const api = async <T>(path: string): Promise<T> => {
-      const res = await fetch(`${remediator.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${remediator.url}${path}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        signal: AbortSignal.timeout(5000),
+      });
       if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
       return (await res.json()) as T;
     };
     const runs = async (procedure: string = opts.procedure) =>
       (await api<{ runs: RunRecord[] }>(`/api/remediations?procedure=${encodeURIComponent(procedure)}&limit=50`)).runs;
     const query = async (promql: string) => {
-      const res = await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`, {
+        signal: AbortSignal.timeout(5000),
+      });
       const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
       const v = body.data.result[0]?.value[1];
       return v === undefined ? undefined : Number(v);
@@ -351,7 +362,9 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
         } catch (err) {
           // Say what there was instead: the runs, and the alerts Alertmanager holds.
           const seen = await runs().catch(() => [] as RunRecord[]);
-          const am = await fetch(`${stack.alertmanagerUrl}/api/v2/alerts`).then((r) => r.json() as Promise<AmAlert[]>).catch(() => [] as AmAlert[]);
+          const am = await fetch(`${stack.alertmanagerUrl}/api/v2/alerts`)
+            .then((r) => r.json() as Promise<AmAlert[]>)
+            .catch(() => [] as AmAlert[]);
           throw new Error(
             `${(err as Error).message}\nruns: ${JSON.stringify(seen.map((r) => ({ id: r.id, state: r.state, startsAt: r.alert.startsAt, labels: r.alert.labels, reason: r.reason })))}` +
               `\nAlertmanager: ${JSON.stringify(am.map((a) => ({ labels: a.labels, startsAt: a.startsAt, state: a.status.state })))}` +
@@ -375,9 +388,12 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
             200,
           );
         } catch (err) {
-          throw new Error(`${(err as Error).message}\n${last ? `${last.state}: ${last.reason ?? ''}\n${stepSummary(last)}` : '(no record)'}`);
+          throw new Error(
+            `${(err as Error).message}\n${last ? `${last.state}: ${last.reason ?? ''}\n${stepSummary(last)}` : '(no record)'}`,
+          );
         }
-        if (!states.includes(r.state)) throw new Error(`run ${runId} ended ${r.state}, not ${states.join(' or ')}: ${r.reason ?? ''}\n${stepSummary(r)}`);
+        if (!states.includes(r.state))
+          throw new Error(`run ${runId} ended ${r.state}, not ${states.join(' or ')}: ${r.reason ?? ''}\n${stepSummary(r)}`);
         return r;
       },
       escalationAlerts: async (runId) => {

@@ -98,7 +98,10 @@ export class FakeKubeApi {
   private readonly routes = new Map<string, Handler>();
   private execScript: ExecScript = { status: exitStatus(0) };
   private readonly server: Server;
-  private readonly wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false) });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (offered) => (offered.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false),
+  });
   private dir: string | undefined;
   url = '';
 
@@ -174,7 +177,10 @@ export class FakeKubeApi {
     const handler = this.routes.get(`${recorded.method} ${recorded.path}`);
     if (!handler) {
       this.unmatched.push(`${recorded.method} ${recorded.path}`);
-      return { status: 404, body: statusBody(404, 'NotFound', `the fake API server has no route for ${recorded.method} ${recorded.path}`) };
+      return {
+        status: 404,
+        body: statusBody(404, 'NotFound', `the fake API server has no route for ${recorded.method} ${recorded.path}`),
+      };
     }
     return handler(recorded);
   }
@@ -186,16 +192,29 @@ export class FakeKubeApi {
       .map((p) => p.trim())
       .filter(Boolean);
     const script = this.execScript;
-    if (req.method !== 'GET' || !/^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/exec$/.test(url.pathname) || script.refuse !== undefined) {
+    if (
+      req.method !== 'GET' ||
+      !/^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/exec$/.test(url.pathname) ||
+      script.refuse !== undefined
+    ) {
       if (!/\/exec$/.test(url.pathname)) this.unmatched.push(`UPGRADE ${url.pathname}`);
       const code = script.refuse ?? 404;
-      socket.end(`HTTP/1.1 ${code} Refused\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(statusBody(code, 'Forbidden', 'refused'))}`);
+      socket.end(
+        `HTTP/1.1 ${code} Refused\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify(statusBody(code, 'Forbidden', 'refused'))}`,
+      );
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.execs.push({ path: url.pathname, query: url.searchParams, offered, protocol: ws.protocol, authorization: req.headers.authorization });
+      this.execs.push({
+        path: url.pathname,
+        query: url.searchParams,
+        offered,
+        protocol: ws.protocol,
+        authorization: req.headers.authorization,
+      });
       if (script.hang) return;
-      const frame = (channel: number, text: string) => ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(text, 'utf8')]));
+      const frame = (channel: number, text: string) =>
+        ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(text, 'utf8')]));
       if (script.stdout !== undefined) frame(1, script.stdout);
       if (script.stderr !== undefined) frame(2, script.stderr);
       if (script.status !== undefined) frame(3, JSON.stringify(script.status));

@@ -27,23 +27,37 @@ export const scalar = (value: string): FakeResponse => ({ kind: 'scalar', value 
 export const stringResult = (value: string): FakeResponse => ({ kind: 'string', value });
 export const matrix = (...series: [Record<string, string>, string[]][]): FakeResponse => ({ kind: 'matrix', series });
 /** 400 bad_data, e.g. a parse error. */
-export const badData = (error = 'invalid parameter "query": 1:4: parse error: unexpected end of input inside braces'): FakeResponse => ({
+export const badData = (
+  error = 'invalid parameter "query": 1:4: parse error: unexpected end of input inside braces',
+): FakeResponse => ({
   kind: 'error',
   status: 400,
   errorType: 'bad_data',
   error,
 });
 /** 422 execution: a runtime error of the query. */
-export const execution = (error = 'found duplicate series for the match group {instance="a"} on the right hand-side of the operation'): FakeResponse => ({
+export const execution = (
+  error = 'found duplicate series for the match group {instance="a"} on the right hand-side of the operation',
+): FakeResponse => ({
   kind: 'error',
   status: 422,
   errorType: 'execution',
   error,
 });
 /** 503 timeout (JSON): the query ran out of time on the server. */
-export const queryTimeout = (): FakeResponse => ({ kind: 'error', status: 503, errorType: 'timeout', error: 'query timed out in query execution' });
+export const queryTimeout = (): FakeResponse => ({
+  kind: 'error',
+  status: 503,
+  errorType: 'timeout',
+  error: 'query timed out in query execution',
+});
 /** 500 internal: storage errors. */
-export const internal = (error = 'unexpected error: storage closed'): FakeResponse => ({ kind: 'error', status: 500, errorType: 'internal', error });
+export const internal = (error = 'unexpected error: storage closed'): FakeResponse => ({
+  kind: 'error',
+  status: 500,
+  errorType: 'internal',
+  error,
+});
 /** The plain-text 503 every /api/v1 call gets before Prometheus is ready. */
 export const notReady = (): FakeResponse => ({ kind: 'text', status: 503, text: 'Service Unavailable' });
 /** Accepts the request and never answers (for client timeouts and aborts). */
@@ -108,7 +122,12 @@ export async function startFakePrometheus(): Promise<FakePrometheus> {
     if (req.method !== 'GET' && req.method !== 'POST') return text(res, 405, 'Method Not Allowed');
     if (!ready) return text(res, 503, 'Service Unavailable');
     if (query === undefined || query === '') {
-      return answer(res, { kind: 'error', status: 400, errorType: 'bad_data', error: 'invalid parameter "query": 1:1: parse error: no expression found in input' });
+      return answer(res, {
+        kind: 'error',
+        status: 400,
+        errorType: 'bad_data',
+        error: 'invalid parameter "query": 1:1: parse error: no expression found in input',
+      });
     }
     const script = scripts.get(query);
     const next = script && script.length > 1 ? script.shift() : script?.[0];
@@ -125,7 +144,10 @@ export async function startFakePrometheus(): Promise<FakePrometheus> {
       case 'error':
         return json(res, r.status, { status: 'error', errorType: r.errorType, error: r.error });
       case 'vector':
-        return json(res, 200, { status: 'success', data: { resultType: 'vector', result: r.samples.map(([metric, v]) => ({ metric, value: [now, v] })) } });
+        return json(res, 200, {
+          status: 'success',
+          data: { resultType: 'vector', result: r.samples.map(([metric, v]) => ({ metric, value: [now, v] })) },
+        });
       case 'scalar':
         return json(res, 200, { status: 'success', data: { resultType: 'scalar', result: [now, r.value] } });
       case 'string':
@@ -133,7 +155,10 @@ export async function startFakePrometheus(): Promise<FakePrometheus> {
       case 'matrix':
         return json(res, 200, {
           status: 'success',
-          data: { resultType: 'matrix', result: r.series.map(([metric, vs]) => ({ metric, values: vs.map((v, i) => [now - vs.length + i + 1, v]) })) },
+          data: {
+            resultType: 'matrix',
+            result: r.series.map(([metric, vs]) => ({ metric, values: vs.map((v, i) => [now - vs.length + i + 1, v]) })),
+          },
         });
     }
   }
@@ -155,7 +180,9 @@ export async function startFakePrometheus(): Promise<FakePrometheus> {
       ready = value;
     },
     queries(query) {
-      return requests.flatMap((r) => (r.path === '/api/v1/query' && r.query !== undefined && (query === undefined || r.query === query) ? [r.query] : []));
+      return requests.flatMap((r) =>
+        r.path === '/api/v1/query' && r.query !== undefined && (query === undefined || r.query === query) ? [r.query] : [],
+      );
     },
     waitForRequest(match) {
       const seen = requests.find(match);

@@ -72,7 +72,9 @@ function tail(file: string, lines: number): string {
  * `stop()`; a test process that exits without doing so SIGKILLs the group on the way out.
  */
 export function spawnProcess(name: string, command: string, args: readonly string[], opts: SpawnOptions = {}): ManagedProcess {
-  const logFile = opts.logFile ?? join(mkdtempSync(join(tmpdir(), `${name.replace(/[^\w.-]/g, '_')}-log-`)), `${name.replace(/[^\w.-]/g, '_')}.log`);
+  const logFile =
+    opts.logFile ??
+    join(mkdtempSync(join(tmpdir(), `${name.replace(/[^\w.-]/g, '_')}-log-`)), `${name.replace(/[^\w.-]/g, '_')}.log`);
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
@@ -187,12 +189,21 @@ export interface CommandResult {
 }
 
 /** Run a command to completion (no shell), with a timeout; never throws on a non-zero exit. */
-export function runCommand(command: string, args: readonly string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CommandResult> {
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; cwd?: string } = {},
+): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(command, [...args], { timeout: opts.timeoutMs ?? 30_000, cwd: opts.cwd, maxBuffer: 10 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr });
-    });
+    execFile(
+      command,
+      [...args],
+      { timeout: opts.timeoutMs ?? 30_000, cwd: opts.cwd, maxBuffer: 10 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr });
+      },
+    );
   });
 }
 

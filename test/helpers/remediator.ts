@@ -18,7 +18,11 @@ export interface RemediatorProcess {
  * Starts the built remediator (`node dist/cli.js <command>`) as a real process and waits until /readyz says
  * ready (or, for a worker, a short moment after start). `npm test` builds first; a missing build fails clearly.
  */
-export async function startRemediator(env: Record<string, string>, command: 'serve' | 'receiver' | 'worker' = 'serve', name = 'remediator'): Promise<RemediatorProcess> {
+export async function startRemediator(
+  env: Record<string, string>,
+  command: 'serve' | 'receiver' | 'worker' = 'serve',
+  name = 'remediator',
+): Promise<RemediatorProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does it)`);
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
   const proc = spawnProcess(name, process.execPath, ['--enable-source-maps', CLI, command], {

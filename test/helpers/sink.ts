@@ -99,7 +99,9 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
       const status = opts.status?.(hit, nth) ?? 200;
       const send = () => {
         if (res.destroyed) return finish(true);
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: status < 400, path }), () => finish(false));
+        res
+          .writeHead(status, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ok: status < 400, path }), () => finish(false));
       };
       const delay = opts.delayMs?.(hit, nth) ?? 0;
       if (delay <= 0) return send();
@@ -119,7 +121,8 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   return {
     url: `http://127.0.0.1:${port}`,
     hits,
-    hitsTo: (prefix = '', method) => hits.filter((h) => h.path.startsWith(prefix) && (method === undefined || h.method === method)),
+    hitsTo: (prefix = '', method) =>
+      hits.filter((h) => h.path.startsWith(prefix) && (method === undefined || h.method === method)),
     inFlight: (key) => (key === undefined ? currentAll : (current.get(key) ?? 0)),
     maxInFlight: (key) => (key === undefined ? maxAll : (max.get(key) ?? 0)),
     waitForHit(match, timeoutMs = 15_000) {
@@ -129,7 +132,11 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         const w = { match, resolve: (h: SinkHit) => (clearTimeout(t), resolve(h)) };
         const t = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`sink: no matching request within ${timeoutMs} ms (saw ${hits.map((h) => `${h.method} ${h.path}`).join(', ') || 'none'})`));
+          reject(
+            new Error(
+              `sink: no matching request within ${timeoutMs} ms (saw ${hits.map((h) => `${h.method} ${h.path}`).join(', ') || 'none'})`,
+            ),
+          );
         }, timeoutMs);
         waiters.push(w);
       });

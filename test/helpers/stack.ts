@@ -85,7 +85,8 @@ export function fastRuleCopy(src: string, destDir: string, opts: FastRuleOptions
   for (const g of doc.groups) {
     for (const r of g.rules ?? []) {
       if (r.for !== undefined) r.for = forValue;
-      if (typeof r.expr === 'string') r.expr = r.expr.replace(/\[\s*\d+(?:ms|s|m|h|d|w|y)(?:\s*:\s*\d*(?:ms|s|m|h|d|w|y)?)?\s*\]/g, `[${window}]`);
+      if (typeof r.expr === 'string')
+        r.expr = r.expr.replace(/\[\s*\d+(?:ms|s|m|h|d|w|y)(?:\s*:\s*\d*(?:ms|s|m|h|d|w|y)?)?\s*\]/g, `[${window}]`);
     }
   }
   mkdirSync(destDir, { recursive: true });
@@ -96,7 +97,8 @@ export function fastRuleCopy(src: string, destDir: string, opts: FastRuleOptions
 
 async function check(what: string, command: string, args: string[]): Promise<void> {
   const r = await runCommand(command, args, { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`${what} is invalid (${command} ${args.join(' ')} exited ${r.code}):\n${r.stdout}${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`${what} is invalid (${command} ${args.join(' ')} exited ${r.code}):\n${r.stdout}${r.stderr}`);
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -148,13 +150,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }),
     );
     await check('generated alertmanager.yml', BINARIES.amtool, ['check-config', amConfig]);
-    const am = spawnProcess('alertmanager', BINARIES.alertmanager, [
-      `--config.file=${amConfig}`,
-      `--storage.path=${join(dir, 'am')}`,
-      `--web.listen-address=127.0.0.1:${amPort}`,
-      `--web.external-url=${alertmanagerUrl}/`,
-      '--cluster.listen-address=',
-    ], { logFile: join(dir, 'alertmanager.log') });
+    const am = spawnProcess(
+      'alertmanager',
+      BINARIES.alertmanager,
+      [
+        `--config.file=${amConfig}`,
+        `--storage.path=${join(dir, 'am')}`,
+        `--web.listen-address=127.0.0.1:${amPort}`,
+        `--web.external-url=${alertmanagerUrl}/`,
+        '--cluster.listen-address=',
+      ],
+      { logFile: join(dir, 'alertmanager.log') },
+    );
     started.push(am);
     // Ready, and it is ours (a port taken by another instance would answer /-/ready too).
     await waitFor(
@@ -196,14 +203,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }),
     );
     await check('generated prometheus.yml (and its rule files)', BINARIES.promtool, ['check', 'config', promConfig]);
-    const prom = spawnProcess('prometheus', BINARIES.prometheus, [
-      `--config.file=${promConfig}`,
-      `--storage.tsdb.path=${join(dir, 'prom')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-      `--web.external-url=${prometheusUrl}/`,
-      '--rules.alert.resend-delay=1s',
-      '--web.enable-lifecycle',
-    ], { logFile: join(dir, 'prometheus.log') });
+    const prom = spawnProcess(
+      'prometheus',
+      BINARIES.prometheus,
+      [
+        `--config.file=${promConfig}`,
+        `--storage.tsdb.path=${join(dir, 'prom')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+        `--web.external-url=${prometheusUrl}/`,
+        '--rules.alert.resend-delay=1s',
+        '--web.enable-lifecycle',
+      ],
+      { logFile: join(dir, 'prometheus.log') },
+    );
     started.push(prom);
     const wait = { processes: [am, prom], timeoutMs };
     await waitFor(

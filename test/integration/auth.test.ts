@@ -79,10 +79,18 @@ steps:
   });
 
   /** Sends, and keeps the status line, every header and the body for the no-leak check. */
-  async function send(method: string, path: string, authorization?: string, body?: string | Buffer): Promise<{ status: number; text: string }> {
+  async function send(
+    method: string,
+    path: string,
+    authorization?: string,
+    body?: string | Buffer,
+  ): Promise<{ status: number; text: string }> {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { ...(authorization !== undefined ? { authorization } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(authorization !== undefined ? { authorization } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body } : {}),
     });
     const text = await res.text();
@@ -92,7 +100,11 @@ steps:
 
   const payload = (instance: string) => {
     const labels = { alertname: 'NotAProcedure', instance };
-    return JSON.stringify({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels, startsAt: '2026-11-28T07:17:26.321Z', fingerprint: alertFingerprint(labels) }] });
+    return JSON.stringify({
+      version: '4',
+      status: 'firing',
+      alerts: [{ status: 'firing', labels, startsAt: '2026-11-28T07:17:26.321Z', fingerprint: alertFingerprint(labels) }],
+    });
   };
 
   const GUARDED: [method: string, path: string, body?: string][] = [
@@ -127,7 +139,9 @@ steps:
       expect(JSON.parse(r.text)).toEqual({ error: 'missing or wrong bearer token' });
     }
     // A token in the query string is not a credential.
-    expect((await send(method, `${path}${path.includes('?') ? '&' : '?'}access_token=${TOKEN}`, undefined, body)).status).toBe(401);
+    expect((await send(method, `${path}${path.includes('?') ? '&' : '?'}access_token=${TOKEN}`, undefined, body)).status).toBe(
+      401,
+    );
     for (const header of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer   ${TOKEN}`, `Bearer\t${TOKEN}`]) {
       const r = await send(method, path, header, body);
       expect(r.status, `${method} ${path} with ${JSON.stringify(header.replace(TOKEN, '<token>'))}`).not.toBe(401);
@@ -174,8 +188,14 @@ steps:
   // rule's command can put the token into a run record that GET /api/remediations/:id serves.
   it('an exec action cannot hand the token to a run record served by the API', async () => {
     const labels = { alertname: 'AuthProbe', instance: 'host-1' };
-    const body = JSON.stringify({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels, startsAt: '2026-11-28T07:17:26.321Z', fingerprint: alertFingerprint(labels) }] });
-    const accepted = JSON.parse((await send('POST', '/webhook', `Bearer ${TOKEN}`, body)).text) as { alerts: { runId: string }[] };
+    const body = JSON.stringify({
+      version: '4',
+      status: 'firing',
+      alerts: [{ status: 'firing', labels, startsAt: '2026-11-28T07:17:26.321Z', fingerprint: alertFingerprint(labels) }],
+    });
+    const accepted = JSON.parse((await send('POST', '/webhook', `Bearer ${TOKEN}`, body)).text) as {
+      alerts: { runId: string }[];
+    };
     const runId = accepted.alerts[0]!.runId;
     const text = await waitFor('the run to finish', async () => {
       const r = await send('GET', `/api/remediations/${encodeURIComponent(runId)}`, `Bearer ${TOKEN}`);

@@ -7,7 +7,12 @@ import { REPO_ROOT } from '../helpers/remediator.js';
 
 /** The built CLI as a user runs it: `node dist/cli.js …` (npm test builds first). */
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ...env },
+    timeout: 30_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -17,9 +22,17 @@ describe('cli (the built binary, as a real process)', () => {
     expect(r.code).toBe(1);
     const problems = r.stderr.split('\n').filter((l) => l.startsWith('test/fixtures/rules/'));
     // One line per problem, across all files at once, each naming file, line and field path.
-    expect(problems).toContain('test/fixtures/rules/invalid-bad-duration.yaml:14: steps[1].expect.within: expected a duration like 10s, 1m30s or 500ms');
-    expect(problems).toContain('test/fixtures/rules/invalid-bad-duration.yaml:5: budget.per: expected a duration like 10s, 1m30s or 500ms');
-    expect(problems.some((l) => /^test\/fixtures\/rules\/invalid-unknown-action\.yaml:\d+: steps\[0\]\.action\.restart: unknown action kind/.test(l))).toBe(true);
+    expect(problems).toContain(
+      'test/fixtures/rules/invalid-bad-duration.yaml:14: steps[1].expect.within: expected a duration like 10s, 1m30s or 500ms',
+    );
+    expect(problems).toContain(
+      'test/fixtures/rules/invalid-bad-duration.yaml:5: budget.per: expected a duration like 10s, 1m30s or 500ms',
+    );
+    expect(
+      problems.some((l) =>
+        /^test\/fixtures\/rules\/invalid-unknown-action\.yaml:\d+: steps\[0\]\.action\.restart: unknown action kind/.test(l),
+      ),
+    ).toBe(true);
     expect(problems.some((l) => /invalid-promql\.yaml:\d+: steps\[0\]\.when\.promql: syntax error/.test(l))).toBe(true);
     expect(problems.some((l) => /invalid-matcher\.yaml:\d+: match\[1\]:/.test(l))).toBe(true);
     expect(new Set(problems.map((l) => l.split(':')[0])).size).toBeGreaterThanOrEqual(8);
@@ -27,7 +40,10 @@ describe('cli (the built binary, as a real process)', () => {
   });
 
   it('check passes on the shipped rules and names a bad configuration variable', () => {
-    const ok = cli(['check'], { ALERTMANAGER_URL: 'http://127.0.0.1:9093', ESCALATION_WEBHOOK_URL: 'http://127.0.0.1:9999/hook' });
+    const ok = cli(['check'], {
+      ALERTMANAGER_URL: 'http://127.0.0.1:9093',
+      ESCALATION_WEBHOOK_URL: 'http://127.0.0.1:9999/hook',
+    });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^ok: 4 procedures \(P1-001, P1-002, P1-003, P1-004\)/);
     expect(ok.stderr).toBe('');
@@ -59,7 +75,15 @@ describe('cli (the built binary, as a real process)', () => {
     expect(r.stdout).toMatch(/supervisor_dashboard_link_connected\{instance="10\.0\.0\.7:9100"\} == 1 within 10s/);
     expect(r.stdout).toMatch(/when: +step restart-relay/);
 
-    writeFileSync(alert, JSON.stringify({ labels: { alertname: 'Unknown' }, status: 'firing', startsAt: '2026-11-28T07:17:26Z', fingerprint: '0000000000000001' }));
+    writeFileSync(
+      alert,
+      JSON.stringify({
+        labels: { alertname: 'Unknown' },
+        status: 'firing',
+        startsAt: '2026-11-28T07:17:26Z',
+        fingerprint: '0000000000000001',
+      }),
+    );
     expect(cli(['plan', alert]).stdout).toMatch(/no procedure matches/);
   });
 
@@ -69,7 +93,9 @@ describe('cli (the built binary, as a real process)', () => {
     expect(docs.stdout).toMatch(/^## P1-001: Supervisor Process Crash$/m);
     expect(docs.stdout).toMatch(/^\| Step \| Action \| Expected Metrics \| Estimated Duration \|$/m);
     const schema = JSON.parse(cli(['schema']).stdout) as { properties: Record<string, unknown> };
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['id', 'match', 'target', 'steps', 'escalation', 'vars', 'budget']));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['id', 'match', 'target', 'steps', 'escalation', 'vars', 'budget']),
+    );
   });
 
   it('an unknown command says so and exits 2', () => {

@@ -17,7 +17,9 @@ import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/r
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'integration-token-0123456789';
-const fixture = JSON.parse(readFileSync(new URL('../../../shared/fixtures/alertmanager/firing-v0.25.json', import.meta.url), 'utf8'));
+const fixture = JSON.parse(
+  readFileSync(new URL('../../../shared/fixtures/alertmanager/firing-v0.25.json', import.meta.url), 'utf8'),
+);
 
 /** A firing payload like the captured one, for alert TargetDown on `instance`. */
 function payload(instance: string, startsAt = '2026-11-28T07:17:26.321Z', status: 'firing' | 'resolved' = 'firing') {
@@ -99,10 +101,16 @@ escalation:
     });
 
   it('runs one procedure per incident however often and concurrently the payload arrives, and records the confirmed value', async () => {
-    prom.script('target_healthy{instance="db-1:9100"}', vector([{ instance: 'db-1:9100' }, '0']), vector([{ instance: 'db-1:9100' }, '1']));
+    prom.script(
+      'target_healthy{instance="db-1:9100"}',
+      vector([{ instance: 'db-1:9100' }, '0']),
+      vector([{ instance: 'db-1:9100' }, '1']),
+    );
     const body = payload('db-1:9100');
     const responses = await Promise.all(Array.from({ length: 10 }, () => post(body)));
-    const results = await Promise.all(responses.map((r) => r.json() as Promise<{ enqueued: number; duplicate: number; alerts: { runId: string }[] }>));
+    const results = await Promise.all(
+      responses.map((r) => r.json() as Promise<{ enqueued: number; duplicate: number; alerts: { runId: string }[] }>),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(10).fill(202));
     expect(results.reduce((n, r) => n + r.enqueued, 0)).toBe(1);
     expect(results.reduce((n, r) => n + r.duplicate, 0)).toBe(9);
@@ -129,15 +137,22 @@ escalation:
     expect(step.estimate).toBe(60_000);
 
     // Re-sent after the run finished: still the same incident, nothing new runs.
-    const again = await Promise.all(Array.from({ length: 10 }, () => post(body).then((r) => r.json() as Promise<{ enqueued: number }>)));
+    const again = await Promise.all(
+      Array.from({ length: 10 }, () => post(body).then((r) => r.json() as Promise<{ enqueued: number }>)),
+    );
     expect(again.reduce((n, r) => n + r.enqueued, 0)).toBe(0);
-    const queue = new Queue(QUEUE_NAME, { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix: redisKeys(prefix).bullPrefix });
+    const queue = new Queue(QUEUE_NAME, {
+      connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+      prefix: redisKeys(prefix).bullPrefix,
+    });
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
     await queue.close();
     expect(counts).toMatchObject({ waiting: 0, active: 0, delayed: 0, completed: 1, failed: 0 });
     expect(heals).toHaveLength(1);
 
-    const list = (await (await fetch(`${base}/api/remediations?procedure=T-001`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { runs: RunRecord[] };
+    const list = (await (
+      await fetch(`${base}/api/remediations?procedure=T-001`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { runs: RunRecord[] };
     expect(list.runs.map((r) => r.id)).toContain(runId);
   });
 
@@ -154,7 +169,11 @@ escalation:
     body.alerts[0].labels = { alertname: 'SomethingElse', procedure: 'T-001', instance: 'x:1' };
     const res = await post(body);
     expect(res.status).toBe(202);
-    expect(await res.json()).toMatchObject({ enqueued: 0, ignored: 1, alerts: [{ result: 'ignored', reason: 'no procedure matched' }] });
+    expect(await res.json()).toMatchObject({
+      enqueued: 0,
+      ignored: 1,
+      alerts: [{ result: 'ignored', reason: 'no procedure matched' }],
+    });
   });
 
   it('rejects a bad payload with 400 naming the field, a wrong token with 401, a large body with 413', async () => {

@@ -52,13 +52,29 @@ const corpus = (JSON.parse(readFileSync(new URL('index.json', corpusDir), 'utf8'
 const STARTS = '2026-11-28T07:17:26.321Z';
 
 const ARGV_SCRIPT = "require('fs').appendFileSync(process.env.OUT, JSON.stringify(process.argv.slice(1)) + '\\n')";
-const EXPECTED_PROMQL_NODES = ['PromQL', 'VectorSelector', 'Identifier', 'LabelMatchers', ...Array(2).fill(['UnquotedLabelMatcher', 'LabelName', 'MatchOp', 'EqlSingle', 'StringLiteral']).flat()];
+const EXPECTED_PROMQL_NODES = [
+  'PromQL',
+  'VectorSelector',
+  'Identifier',
+  'LabelMatchers',
+  ...Array(2).fill(['UnquotedLabelMatcher', 'LabelName', 'MatchOp', 'EqlSingle', 'StringLiteral']).flat(),
+];
 
 /** Go's strconv.Unquote for a double-quoted literal, as Prometheus reads one (only the escapes we produce or meet). */
 function goUnquote(literal: string): string {
   if (!(literal.startsWith('"') && literal.endsWith('"') && literal.length >= 2)) throw new Error(`not a literal: ${literal}`);
   const body = literal.slice(1, -1);
-  const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"' };
+  const simple: Record<string, string> = {
+    a: '\x07',
+    b: '\b',
+    f: '\f',
+    n: '\n',
+    r: '\r',
+    t: '\t',
+    v: '\v',
+    '\\': '\\',
+    '"': '"',
+  };
   let out = '';
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
@@ -188,17 +204,44 @@ steps:
   });
 
   const post = (body: Buffer | string, headers: Record<string, string> = {}) =>
-    fetch(`${base}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers }, body });
+    fetch(`${base}/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers },
+      body,
+    });
 
   /** A firing payload of one HostileProbe alert (for the generated cases). */
   const probe = (caseId: string, x: string, extra: Record<string, unknown> = {}) => {
     const labels = { alertname: 'HostileProbe', case: caseId, x };
-    return { version: '4', status: 'firing', receiver: 'remediator', groupKey: '{}:{alertname="HostileProbe"}', alerts: [{ status: 'firing', labels, annotations: {}, startsAt: STARTS, endsAt: '0001-01-01T00:00:00Z', fingerprint: alertFingerprint(labels) }], ...extra };
+    return {
+      version: '4',
+      status: 'firing',
+      receiver: 'remediator',
+      groupKey: '{}:{alertname="HostileProbe"}',
+      alerts: [
+        {
+          status: 'firing',
+          labels,
+          annotations: {},
+          startsAt: STARTS,
+          endsAt: '0001-01-01T00:00:00Z',
+          fingerprint: alertFingerprint(labels),
+        },
+      ],
+      ...extra,
+    };
   };
   const many = (n: number) => {
     const alerts = Array.from({ length: n }, (_, i) => {
       const labels = { alertname: 'NoProcedureMatchesThis', i: String(i) };
-      return { status: 'firing', labels, annotations: {}, startsAt: STARTS, endsAt: '0001-01-01T00:00:00Z', fingerprint: alertFingerprint(labels) };
+      return {
+        status: 'firing',
+        labels,
+        annotations: {},
+        startsAt: STARTS,
+        endsAt: '0001-01-01T00:00:00Z',
+        fingerprint: alertFingerprint(labels),
+      };
     });
     return JSON.stringify({ version: '4', status: 'firing', alerts });
   };
@@ -214,9 +257,15 @@ steps:
       case 'body-10mb':
         return { body: Buffer.from(JSON.stringify({ ...probe(caseId, 'a'), pad: 'x'.repeat(10 * 1024 * 1024) })) };
       case 'gzip-bomb':
-        return { body: gzipSync(JSON.stringify({ ...probe(caseId, 'a'), pad: '0'.repeat(20 * 1024 * 1024) })), headers: { 'content-encoding': 'gzip' } };
+        return {
+          body: gzipSync(JSON.stringify({ ...probe(caseId, 'a'), pad: '0'.repeat(20 * 1024 * 1024) })),
+          headers: { 'content-encoding': 'gzip' },
+        };
       case 'charset-utf16':
-        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a'))), headers: { 'content-type': 'application/json; charset=utf-16' } };
+        return {
+          body: Buffer.from(JSON.stringify(probe(caseId, 'a'))),
+          headers: { 'content-type': 'application/json; charset=utf-16' },
+        };
       case 'invalid-utf8-bytes': {
         const text = JSON.stringify(probe(caseId, 'a__b'));
         const [head, tail] = text.split('__') as [string, string];
@@ -273,14 +322,21 @@ steps:
         if (c.expect.path !== undefined && !answer.issues?.some((is) => is.path === c.expect.path)) {
           mismatches.push(`${where}: 400 without the path ${c.expect.path}: ${text.slice(0, 300)}`);
         }
-        if (c.expect.error !== undefined && !answer.error.includes(c.expect.error)) mismatches.push(`${where}: error ${answer.error}`);
+        if (c.expect.error !== undefined && !answer.error.includes(c.expect.error))
+          mismatches.push(`${where}: error ${answer.error}`);
         continue;
       }
       escaped++;
-      const answer = JSON.parse(text) as { enqueued: number; ignored: number; alerts: { result: string; runId?: string; procedure?: string }[] };
-      if (c.expect.ignored !== undefined && answer.ignored !== c.expect.ignored) mismatches.push(`${where}: ignored ${answer.ignored}, expected ${c.expect.ignored}`);
+      const answer = JSON.parse(text) as {
+        enqueued: number;
+        ignored: number;
+        alerts: { result: string; runId?: string; procedure?: string }[];
+      };
+      if (c.expect.ignored !== undefined && answer.ignored !== c.expect.ignored)
+        mismatches.push(`${where}: ignored ${answer.ignored}, expected ${c.expect.ignored}`);
       if (c.expect.run === false || c.expect.sinks === undefined) {
-        if (answer.enqueued !== 0) unintended.push(`${where}: ${answer.enqueued} run(s) enqueued for an alert no procedure matches`);
+        if (answer.enqueued !== 0)
+          unintended.push(`${where}: ${answer.enqueued} run(s) enqueued for an alert no procedure matches`);
         notRun.push(caseId);
         continue;
       }
@@ -298,7 +354,9 @@ steps:
       const run = await waitFor(
         `run of ${a.c.name}`,
         async () => {
-          const res = await fetch(`${base}/api/remediations/${encodeURIComponent(a.runId)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+          const res = await fetch(`${base}/api/remediations/${encodeURIComponent(a.runId)}`, {
+            headers: { authorization: `Bearer ${TOKEN}` },
+          });
           const r = (await res.json()) as RunRecord;
           return ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'].includes(r.state) ? r : undefined;
         },
@@ -315,17 +373,24 @@ steps:
       : [];
     const known = new Set(accepted.map((a) => a.caseId));
     // Anything that reached a sink for a case that was never meant to run, or under a name we did not send.
-    for (const line of argvLines) if (!known.has(line[0]!)) unintended.push(`exec ran with argv ${JSON.stringify(line).slice(0, 200)}`);
+    for (const line of argvLines)
+      if (!known.has(line[0]!)) unintended.push(`exec ran with argv ${JSON.stringify(line).slice(0, 200)}`);
     for (const r of requests) {
       const m = /^\/(hook|header)\/(case-\d+)(\/|$|\?)/.exec(r.url);
       if (!m || !known.has(m[2]!)) unintended.push(`HTTP request to an unexpected path: ${r.url.slice(0, 200)}`);
     }
     for (const q of prom.queries()) {
       const shape = promqlShape(q);
-      if (JSON.stringify(shape.nodes) !== JSON.stringify(EXPECTED_PROMQL_NODES)) unintended.push(`PromQL query with another shape reached Prometheus: ${q.slice(0, 200)} → ${shape.nodes.join(' ')}`);
+      if (JSON.stringify(shape.nodes) !== JSON.stringify(EXPECTED_PROMQL_NODES))
+        unintended.push(`PromQL query with another shape reached Prometheus: ${q.slice(0, 200)} → ${shape.nodes.join(' ')}`);
     }
     for (const id of notRun) {
-      if (argvLines.some((l) => l[0] === id) || requests.some((r) => new RegExp(`/${id}(/|\\?|$)`).test(r.url)) || prom.queries().some((q) => q.includes(`"${id}"`))) unintended.push(`${id}: something ran for an alert no procedure matches`);
+      if (
+        argvLines.some((l) => l[0] === id) ||
+        requests.some((r) => new RegExp(`/${id}(/|\\?|$)`).test(r.url)) ||
+        prom.queries().some((q) => q.includes(`"${id}"`))
+      )
+        unintended.push(`${id}: something ran for an alert no procedure matches`);
     }
 
     for (const { c, caseId, x, runId } of accepted) {
@@ -335,16 +400,20 @@ steps:
       const step = (name: string) => run.steps.find((s) => s.name === name);
       // What a child process or a UTF-8 encoder receives: lone surrogates become U+FFFD (String#toWellFormed, ES2024).
       const xw = x.replace(/\p{Cs}/gu, '\ufffd');
-      const refusedBeforeRunning = (name: string) => step(name)?.status === 'failed' && /^not run: .*labels\.x/.test(step(name)?.reason ?? '');
+      const refusedBeforeRunning = (name: string) =>
+        step(name)?.status === 'failed' && /^not run: .*labels\.x/.test(step(name)?.reason ?? '');
       if (run.procedure !== 'HOSTILE-001' || run.id !== runId) mismatches.push(`${where}: run ${run.id} of ${run.procedure}`);
 
       // argv: one line, exactly [case, x, "pre" + x]: each value one element, no shell, no splitting.
       const lines = argvLines.filter((l) => l[0] === caseId);
       if (sinks.argv === 'refused') {
         if (lines.length > 0) unintended.push(`${where}: exec ran with ${JSON.stringify(lines)}`);
-        if (!refusedBeforeRunning('argv')) mismatches.push(`${where}: argv step not refused: ${step('argv')?.status} ${step('argv')?.reason}`);
+        if (!refusedBeforeRunning('argv'))
+          mismatches.push(`${where}: argv step not refused: ${step('argv')?.status} ${step('argv')?.reason}`);
       } else if (lines.length !== 1 || JSON.stringify(lines[0]) !== JSON.stringify([caseId, xw, `pre${xw}`])) {
-        (lines.length > 1 || lines.some((l) => l.length !== 3) ? unintended : mismatches).push(`${where}: argv ${JSON.stringify(lines).slice(0, 200)}, step ${step('argv')?.status} ${step('argv')?.reason}`);
+        (lines.length > 1 || lines.some((l) => l.length !== 3) ? unintended : mismatches).push(
+          `${where}: argv ${JSON.stringify(lines).slice(0, 200)}, step ${step('argv')?.status} ${step('argv')?.reason}`,
+        );
       }
 
       // url: one request; the value is one path segment and the one query value, percent-encoded.
@@ -353,13 +422,21 @@ steps:
         if (hooks.length > 0) unintended.push(`${where}: URL request sent: ${hooks[0]!.url.slice(0, 200)}`);
         if (!refusedBeforeRunning('url')) mismatches.push(`${where}: url step not refused: ${step('url')?.reason}`);
       } else if (hooks.length !== 1) {
-        (hooks.length > 1 ? unintended : mismatches).push(`${where}: ${hooks.length} URL requests; step ${step('url')?.status} ${step('url')?.reason}`);
+        (hooks.length > 1 ? unintended : mismatches).push(
+          `${where}: ${hooks.length} URL requests; step ${step('url')?.status} ${step('url')?.reason}`,
+        );
       } else {
         const raw = hooks[0]!.url;
         const [path, query = ''] = raw.split(/\?(.*)/s) as [string, string?];
         const segments = path.split('/');
         const params = [...new URLSearchParams(query)];
-        const ok = segments.length === 4 && decodeURIComponent(segments[3]!) === xw && params.length === 1 && params[0]![0] === 'q' && params[0]![1] === xw && !raw.includes('#');
+        const ok =
+          segments.length === 4 &&
+          decodeURIComponent(segments[3]!) === xw &&
+          params.length === 1 &&
+          params[0]![0] === 'q' &&
+          params[0]![1] === xw &&
+          !raw.includes('#');
         if (!ok) unintended.push(`${where}: URL arrived as ${raw.slice(0, 200)}`);
       }
 
@@ -368,7 +445,8 @@ steps:
       if (sinks.header === 'refused') {
         const sent = hdr[0]?.headers['x-hostile'];
         // A value sent with characters stripped (C0 controls, DEL, above U+00FF) would be counted as altered.
-        if (hdr.length === 1 && sent === axiosStripped(x) && !/[\r\n\0]/.test(x)) altered.push(`${where}: ${JSON.stringify(x)} sent as ${JSON.stringify(sent)}`);
+        if (hdr.length === 1 && sent === axiosStripped(x) && !/[\r\n\0]/.test(x))
+          altered.push(`${where}: ${JSON.stringify(x)} sent as ${JSON.stringify(sent)}`);
         else {
           if (hdr.length > 0) unintended.push(`${where}: header request sent with ${JSON.stringify(sent)}`);
           if (step('header')?.status !== 'failed') mismatches.push(`${where}: header step ${step('header')?.status}`);
@@ -377,14 +455,16 @@ steps:
         mismatches.push(`${where}: ${hdr.length} header requests; step ${step('header')?.status} ${step('header')?.reason}`);
       } else {
         const names = hdr[0]!.rawHeaders.filter((_, k) => k % 2 === 0).map((h) => h.toLowerCase());
-        if (hdr[0]!.headers['x-hostile'] !== x || names.some((n) => n.startsWith('x-') && n !== 'x-hostile')) unintended.push(`${where}: header arrived as ${JSON.stringify(hdr[0]!.headers).slice(0, 200)}`);
+        if (hdr[0]!.headers['x-hostile'] !== x || names.some((n) => n.startsWith('x-') && n !== 'x-hostile'))
+          unintended.push(`${where}: header arrived as ${JSON.stringify(hdr[0]!.headers).slice(0, 200)}`);
       }
 
       // promql: the query keeps the value inside its string literal, as the matcher's whole value.
       const queries = prom.queries().filter((q) => q.includes(`case="${caseId}"`));
       if (sinks.promql === 'refused') {
         if (queries.length > 0) unintended.push(`${where}: query sent: ${queries[0]!.slice(0, 200)}`);
-        if (step('promql')?.status !== 'failed' || !/labels\.x/.test(step('promql')?.expect?.reason ?? '')) mismatches.push(`${where}: promql step ${step('promql')?.status} ${step('promql')?.expect?.reason}`);
+        if (step('promql')?.status !== 'failed' || !/labels\.x/.test(step('promql')?.expect?.reason ?? ''))
+          mismatches.push(`${where}: promql step ${step('promql')?.status} ${step('promql')?.expect?.reason}`);
       } else if (queries.length === 0) {
         mismatches.push(`${where}: no query reached Prometheus; step ${step('promql')?.status} ${step('promql')?.reason}`);
       } else {
@@ -396,15 +476,19 @@ steps:
           } catch (err) {
             unintended.push(`${where}: ${(err as Error).message} in ${q.slice(0, 200)}`);
           }
-          if (JSON.stringify(values) !== JSON.stringify([caseId, xw])) unintended.push(`${where}: query matchers ${JSON.stringify(values).slice(0, 200)} from ${q.slice(0, 200)}`);
+          if (JSON.stringify(values) !== JSON.stringify([caseId, xw]))
+            unintended.push(`${where}: query matchers ${JSON.stringify(values).slice(0, 200)} from ${q.slice(0, 200)}`);
         }
       }
 
       // pidfile: refused, or read inside pids/ only.
       const pid = step('pidfile');
-      if (sinks.pidFile === 'refused' && !refusedBeforeRunning('pidfile')) mismatches.push(`${where}: pidfile step not refused: ${pid?.status} ${pid?.reason}`);
-      if (sinks.pidFile === 'not-signalled' && (pid?.status !== 'failed' || refusedBeforeRunning('pidfile'))) mismatches.push(`${where}: pidfile step ${pid?.status} ${pid?.reason} ${pid?.result?.output}`);
-      if (sinks.pidFile === 'signalled' && pid?.status !== 'passed') mismatches.push(`${where}: pidfile step ${pid?.status} ${pid?.reason} ${pid?.result?.output}`);
+      if (sinks.pidFile === 'refused' && !refusedBeforeRunning('pidfile'))
+        mismatches.push(`${where}: pidfile step not refused: ${pid?.status} ${pid?.reason}`);
+      if (sinks.pidFile === 'not-signalled' && (pid?.status !== 'failed' || refusedBeforeRunning('pidfile')))
+        mismatches.push(`${where}: pidfile step ${pid?.status} ${pid?.reason} ${pid?.result?.output}`);
+      if (sinks.pidFile === 'signalled' && pid?.status !== 'passed')
+        mismatches.push(`${where}: pidfile step ${pid?.status} ${pid?.reason} ${pid?.result?.output}`);
     }
 
     // The decoys: the one the control case names was signalled (the action works), the one one `../` away was not.

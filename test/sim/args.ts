@@ -76,7 +76,8 @@ function int(name: string, raw: string, min: number, max: number): number {
 
 function name(flag: string, raw: string): string {
   // Linux keeps 15 bytes of comm; pgrep -x compares against that.
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(raw)) throw new UsageError(`--${flag}: expected 1-15 of [A-Za-z0-9_.-], got ${JSON.stringify(raw)}`);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(raw))
+    throw new UsageError(`--${flag}: expected 1-15 of [A-Za-z0-9_.-], got ${JSON.stringify(raw)}`);
   return raw;
 }
 
@@ -119,23 +120,41 @@ export function parseSupervisorArgs(argv: readonly string[]): SupervisorOptions 
 /** The argv (after the script path) that reproduces `o` for a foreground supervisor. */
 export function toArgv(o: SupervisorOptions): string[] {
   return [
-    '--metrics-port', String(o.metricsPort),
-    '--admin-port', String(o.adminPort),
-    '--host', o.host,
-    '--socket', o.socket,
-    '--dump-dir', o.dumpDir,
-    '--journal', o.journal,
-    '--pid-file', o.pidFile,
-    '--children', String(o.children),
-    '--process-name', o.processName,
-    '--relay-name', o.relayName,
-    '--tick-ms', String(o.tickMs),
-    '--restart-budget', String(o.restartBudget),
-    '--budget-refill-secs', String(o.budgetRefillSecs),
-    '--crash-interval-ms', String(o.crashIntervalMs),
-    '--restart-backoff-ms', String(o.restartBackoffMs),
-    '--relay-restart-ms', String(o.relayRestartMs),
-    '--start-timeout-ms', String(o.startTimeoutMs),
-    '--log-file', o.logFile,
+    '--metrics-port',
+    String(o.metricsPort),
+    '--admin-port',
+    String(o.adminPort),
+    '--host',
+    o.host,
+    '--socket',
+    o.socket,
+    '--dump-dir',
+    o.dumpDir,
+    '--journal',
+    o.journal,
+    '--pid-file',
+    o.pidFile,
+    '--children',
+    String(o.children),
+    '--process-name',
+    o.processName,
+    '--relay-name',
+    o.relayName,
+    '--tick-ms',
+    String(o.tickMs),
+    '--restart-budget',
+    String(o.restartBudget),
+    '--budget-refill-secs',
+    String(o.budgetRefillSecs),
+    '--crash-interval-ms',
+    String(o.crashIntervalMs),
+    '--restart-backoff-ms',
+    String(o.restartBackoffMs),
+    '--relay-restart-ms',
+    String(o.relayRestartMs),
+    '--start-timeout-ms',
+    String(o.startTimeoutMs),
+    '--log-file',
+    o.logFile,
   ];
 }

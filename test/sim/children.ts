@@ -112,7 +112,7 @@ export class Children {
   /** Advance the state machine to `now`. Returns the events worth journaling. */
   tick(now: number): ChildEvent[] {
     const events: ChildEvent[] = [];
-    const refill = ((now - this.lastRefill) / 1000 / this.policy.budgetRefillSecs);
+    const refill = (now - this.lastRefill) / 1000 / this.policy.budgetRefillSecs;
     this.lastRefill = now;
     for (const c of this.children.values()) {
       c.tokens = Math.min(this.policy.restartBudget, c.tokens + refill);
@@ -133,7 +133,10 @@ export class Children {
           });
         } else {
           c.state = 'quarantined';
-          events.push({ child: c.id, message: `child ${c.id} restart budget exhausted (restart_budget.tokens=0); child quarantined automatically` });
+          events.push({
+            child: c.id,
+            message: `child ${c.id} restart budget exhausted (restart_budget.tokens=0); child quarantined automatically`,
+          });
         }
       }
     }

@@ -107,7 +107,9 @@ export async function daemonize(o: SupervisorOptions): Promise<number> {
     }
     const h = await health(o);
     if (h !== null && h.pid === child.pid && h.status === 'ready') {
-      log(`supervisor ready (pid ${child.pid}, admin http://${o.host}:${o.adminPort}, metrics http://${o.host}:${o.metricsPort}/metrics)`);
+      log(
+        `supervisor ready (pid ${child.pid}, admin http://${o.host}:${o.adminPort}, metrics http://${o.host}:${o.metricsPort}/metrics)`,
+      );
       return 0;
     }
     await sleep(100);

@@ -79,16 +79,26 @@ async function resolveOptions(opts: SupervisorProcessOptions) {
   const journal = opts.journal ?? join(dumpDir, 'supervisor.journal');
   const pidFile = opts.pidFile ?? join(dumpDir, 'supervisor.pid');
   const args = [
-    '--metrics-port', String(metricsPort),
-    '--admin-port', String(adminPort),
-    '--socket', socket,
-    '--dump-dir', dumpDir,
-    '--journal', journal,
-    '--pid-file', pidFile,
-    '--children', String(opts.children ?? 3),
-    '--process-name', opts.processName ?? 'supervisor',
-    '--relay-name', opts.relayName ?? 'relay',
-    '--log-file', join(dumpDir, 'supervisor.log'),
+    '--metrics-port',
+    String(metricsPort),
+    '--admin-port',
+    String(adminPort),
+    '--socket',
+    socket,
+    '--dump-dir',
+    dumpDir,
+    '--journal',
+    journal,
+    '--pid-file',
+    pidFile,
+    '--children',
+    String(opts.children ?? 3),
+    '--process-name',
+    opts.processName ?? 'supervisor',
+    '--relay-name',
+    opts.relayName ?? 'relay',
+    '--log-file',
+    join(dumpDir, 'supervisor.log'),
     ...(opts.extraArgs ?? []),
   ];
   return { dumpDir, ownDir, metricsPort, adminPort, socket, journal, pidFile, args };
@@ -142,9 +152,7 @@ export async function startSupervisorProcess(opts: SupervisorProcessOptions = {}
 /**
  * Run a supervisor that is expected to fail to start (e.g. socket contention); resolves with its exit and log.
  */
-export async function runSupervisorToExit(
-  opts: SupervisorProcessOptions = {},
-): Promise<ExitInfo & { log: string }> {
+export async function runSupervisorToExit(opts: SupervisorProcessOptions = {}): Promise<ExitInfo & { log: string }> {
   const r = await resolveOptions(opts);
   const cmd = supervisorCommand();
   const proc = spawnProcess('supervisor', cmd.command, [...cmd.args, ...r.args], {

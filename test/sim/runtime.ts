@@ -246,7 +246,8 @@ export class Supervisor {
     if (parts[0] === 'children' && parts.length === 3) {
       need('POST');
       const id = parts[1] ?? '';
-      if (parts[2] === 'remove') return logged(`remove_child(${id})`, this.children.remove(id, url.searchParams.get('replace') === 'true'));
+      if (parts[2] === 'remove')
+        return logged(`remove_child(${id})`, this.children.remove(id, url.searchParams.get('replace') === 'true'));
       if (parts[2] === 'quarantine') return logged(`quarantine_child(${id})`, this.children.quarantine(id));
     }
 
@@ -312,7 +313,10 @@ export class Supervisor {
     return {
       ipc_refusing_connections: this.ipc.refusing,
       fail_next_starts: failStarts,
-      children: this.children.records().filter((c) => c.behavior !== 'Normal').map((c) => ({ id: c.id, behavior: c.behavior })),
+      children: this.children
+        .records()
+        .filter((c) => c.behavior !== 'Normal')
+        .map((c) => ({ id: c.id, behavior: c.behavior })),
     };
   }
 

@@ -62,7 +62,9 @@ describe('guarantee 3: budgets and flapping', () => {
       const run = await api.waitRun(
         fired.alerts[0]!.runId!,
         'final, and done escalating',
-        (r) => FINAL.includes(r.state) && (!r.reason?.startsWith('budget exhausted') || r.escalations.length > 0 || r.reason.includes('escalated already')),
+        (r) =>
+          FINAL.includes(r.state) &&
+          (!r.reason?.startsWith('budget exhausted') || r.escalations.length > 0 || r.reason.includes('escalated already')),
       );
       runs.push(run);
       // Heals: Alertmanager sends the resolved notification of this incident.
@@ -88,7 +90,11 @@ describe('guarantee 3: budgets and flapping', () => {
     const escalations = sink.hitsTo('/escalate');
     expect(escalations).toHaveLength(1);
     const body = escalations[0]!.body as { outcome: string; runId: string; reason: string; message: string };
-    expect(body).toMatchObject({ outcome: 'budget-exhausted', runId: third.id, message: 'budget of BUD-1 exhausted on flappy-1' });
+    expect(body).toMatchObject({
+      outcome: 'budget-exhausted',
+      runId: third.id,
+      message: 'budget of BUD-1 exhausted on flappy-1',
+    });
     // The history: the two runs that spent the budget.
     expect(body.reason).toContain(runs[0]!.id);
     expect(body.reason).toContain(runs[1]!.id);

@@ -116,10 +116,14 @@ export class Api {
   }
   /** Polls the run until `ok` holds; returns it. */
   waitRun(id: string, what: string, ok: (r: RunRecord) => boolean, timeoutMs = 20_000): Promise<RunRecord> {
-    return waitFor(`run ${id}: ${what}`, async () => {
-      const r = await this.run(id);
-      return r !== undefined && ok(r) ? r : undefined;
-    }, timeoutMs);
+    return waitFor(
+      `run ${id}: ${what}`,
+      async () => {
+        const r = await this.run(id);
+        return r !== undefined && ok(r) ? r : undefined;
+      },
+      timeoutMs,
+    );
   }
   waitFinal(id: string, timeoutMs = 20_000): Promise<RunRecord> {
     return this.waitRun(id, 'a final state', (r) => FINAL.includes(r.state), timeoutMs);
@@ -127,7 +131,10 @@ export class Api {
 }
 
 /** The environment of every remediator process in these tests: small timeouts, fast polling. */
-export function baseEnv(opts: { prefix: string; rulesDir: string; prometheusUrl: string; redisUrl?: string; escalationUrl?: string }, extra: Record<string, string> = {}): Record<string, string> {
+export function baseEnv(
+  opts: { prefix: string; rulesDir: string; prometheusUrl: string; redisUrl?: string; escalationUrl?: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     REDIS_URL: opts.redisUrl ?? REDIS_URL,
     QUEUE_PREFIX: opts.prefix,
@@ -147,7 +154,10 @@ export function baseEnv(opts: { prefix: string; rulesDir: string; prometheusUrl:
 }
 
 /** Starts processes in parallel and registers their stop with `cleanup`. */
-export async function startAll(cleanup: Cleanup, specs: { env: Record<string, string>; command: 'serve' | 'receiver' | 'worker'; name: string }[]): Promise<RemediatorProcess[]> {
+export async function startAll(
+  cleanup: Cleanup,
+  specs: { env: Record<string, string>; command: 'serve' | 'receiver' | 'worker'; name: string }[],
+): Promise<RemediatorProcess[]> {
   const procs = await Promise.all(specs.map((s) => startRemediator(s.env, s.command, s.name)));
   for (const p of procs) cleanup.add(() => p.process.stop({ signal: 'SIGKILL' }));
   return procs;
@@ -155,12 +165,16 @@ export async function startAll(cleanup: Cleanup, specs: { env: Record<string, st
 
 /** Waits until a worker-only process answers /readyz 200 (its BullMQ worker is connected by then too). */
 export function workerReady(p: RemediatorProcess, timeoutMs = 20_000): Promise<true> {
-  return waitFor(`${p.process.name} /readyz`, async () => {
-    const ex = p.process.exitInfo();
-    if (ex) throw new Error(`${p.process.name} exited: ${JSON.stringify(ex)}\n${p.process.logTail(20)}`);
-    const res = await fetch(`${p.url}/readyz`).catch(() => undefined);
-    return res?.status === 200 ? true : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${p.process.name} /readyz`,
+    async () => {
+      const ex = p.process.exitInfo();
+      if (ex) throw new Error(`${p.process.name} exited: ${JSON.stringify(ex)}\n${p.process.logTail(20)}`);
+      const res = await fetch(`${p.url}/readyz`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** The pid part of a record's `worker` (host:pid). */
@@ -189,12 +203,27 @@ export class OwnRedis {
     return this.proc?.pid;
   }
   async start(): Promise<void> {
-    const proc = spawnProcess('redis-own', '/usr/bin/redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    const proc = spawnProcess('redis-own', '/usr/bin/redis-server', [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+    ]);
     this.proc = proc;
-    await waitFor('own redis-server to accept connections', async () => {
-      if (proc.exitInfo()) throw new Error(`redis-server exited: ${proc.logTail(10)}`);
-      return /Ready to accept connections/.test(proc.logTail(50)) ? true : undefined;
-    }, 10_000);
+    await waitFor(
+      'own redis-server to accept connections',
+      async () => {
+        if (proc.exitInfo()) throw new Error(`redis-server exited: ${proc.logTail(10)}`);
+        return /Ready to accept connections/.test(proc.logTail(50)) ? true : undefined;
+      },
+      10_000,
+    );
   }
   /** Stops it; `save` writes an RDB first (SIGTERM → SHUTDOWN SAVE semantics need `save` config, so use SHUTDOWN SAVE via redis-cli). */
   async stop(save: boolean): Promise<void> {

@@ -4,7 +4,18 @@ import { reportGuarantee } from '../../helpers/guarantee-report.js';
 import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
-import { Api, baseEnv, Cleanup, healthyQuery, httpProcedure, payload, startAll, workerPid, workerReady, writeRules } from './common.js';
+import {
+  Api,
+  baseEnv,
+  Cleanup,
+  healthyQuery,
+  httpProcedure,
+  payload,
+  startAll,
+  workerPid,
+  workerReady,
+  writeRules,
+} from './common.js';
 
 const LOCK_DURATION = '4s';
 const STALLED_INTERVAL = '2s';
@@ -38,7 +49,9 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
       },
     });
     cleanup.add(() => sink.close());
-    const rulesDir = writeRules(cleanup, { 'crash.yaml': httpProcedure({ id: 'CRASH-1', alertname: 'CrashMe', sinkUrl: sink.url, steps: ['step1', 'step2', 'step3'] }) });
+    const rulesDir = writeRules(cleanup, {
+      'crash.yaml': httpProcedure({ id: 'CRASH-1', alertname: 'CrashMe', sinkUrl: sink.url, steps: ['step1', 'step2', 'step3'] }),
+    });
     const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url }, { LOCK_DURATION, STALLED_INTERVAL });
     const procs = await startAll(cleanup, [
       { env, command: 'receiver', name: 'g5-receiver' },
@@ -57,14 +70,23 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
   async function crashInStep2(api: Api, instance: string) {
     const runId = (await api.webhook(payload({ alertname: 'CrashMe', instance }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path === `/act/${instance}/CRASH-1/step2`);
-    const before = await api.waitRun(runId, 'checkpointed in step 2 action', (r) => r.checkpoint?.index === 1 && r.checkpoint.phase === 'action');
+    const before = await api.waitRun(
+      runId,
+      'checkpointed in step 2 action',
+      (r) => r.checkpoint?.index === 1 && r.checkpoint.phase === 'action',
+    );
     expect(before.steps[0]).toMatchObject({ name: 'step1', status: 'passed' });
     const victim = workers.find((w) => w.process.pid === workerPid(before) && w.process.exitInfo() === null);
     expect(victim, `record.worker ${before.worker} is one of our live workers`).toBeDefined();
     victim!.process.kill('SIGKILL');
     const killedAt = Date.now();
     await victim!.process.exited;
-    const resumed = await api.waitRun(runId, 'taken over by another worker', (r) => r.takeovers === 1 && r.worker !== before.worker, 20_000);
+    const resumed = await api.waitRun(
+      runId,
+      'taken over by another worker',
+      (r) => r.takeovers === 1 && r.worker !== before.worker,
+      20_000,
+    );
     const takeoverMs = Date.now() - killedAt;
     const done = await api.waitFinal(runId, 20_000);
     return { runId, before, resumed, done, takeoverMs, finishedMs: Date.now() - killedAt, victim: victim! };
@@ -110,7 +132,12 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
   // (Prometheus: not healthy yet), then repeats the interrupted attempt rather than counting it as used.
   it('the action may have happened and the check does not hold: the other worker verifies, acts again, finishes', async () => {
     // step 1 verifies healthy; the takeover's look-before-acting sees unhealthy; after acting again, healthy.
-    prom.script(healthyQuery('crash-1'), vector([{ instance: 'crash-1' }, '1']), vector([{ instance: 'crash-1' }, '0']), vector([{ instance: 'crash-1' }, '1']));
+    prom.script(
+      healthyQuery('crash-1'),
+      vector([{ instance: 'crash-1' }, '1']),
+      vector([{ instance: 'crash-1' }, '0']),
+      vector([{ instance: 'crash-1' }, '1']),
+    );
     const api = new Api(receiver.url);
     const { done } = await crashInStep2(api, 'crash-1');
     // Resumed at step 2: step 1's action ran once in all.
@@ -125,6 +152,13 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
       ['step2', 'passed'],
       ['step3', 'passed'],
     ]);
-    reportGuarantee('crash-resume-act-again', { faultsInjected: 1, fault: 'SIGKILL worker mid-step', runsLost: 0, takeoverVerifiedFirst: true, step2Executions: 2, runState: done.state });
+    reportGuarantee('crash-resume-act-again', {
+      faultsInjected: 1,
+      fault: 'SIGKILL worker mid-step',
+      runsLost: 0,
+      takeoverVerifiedFirst: true,
+      step2Executions: 2,
+      runState: done.state,
+    });
   });
 });

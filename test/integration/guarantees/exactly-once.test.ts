@@ -8,7 +8,19 @@ import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helper
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, payload, startAll, workerReady, writeRules, type WebhookAnswer } from './common.js';
+import {
+  Api,
+  baseEnv,
+  Cleanup,
+  FINAL,
+  healthyQuery,
+  httpProcedure,
+  payload,
+  startAll,
+  workerReady,
+  writeRules,
+  type WebhookAnswer,
+} from './common.js';
 
 /**
  * Guarantee 1: exactly one run per incident. Three receiver processes and three worker processes share one
@@ -33,7 +45,9 @@ describe('guarantee 1: exactly one run per incident (3 receivers, 3 workers, one
     cleanup.add(() => prom.close());
     sink = await startSink({ delayMs: () => 200 });
     cleanup.add(() => sink.close());
-    const rulesDir = writeRules(cleanup, { 'once.yaml': httpProcedure({ id: 'ONCE-1', alertname: 'OnceDown', sinkUrl: sink.url }) });
+    const rulesDir = writeRules(cleanup, {
+      'once.yaml': httpProcedure({ id: 'ONCE-1', alertname: 'OnceDown', sinkUrl: sink.url }),
+    });
     const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url });
     const procs = await startAll(cleanup, [
       ...[1, 2, 3].map((i) => ({ env, command: 'receiver' as const, name: `g1-receiver-${i}` })),

@@ -5,7 +5,18 @@ import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js'
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, baseEnv, Cleanup, healthyQuery, httpProcedure, payload, startAll, workerPid, workerReady, writeRules } from './common.js';
+import {
+  Api,
+  baseEnv,
+  Cleanup,
+  healthyQuery,
+  httpProcedure,
+  payload,
+  startAll,
+  workerPid,
+  workerReady,
+  writeRules,
+} from './common.js';
 
 /**
  * Guarantee 8: graceful shutdown. SIGTERM to a serve process in the middle of a step stops intake at once
@@ -26,9 +37,14 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     // shut-long's action takes 20 s (longer than SHUTDOWN_TIMEOUT); shut-short's 4 s (shorter).
-    sink = await startSink({ delayMs: (hit, nth) => (nth > 0 ? 0 : hit.path.startsWith('/act/shut-long/') ? 20_000 : hit.path.startsWith('/act/shut-short/') ? 4000 : 0) });
+    sink = await startSink({
+      delayMs: (hit, nth) =>
+        nth > 0 ? 0 : hit.path.startsWith('/act/shut-long/') ? 20_000 : hit.path.startsWith('/act/shut-short/') ? 4000 : 0,
+    });
     cleanup.add(() => sink.close());
-    const rulesDir = writeRules(cleanup, { 'shut.yaml': httpProcedure({ id: 'SHUT-1', alertname: 'ShutDown', sinkUrl: sink.url }) });
+    const rulesDir = writeRules(cleanup, {
+      'shut.yaml': httpProcedure({ id: 'SHUT-1', alertname: 'ShutDown', sinkUrl: sink.url }),
+    });
     env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url }, { SHUTDOWN_TIMEOUT: '2s' });
     // A receiver that stays up, to read the records while the serve processes come and go.
     const [r] = await startAll(cleanup, [{ env, command: 'receiver', name: 'g8-receiver' }]);
@@ -44,7 +60,11 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     const api = new Api(serve!.url);
     const runId = (await api.webhook(payload({ alertname: 'ShutDown', instance }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path.startsWith(`/act/${instance}/`));
-    const before = await receiver.waitRun(runId, 'running on the serve process', (r) => r.state === 'running' && workerPid(r) === serve!.process.pid);
+    const before = await receiver.waitRun(
+      runId,
+      'running on the serve process',
+      (r) => r.state === 'running' && workerPid(r) === serve!.process.pid,
+    );
     let other: RemediatorProcess | undefined;
     if (startOther) {
       [other] = await startAll(cleanup, [{ env, command: 'worker', name: `g8-worker-${instance}` }]);
@@ -54,10 +74,15 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     serve!.process.kill('SIGTERM');
     const t0 = Date.now();
     // Intake stops at once: the probe fails (or nobody listens any more), and so does the webhook.
-    const probe = await waitFor('intake to stop', async () => {
-      const res = await fetch(`${serve!.url}/readyz`).catch(() => 'refused' as const);
-      return res === 'refused' ? 'refused' : res.status === 503 ? '503' : undefined;
-    }, 2000, 20);
+    const probe = await waitFor(
+      'intake to stop',
+      async () => {
+        const res = await fetch(`${serve!.url}/readyz`).catch(() => 'refused' as const);
+        return res === 'refused' ? 'refused' : res.status === 503 ? '503' : undefined;
+      },
+      2000,
+      20,
+    );
     const intakeStoppedMs = Date.now() - t0;
     const webhook = await api.post(payload({ alertname: 'ShutDown', instance: `${instance}-late` })).then(
       (r) => String(r.status),
@@ -113,6 +138,12 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     expect(done.takeovers).toBe(0);
     expect(sink.hitsTo('/act/shut-short/')).toHaveLength(1);
     expect(sink.hitsTo('/act/shut-short/')[0]!.aborted).toBeUndefined();
-    reportGuarantee('graceful-shutdown-finish', { fault: 'SIGTERM mid-step (step < SHUTDOWN_TIMEOUT)', intake: probe, exitCode: exit.code ?? -1, exitMs, runsLost: 0 });
+    reportGuarantee('graceful-shutdown-finish', {
+      fault: 'SIGTERM mid-step (step < SHUTDOWN_TIMEOUT)',
+      intake: probe,
+      exitCode: exit.code ?? -1,
+      exitMs,
+      runsLost: 0,
+    });
   });
 });

@@ -6,7 +6,18 @@ import { reportGuarantee } from '../../helpers/guarantee-report.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
-import { Api, baseEnv, Cleanup, healthyQuery, httpProcedure, payload, startAll, workerPid, workerReady, writeRules } from './common.js';
+import {
+  Api,
+  baseEnv,
+  Cleanup,
+  healthyQuery,
+  httpProcedure,
+  payload,
+  startAll,
+  workerPid,
+  workerReady,
+  writeRules,
+} from './common.js';
 
 /**
  * Guarantee 2: one remediation per target at a time, across worker processes. Two procedures that match the
@@ -83,16 +94,29 @@ describe('guarantee 2: one remediation per target at a time', () => {
     expect(second!.at).toBeGreaterThanOrEqual(first!.endedAt!);
     expect(first!.path).toContain((await api.run(holder))!.procedure);
 
-    reportGuarantee('one-per-target', { procedures: 2, target: 'shared-1', maxInFlightPerTarget: sink.maxInFlight('shared-1'), waitedRecorded: true });
+    reportGuarantee('one-per-target', {
+      procedures: 2,
+      target: 'shared-1',
+      maxInFlightPerTarget: sink.maxInFlight('shared-1'),
+      waitedRecorded: true,
+    });
   });
 
-  it("a lease held by a SIGKILLed worker does not block the target: the run is taken over, finishes, and the waiting run acts", async () => {
+  it('a lease held by a SIGKILLed worker does not block the target: the run is taken over, finishes, and the waiting run acts', async () => {
     prom.script(healthyQuery('shared-2'), vector([{ instance: 'shared-2' }, '1']));
     const holderId = (await api.webhook(payload({ alertname: 'LeaseHolder', instance: 'shared-2' }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path.startsWith('/act/shared-2/PT-C/'));
-    const holding = await api.waitRun(holderId, 'in its action with a worker', (r) => r.state === 'running' && r.worker !== undefined);
+    const holding = await api.waitRun(
+      holderId,
+      'in its action with a worker',
+      (r) => r.state === 'running' && r.worker !== undefined,
+    );
     const waiterId = (await api.webhook(payload({ alertname: 'LeaseWaiter', instance: 'shared-2' }))).alerts[0]!.runId!;
-    await api.waitRun(waiterId, 'waiting for the target', (r) => r.reason === `waiting: run ${holderId} is remediating the same target`);
+    await api.waitRun(
+      waiterId,
+      'waiting for the target',
+      (r) => r.reason === `waiting: run ${holderId} is remediating the same target`,
+    );
 
     const victim = workers.find((w) => w.process.pid === workerPid(holding));
     expect(victim, `worker ${holding.worker} is one of ours`).toBeDefined();
@@ -122,7 +146,13 @@ describe('guarantee 2: one remediation per target at a time', () => {
       // The waiter acted once, after the holder's takeover had finished.
       expect(sink.hitsTo('/act/shared-2/PT-D/')).toHaveLength(1);
       expect(await redis.exists(leaseKey)).toBe(0);
-      reportGuarantee('one-per-target-dead-lease', { faultsInjected: 1, fault: 'SIGKILL lease-holding worker', runsLost: 0, targetUnblockedMs: unblockedMs, leaseTtlMs: 36_000 });
+      reportGuarantee('one-per-target-dead-lease', {
+        faultsInjected: 1,
+        fault: 'SIGKILL lease-holding worker',
+        runsLost: 0,
+        targetUnblockedMs: unblockedMs,
+        leaseTtlMs: 36_000,
+      });
     } finally {
       redis.disconnect();
     }

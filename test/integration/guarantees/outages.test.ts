@@ -9,7 +9,19 @@ import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js'
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, OwnRedis, payload, startAll, workerReady, writeRules } from './common.js';
+import {
+  Api,
+  baseEnv,
+  Cleanup,
+  FINAL,
+  healthyQuery,
+  httpProcedure,
+  OwnRedis,
+  payload,
+  startAll,
+  workerReady,
+  writeRules,
+} from './common.js';
 
 /**
  * Guarantee 6: outages of what remediator depends on, injected for real.
@@ -45,7 +57,9 @@ describe('guarantee 6: outages', () => {
 
     beforeAll(async () => {
       redis = await OwnRedis.start(cleanup);
-      const rulesDir = writeRules(cleanup, { 'out.yaml': httpProcedure({ id: 'OUT-1', alertname: 'OutageDown', sinkUrl: sink.url }) });
+      const rulesDir = writeRules(cleanup, {
+        'out.yaml': httpProcedure({ id: 'OUT-1', alertname: 'OutageDown', sinkUrl: sink.url }),
+      });
       const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redisUrl: redis.url });
       const procs = await startAll(cleanup, [
         { env, command: 'serve', name: 'g6-serve' },
@@ -64,8 +78,16 @@ describe('guarantee 6: outages', () => {
 
       await redis.stop(true); // SHUTDOWN SAVE: the restart finds the queue and the records again
       const downAt = Date.now();
-      await waitFor('/readyz to fail', async () => ((await fetch(`${serve.url}/readyz`)).status === 503 ? true : undefined), 5000);
-      await waitFor('the worker process /readyz to fail', async () => ((await fetch(`${worker.url}/readyz`)).status === 503 ? true : undefined), 5000);
+      await waitFor(
+        '/readyz to fail',
+        async () => ((await fetch(`${serve.url}/readyz`)).status === 503 ? true : undefined),
+        5000,
+      );
+      await waitFor(
+        'the worker process /readyz to fail',
+        async () => ((await fetch(`${worker.url}/readyz`)).status === 503 ? true : undefined),
+        5000,
+      );
       const body = payload({ alertname: 'OutageDown', instance: 'after-1' });
       const latencies: number[] = [];
       for (let k = 0; k < 5; k++) {
@@ -79,14 +101,22 @@ describe('guarantee 6: outages', () => {
       expect(max503).toBeLessThan(100);
 
       // Keep Redis down until the in-flight action has ended: its worker saves the step while Redis is away.
-      await waitFor('the in-flight action to end while Redis is down', () => (inflightHit.endedAt !== undefined ? true : undefined), 10_000);
+      await waitFor(
+        'the in-flight action to end while Redis is down',
+        () => (inflightHit.endedAt !== undefined ? true : undefined),
+        10_000,
+      );
       await redis.start();
       const downMs = Date.now() - downAt;
       // Alertmanager retries the same payload: accepted once Redis is back.
-      const accepted = await waitFor('the retried webhook to be accepted', async () => {
-        const res = await api.post(body);
-        return res.status === 202 ? ((await res.json()) as { enqueued: number; alerts: { runId: string }[] }) : undefined;
-      }, 15_000);
+      const accepted = await waitFor(
+        'the retried webhook to be accepted',
+        async () => {
+          const res = await api.post(body);
+          return res.status === 202 ? ((await res.json()) as { enqueued: number; alerts: { runId: string }[] }) : undefined;
+        },
+        15_000,
+      );
       expect(accepted.enqueued).toBe(1);
       const after = await api.waitFinal(accepted.alerts[0]!.runId, 20_000);
       expect(after.state).toBe('succeeded');
@@ -95,7 +125,11 @@ describe('guarantee 6: outages', () => {
       expect(sink.hitsTo('/act/inflight-1/')).toHaveLength(1);
       // Both workers noticed the outage and came back.
       for (const p of [serve, worker]) {
-        await waitFor(`${p.process.name} to log its reconnect`, () => (/worker reconnected to redis/.test(p.process.logTail(400)) ? true : undefined), 5000);
+        await waitFor(
+          `${p.process.name} to log its reconnect`,
+          () => (/worker reconnected to redis/.test(p.process.logTail(400)) ? true : undefined),
+          5000,
+        );
       }
       // Nothing stuck: every run final, nothing active, waiting or delayed.
       const runs = await api.runs({ procedure: 'OUT-1' });
@@ -104,7 +138,12 @@ describe('guarantee 6: outages', () => {
       const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
       const queue = new Queue(QUEUE_NAME, { connection, prefix: redisKeys(prefix).bullPrefix });
       try {
-        expect(await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
+        expect(await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')).toEqual({
+          waiting: 0,
+          active: 0,
+          delayed: 0,
+          failed: 0,
+        });
       } finally {
         await queue.close();
         connection.disconnect();
@@ -155,16 +194,39 @@ describe('guarantee 6: outages', () => {
       });
       const esc = `${sink.url}/escalate`;
       const [a, b, c] = await startAll(cleanup, [
-        { env: baseEnv({ prefix: prefixes[0]!, rulesDir, prometheusUrl: closed, escalationUrl: esc }), command: 'serve', name: 'g6-no-prometheus' },
-        { env: baseEnv({ prefix: prefixes[1]!, rulesDir, prometheusUrl: prom.url, escalationUrl: esc }, { ALERTMANAGER_URL: closed }), command: 'serve', name: 'g6-no-alertmanager' },
-        { env: baseEnv({ prefix: prefixes[2]!, rulesDir, prometheusUrl: prom.url, escalationUrl: esc }, { ALERTMANAGER_URL: `${sink.url}/am503` }), command: 'serve', name: 'g6-alertmanager-503' },
+        {
+          env: baseEnv({ prefix: prefixes[0]!, rulesDir, prometheusUrl: closed, escalationUrl: esc }),
+          command: 'serve',
+          name: 'g6-no-prometheus',
+        },
+        {
+          env: baseEnv(
+            { prefix: prefixes[1]!, rulesDir, prometheusUrl: prom.url, escalationUrl: esc },
+            { ALERTMANAGER_URL: closed },
+          ),
+          command: 'serve',
+          name: 'g6-no-alertmanager',
+        },
+        {
+          env: baseEnv(
+            { prefix: prefixes[2]!, rulesDir, prometheusUrl: prom.url, escalationUrl: esc },
+            { ALERTMANAGER_URL: `${sink.url}/am503` },
+          ),
+          command: 'serve',
+          name: 'g6-alertmanager-503',
+        },
       ]);
       [noProm, noAm, am503] = [new Api(a!.url), new Api(b!.url), new Api(c!.url)];
     });
 
     it('Prometheus unreachable: the verification is unknown, the run escalates, never success', async () => {
       const answer = await noProm.webhook(payload({ alertname: 'NeedsProm', instance: 'noprom-1' }));
-      const run = await noProm.waitRun(answer.alerts[0]!.runId!, 'escalated', (r) => FINAL.includes(r.state) && r.escalations.length > 0, 20_000);
+      const run = await noProm.waitRun(
+        answer.alerts[0]!.runId!,
+        'escalated',
+        (r) => FINAL.includes(r.state) && r.escalations.length > 0,
+        20_000,
+      );
       expect(sink.hitsTo('/act/noprom-1/')).toHaveLength(1); // it acted, but cannot know whether that helped
       expect(run.state).toBe('escalated');
       expect(run.steps[0]).toMatchObject({ status: 'unknown' });
@@ -172,7 +234,14 @@ describe('guarantee 6: outages', () => {
       expect(run.escalations).toMatchObject([{ when: 'unknown', to: 'webhook', status: 'sent' }]);
       const sent = sink.hitsTo('/escalate').find((h) => (h.body as { runId?: string }).runId === run.id);
       expect(sent?.body).toMatchObject({ outcome: 'unknown', message: 'could not confirm noprom-1' });
-      reportGuarantee('outage-prometheus', { faultsInjected: 1, fault: 'Prometheus unreachable', runState: run.state, stepStatus: run.steps[0]!.status, succeeded: false, runsLost: 0 });
+      reportGuarantee('outage-prometheus', {
+        faultsInjected: 1,
+        fault: 'Prometheus unreachable',
+        runState: run.state,
+        stepStatus: run.steps[0]!.status,
+        succeeded: false,
+        runsLost: 0,
+      });
     });
 
     it('Alertmanager unreachable or failing: retried, then the escalation falls back to the webhook', async () => {
@@ -194,7 +263,12 @@ describe('guarantee 6: outages', () => {
         expect(run.state).toBe('escalated');
         expect(run.escalations).toMatchObject([
           { when: 'failed', to: 'alertmanager', status: 'failed' },
-          { when: 'failed', to: 'webhook', status: 'sent', message: `${run.target} still broken (fallback: Alertmanager unreachable)` },
+          {
+            when: 'failed',
+            to: 'webhook',
+            status: 'sent',
+            message: `${run.target} still broken (fallback: Alertmanager unreachable)`,
+          },
         ]);
         expect(sink.hitsTo('/escalate').filter((h) => (h.body as { runId?: string }).runId === run.id)).toHaveLength(1);
       }
@@ -203,7 +277,13 @@ describe('guarantee 6: outages', () => {
       // Each Alertmanager delivery was tried 3 times before falling back.
       const amAttempts = sink.hitsTo('/am503/api/v2/alerts', 'POST').length;
       expect(amAttempts).toBe(3);
-      reportGuarantee('outage-alertmanager', { faultsInjected: 2, fault: 'Alertmanager refused / HTTP 503', alertmanagerAttempts: amAttempts, fellBackToWebhook: true, runsLost: 0 });
+      reportGuarantee('outage-alertmanager', {
+        faultsInjected: 2,
+        fault: 'Alertmanager refused / HTTP 503',
+        alertmanagerAttempts: amAttempts,
+        fellBackToWebhook: true,
+        runsLost: 0,
+      });
     });
   });
 });

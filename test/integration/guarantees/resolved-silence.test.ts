@@ -37,12 +37,19 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
     cleanup.add(() => cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
-    sink = await startSink({ delayMs: (hit, nth) => (nth === 0 && /\/(RES-HOLD|RES-TWO\/step1|RES-SIL)\//.test(`${hit.path}/`) ? 5000 : 0) });
+    sink = await startSink({
+      delayMs: (hit, nth) => (nth === 0 && /\/(RES-HOLD|RES-TWO\/step1|RES-SIL)\//.test(`${hit.path}/`) ? 5000 : 0),
+    });
     cleanup.add(() => sink.close());
     // Only its Alertmanager is used. One trivial rule file: startStack recognises its Prometheus by a path in the config.
     const noop = join(cleanup.tempDir('prom-rules'), 'noop.rules.yaml');
     writeFileSync(noop, 'groups:\n  - name: noop\n    rules:\n      - record: remediator_test_noop\n        expr: vector(1)\n');
-    stack = await startStack({ webhookUrl: 'http://127.0.0.1:9/unused', webhookToken: 'unused-token', scrapeTargets: [], ruleFiles: [noop] });
+    stack = await startStack({
+      webhookUrl: 'http://127.0.0.1:9/unused',
+      webhookToken: 'unused-token',
+      scrapeTargets: [],
+      ruleFiles: [noop],
+    });
     cleanup.add(() => stack.stop());
     const rulesDir = writeRules(cleanup, {
       'hold.yaml': httpProcedure({ id: 'RES-HOLD', alertname: 'ResHold', sinkUrl: sink.url }),
@@ -86,7 +93,9 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
     const startsAt = '2026-11-28T07:40:00.000Z';
     const id = (await api.webhook(payload({ alertname: 'ResTwo', instance: 'res-2', startsAt }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path === '/act/res-2/RES-TWO/step1');
-    expect((await api.webhook(payload({ alertname: 'ResTwo', instance: 'res-2', startsAt, status: 'resolved' }))).resolved).toBe(1);
+    expect((await api.webhook(payload({ alertname: 'ResTwo', instance: 'res-2', startsAt, status: 'resolved' }))).resolved).toBe(
+      1,
+    );
     const run = await api.waitFinal(id);
     expect(run.steps[0]).toMatchObject({ name: 'step1', status: 'passed' });
     expect(run.steps[0]!.observed).toEqual([{ labels: { instance: 'res-2' }, value: 1, at: expect.any(String) }]);
@@ -117,7 +126,11 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
     );
     expect(Date.parse(acting.silence!.until) - Date.now()).toBeGreaterThan(4 * 60_000);
 
-    const done = await api.waitRun(id, 'finished with the silence expired', (r) => r.state === 'succeeded' && r.silence?.expired === true);
+    const done = await api.waitRun(
+      id,
+      'finished with the silence expired',
+      (r) => r.state === 'succeeded' && r.silence?.expired === true,
+    );
     const after = await waitFor('Alertmanager to report the silence expired', async () => {
       const s = (await (await fetch(silenceUrl)).json()) as Silence;
       return s.status.state === 'expired' ? s : undefined;

@@ -32,7 +32,14 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     expect(answer.enqueued).toBe(instances.length);
     // Final, with the reason written (a dry-run reason would mean the pause was not recorded as the cause).
     return Promise.all(
-      answer.alerts.map((x) => a.waitRun(x.runId!, 'final, with its reason', (r) => FINAL.includes(r.state) && !r.reason?.startsWith('dry run:'), 20_000)),
+      answer.alerts.map((x) =>
+        a.waitRun(
+          x.runId!,
+          'final, with its reason',
+          (r) => FINAL.includes(r.state) && !r.reason?.startsWith('dry run:'),
+          20_000,
+        ),
+      ),
     );
   };
   /** A paused run: skipped, the reason says why, every step carries "dry run: would run …", nothing hit the sink. */
@@ -54,7 +61,9 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     cleanup.add(() => prom.close());
     sink = await startSink();
     cleanup.add(() => sink.close());
-    const rulesDir = writeRules(cleanup, { 'storm.yaml': httpProcedure({ id: 'STORM-1', alertname: 'StormDown', sinkUrl: sink.url, steps: ['first', 'second'] }) });
+    const rulesDir = writeRules(cleanup, {
+      'storm.yaml': httpProcedure({ id: 'STORM-1', alertname: 'StormDown', sinkUrl: sink.url, steps: ['first', 'second'] }),
+    });
     env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, escalationUrl: `${sink.url}/escalate` }, { STORM_TARGETS: '3' });
     procs = await startAll(cleanup, [
       { env, command: 'serve', name: 'g4-serve-1' },
@@ -74,7 +83,8 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     expect(acted.length).toBeLessThanOrEqual(3);
     expect(acted.every((r) => r.state === 'succeeded')).toBe(true);
     expect(acted.length + skipped.length).toBe(6);
-    for (const r of skipped) expectPlanOnly(r, /^automation paused \(storm: \d+ distinct targets firing within 300s \(threshold 3\)\)/);
+    for (const r of skipped)
+      expectPlanOnly(r, /^automation paused \(storm: \d+ distinct targets firing within 300s \(threshold 3\)\)/);
 
     const state = (await (await plainFetch('/api/pause', 'GET', TOKEN)).json()) as { paused: boolean; by: string };
     expect(state).toMatchObject({ paused: true, by: 'storm-breaker' });
@@ -105,7 +115,9 @@ describe('guarantee 4: storm breaker and kill switch', () => {
       ['/api/resume', 'POST'],
     ] as const) {
       expect((await plainFetch(path, method)).status, `${method} ${path} without a token`).toBe(401);
-      expect((await plainFetch(path, method, 'wrong-token-wrong-token')).status, `${method} ${path} with a wrong token`).toBe(401);
+      expect((await plainFetch(path, method, 'wrong-token-wrong-token')).status, `${method} ${path} with a wrong token`).toBe(
+        401,
+      );
     }
     // Still paused by the storm: the unauthenticated calls changed nothing.
     expect(((await (await plainFetch('/api/pause', 'GET', TOKEN)).json()) as { paused: boolean }).paused).toBe(true);
@@ -117,7 +129,11 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     expect(ok!.state).toBe('succeeded');
     expect(sink.hitsTo('/act/manual-1/')).toHaveLength(2);
 
-    const paused = await fetch(`${api.base}/api/pause`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'maintenance window' }) });
+    const paused = await fetch(`${api.base}/api/pause`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'maintenance window' }),
+    });
     expect(paused.status).toBe(200);
     expect(await paused.json()).toMatchObject({ paused: true, by: 'api', reason: 'maintenance window' });
     expect((await plainFetch('/api/pause', 'POST', TOKEN)).status).toBe(409);
@@ -131,11 +147,17 @@ describe('guarantee 4: storm breaker and kill switch', () => {
   it('PAUSED=true at start pauses automation until POST /api/resume', async () => {
     const [cfg] = await startAll(cleanup, [{ env: { ...env, PAUSED: 'true' }, command: 'serve', name: 'g4-serve-paused' }]);
     const cfgApi = new Api(cfg!.url);
-    const state = (await (await fetch(`${cfg!.url}/api/pause`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { paused: boolean; by: string; reason: string };
+    const state = (await (await fetch(`${cfg!.url}/api/pause`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+      paused: boolean;
+      by: string;
+      reason: string;
+    };
     expect(state).toMatchObject({ paused: true, by: 'config', reason: 'PAUSED=true at start' });
     const [held] = await fire(cfgApi, ['cfg-1']);
     expectPlanOnly(held!, /^automation paused \(PAUSED=true at start\)/);
-    expect((await fetch(`${cfg!.url}/api/resume`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${cfg!.url}/api/resume`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status,
+    ).toBe(200);
     const [ok] = await fire(cfgApi, ['cfg-2']);
     expect(ok!.state).toBe('succeeded');
     const all = await cfgApi.runs({ procedure: 'STORM-1' });

@@ -40,8 +40,14 @@ describe('Prometheus rules and Alertmanager config (promtool, amtool)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const alertname of ['SupervisorDown', 'ChildCrashLoop', 'DashboardIPCDisconnected', 'RuntimeStarvation']) {
       const t = await runCommand(BINARIES.amtool, [
-        'config', 'routes', 'test', `--config.file=${AM_CONFIG}`, '--verify.receivers=remediator',
-        `alertname=${alertname}`, 'severity=page', 'instance=host-a:9100',
+        'config',
+        'routes',
+        'test',
+        `--config.file=${AM_CONFIG}`,
+        '--verify.receivers=remediator',
+        `alertname=${alertname}`,
+        'severity=page',
+        'instance=host-a:9100',
       ]);
       expect(t.code, `${alertname}: ${t.stdout}${t.stderr}`).toBe(0);
     }

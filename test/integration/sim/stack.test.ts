@@ -65,15 +65,23 @@ describe('startStack: simulator → Prometheus → Alertmanager → webhook', ()
   });
 
   const alertsNamed = (name: string, status: 'firing' | 'resolved') =>
-    sink.received.flatMap((r) => r.body.alerts.map((a) => ({ ...a, authorization: r.authorization, path: r.path })))
+    sink.received
+      .flatMap((r) => r.body.alerts.map((a) => ({ ...a, authorization: r.authorization, path: r.path })))
       .filter((a) => a.labels.alertname === name && a.status === status);
 
   it('is live: the supervisor target is scraped and no P1 alert fires while healthy', async () => {
-    const q = await (await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent('supervisor_up')}`)).json() as {
+    const q = (await (
+      await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent('supervisor_up')}`)
+    ).json()) as {
       data: { result: { metric: Record<string, string>; value: [number, string] }[] };
     };
-    expect(q.data.result).toEqual([expect.objectContaining({ metric: expect.objectContaining({ job: 'supervisor', instance: target }), value: [expect.any(Number), '1'] })]);
-    const alerts = await (await fetch(`${stack.alertmanagerUrl}/api/v2/alerts`)).json() as unknown[];
+    expect(q.data.result).toEqual([
+      expect.objectContaining({
+        metric: expect.objectContaining({ job: 'supervisor', instance: target }),
+        value: [expect.any(Number), '1'],
+      }),
+    ]);
+    const alerts = (await (await fetch(`${stack.alertmanagerUrl}/api/v2/alerts`)).json()) as unknown[];
     expect(alerts).toEqual([]);
   });
 
@@ -81,22 +89,35 @@ describe('startStack: simulator → Prometheus → Alertmanager → webhook', ()
     const c = new SupervisorClient(sup.adminUrl, sup.metricsUrl);
     const relay = (await c.state()).relay.pid;
     await c.post('/faults/ipc/drop');
-    const [firing] = await waitFor('a firing DashboardIPCDisconnected webhook', () => {
-      const a = alertsNamed('DashboardIPCDisconnected', 'firing');
-      return a.length > 0 ? a : undefined;
-    }, { timeoutMs: 20_000, processes: [stack.prometheus, stack.alertmanager, sup.proc] });
+    const [firing] = await waitFor(
+      'a firing DashboardIPCDisconnected webhook',
+      () => {
+        const a = alertsNamed('DashboardIPCDisconnected', 'firing');
+        return a.length > 0 ? a : undefined;
+      },
+      { timeoutMs: 20_000, processes: [stack.prometheus, stack.alertmanager, sup.proc] },
+    );
     expect(firing?.authorization).toBe(`Bearer ${TOKEN}`);
     expect(firing?.path).toBe('/webhook');
-    expect(firing?.labels).toMatchObject({ alertname: 'DashboardIPCDisconnected', severity: 'page', instance: target, job: 'supervisor' });
+    expect(firing?.labels).toMatchObject({
+      alertname: 'DashboardIPCDisconnected',
+      severity: 'page',
+      instance: target,
+      job: 'supervisor',
+    });
     expect(firing?.labels).not.toHaveProperty('procedure');
     expect(firing?.annotations.runbook).toBe('P1-003');
 
     // The runbook's fix: SIGTERM the relay; the supervisor restarts it, the link reconnects, the alert resolves.
     if (relay !== null) process.kill(relay, 'SIGTERM');
-    await waitFor('a resolved DashboardIPCDisconnected webhook', () => alertsNamed('DashboardIPCDisconnected', 'resolved').length > 0, {
-      timeoutMs: 20_000,
-      processes: [stack.prometheus, stack.alertmanager, sup.proc],
-    });
+    await waitFor(
+      'a resolved DashboardIPCDisconnected webhook',
+      () => alertsNamed('DashboardIPCDisconnected', 'resolved').length > 0,
+      {
+        timeoutMs: 20_000,
+        processes: [stack.prometheus, stack.alertmanager, sup.proc],
+      },
+    );
   });
 
   it('SupervisorDown fires when the supervisor panics', async () => {
@@ -105,10 +126,14 @@ describe('startStack: simulator → Prometheus → Alertmanager → webhook', ()
     await sup.exited;
     // After a panic both `up == 0` (with instance) and the absent() variant (job only) may fire, in either order:
     // wait for the one about this target.
-    const [firing] = await waitFor('a firing SupervisorDown webhook for the target', () => {
-      const a = alertsNamed('SupervisorDown', 'firing').filter((x) => x.labels.instance === target);
-      return a.length > 0 ? a : undefined;
-    }, { timeoutMs: 20_000, processes: [stack.prometheus, stack.alertmanager] });
+    const [firing] = await waitFor(
+      'a firing SupervisorDown webhook for the target',
+      () => {
+        const a = alertsNamed('SupervisorDown', 'firing').filter((x) => x.labels.instance === target);
+        return a.length > 0 ? a : undefined;
+      },
+      { timeoutMs: 20_000, processes: [stack.prometheus, stack.alertmanager] },
+    );
     expect(firing?.labels).toMatchObject({ severity: 'page', instance: target, job: 'supervisor' });
     expect(firing?.annotations.runbook).toBe('P1-001');
     expect(firing?.authorization).toBe(`Bearer ${TOKEN}`);

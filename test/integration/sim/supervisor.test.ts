@@ -121,10 +121,14 @@ describe('supervisor simulator (real processes)', () => {
     expect((await c.health()).status).toBe('degraded');
 
     process.kill(relay, 'SIGTERM');
-    await waitFor('link reconnected by a new relay', async () => {
-      const s = await c.state();
-      return s.dashboard.link === 'connected' && s.relay.pid !== relay;
-    }, { timeoutMs: 10_000 });
+    await waitFor(
+      'link reconnected by a new relay',
+      async () => {
+        const s = await c.state();
+        return s.dashboard.link === 'connected' && s.relay.pid !== relay;
+      },
+      { timeoutMs: 10_000 },
+    );
     expect(await c.metric('supervisor_dashboard_link_connected')).toBe(1);
   });
 
@@ -158,10 +162,14 @@ describe('supervisor simulator (real processes)', () => {
 
   it('P1-004: a BlockForever child stalls the control loop while uptime advances; quarantining it resumes the loop', async () => {
     expect(await c.post('/faults/children/child-1/block-forever')).toEqual({ result: 'Accepted' });
-    await waitFor('the control loop to wait on child-1', () => readFileSync(sup.journal, 'utf8').includes('control loop waiting on 1 blocking'));
+    await waitFor('the control loop to wait on child-1', () =>
+      readFileSync(sup.journal, 'utf8').includes('control loop waiting on 1 blocking'),
+    );
     const stalledAt = await c.health();
     // Wait for uptime to advance by 2 s (an event), then the iterations must not have moved.
-    await waitFor('uptime to advance 2 s', async () => (await c.health()).uptime_secs >= stalledAt.uptime_secs + 2, { timeoutMs: 5000 });
+    await waitFor('uptime to advance 2 s', async () => (await c.health()).uptime_secs >= stalledAt.uptime_secs + 2, {
+      timeoutMs: 5000,
+    });
     const later = await c.health();
     expect(later.control_loop_iterations).toBe(stalledAt.control_loop_iterations);
     expect(later.status).toBe('degraded');
@@ -169,7 +177,10 @@ describe('supervisor simulator (real processes)', () => {
     expect((await c.state()).children.find((x) => x.id === 'child-1')?.behavior).toBe('BlockForever');
 
     expect(await c.post('/children/child-1/quarantine')).toEqual({ result: 'Accepted' });
-    await waitFor('iterations to increase again', async () => (await c.health()).control_loop_iterations > stalledAt.control_loop_iterations + 5);
+    await waitFor(
+      'iterations to increase again',
+      async () => (await c.health()).control_loop_iterations > stalledAt.control_loop_iterations + 5,
+    );
     expect((await c.state()).children.find((x) => x.id === 'child-1')?.state).toBe('quarantined');
     expect(await c.post('/children/child-1/remove')).toEqual({ result: 'Accepted' });
   });

@@ -97,7 +97,12 @@ export function describeActionContract<S>(action: Action<S>, cases: ActionContra
         for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
           expect(e.message).not.toContain(secret);
           expect(String(e.stack)).not.toContain(secret);
-          expect(JSON.stringify(e, Object.getOwnPropertyNames(e).filter((k) => k !== 'cause'))).not.toContain(secret);
+          expect(
+            JSON.stringify(
+              e,
+              Object.getOwnPropertyNames(e).filter((k) => k !== 'cause'),
+            ),
+          ).not.toContain(secret);
         }
       } finally {
         delete process.env.REMEDIATOR_CONTRACT_SECRET;

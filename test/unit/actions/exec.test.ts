@@ -26,7 +26,18 @@ describeActionContract(exec, {
 
 describe('actions/exec', () => {
   it('passes shell metacharacters through literally, one argv element each', async () => {
-    const args = ['; rm -rf /tmp/x', '$(id)', '`id`', '| cat /etc/passwd', '&& echo pwned', "'quoted' \"double\"", '*', '~', '>out', '\\n'];
+    const args = [
+      '; rm -rf /tmp/x',
+      '$(id)',
+      '`id`',
+      '| cat /etc/passwd',
+      '&& echo pwned',
+      '\'quoted\' "double"',
+      '*',
+      '~',
+      '>out',
+      '\\n',
+    ];
     const result = await exec.run(js('console.log(JSON.stringify(process.argv.slice(1)))', ...args), actionContext());
     expect(result.status).toBe('succeeded');
     expect(JSON.parse(result.output!)).toEqual(args);
@@ -118,7 +129,8 @@ describe('actions/exec', () => {
   });
 
   it('timeout: SIGKILL 2 s after SIGTERM when the process ignores it', async () => {
-    const code = 'process.on("SIGTERM", () => console.log("ignoring SIGTERM")); console.log("ready"); setInterval(() => {}, 1000)';
+    const code =
+      'process.on("SIGTERM", () => console.log("ignoring SIGTERM")); console.log("ready"); setInterval(() => {}, 1000)';
     const t0 = performance.now();
     // 1 s: node must be up and have its handler installed before the SIGTERM arrives.
     const result = await exec.run({ ...js(code), timeout: '1s' }, actionContext());
@@ -161,7 +173,9 @@ describe('actions/exec', () => {
   });
 
   it('describe() quotes arguments that need it, on one line', () => {
-    expect(exec.describe({ command: ['systemctl', 'restart', 'supervisor'], timeout: '30s' })).toBe('systemctl restart supervisor (timeout 30s)');
+    expect(exec.describe({ command: ['systemctl', 'restart', 'supervisor'], timeout: '30s' })).toBe(
+      'systemctl restart supervisor (timeout 30s)',
+    );
     expect(exec.describe({ command: ['sh', '-c', 'echo a\necho b'] })).toBe('sh -c "echo a\\necho b"');
   });
 
@@ -176,7 +190,12 @@ describe('actions/exec', () => {
   });
 
   it('render() with the real renderer: list vars splice, alert labels stay one safe argument', () => {
-    const render = createRender({ labels: { pid: '1234', evil: '--force' }, annotations: {}, vars: { restart: ['systemctl', 'restart', 'relay'] }, env: {} });
+    const render = createRender({
+      labels: { pid: '1234', evil: '--force' },
+      annotations: {},
+      vars: { restart: ['systemctl', 'restart', 'relay'] },
+      env: {},
+    });
     expect(exec.render({ command: ['{{ vars.restart }}', '{{ labels.pid }}; rm -rf /'] }, render).command).toEqual([
       'systemctl',
       'restart',

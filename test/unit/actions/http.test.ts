@@ -38,7 +38,12 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://x');
-      const s: Seen = { method: req.method ?? '', path: url.pathname, headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const s: Seen = {
+        method: req.method ?? '',
+        path: url.pathname,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
       seen.push(s);
       arrivals.splice(0).forEach((f) => f(s));
       (routes[url.pathname] ?? ((r: ServerResponse) => text(r, 404, 'not found')))(res, s);
@@ -61,7 +66,12 @@ const nextRequest = (): Promise<Seen> => new Promise((r) => arrivals.push(r));
 const spec = (s: Partial<HttpSpec> & { url: string }): HttpSpec => HttpSpec.parse(s);
 
 describeActionContract(http, {
-  valid: { method: 'POST', url: 'http://supervisor:8080/children/{{ labels.child }}/remove', headers: { Authorization: 'Bearer x' }, timeout: '5s' },
+  valid: {
+    method: 'POST',
+    url: 'http://supervisor:8080/children/{{ labels.child }}/remove',
+    headers: { Authorization: 'Bearer x' },
+    timeout: '5s',
+  },
   slow: () => spec({ method: 'GET', url: `${base}/hang` }),
   started: () => nextRequest().then(() => undefined),
   bigOutput: () => spec({ method: 'GET', url: `${base}/big` }),
@@ -87,7 +97,10 @@ describe('actions/http', () => {
   });
 
   it('a caller-given Content-Type wins', async () => {
-    await http.run(spec({ url: `${base}/echo`, headers: { 'content-type': 'application/merge-patch+json' }, body: {} }), actionContext());
+    await http.run(
+      spec({ url: `${base}/echo`, headers: { 'content-type': 'application/merge-patch+json' }, body: {} }),
+      actionContext(),
+    );
     expect(seen[0]!.headers['content-type']).toBe('application/merge-patch+json');
   });
 
@@ -103,14 +116,24 @@ describe('actions/http', () => {
   });
 
   it('okStatus decides what succeeds', async () => {
-    await expect(http.run(spec({ url: `${base}/rejected`, okStatus: [200, 409] }), actionContext())).resolves.toMatchObject({ status: 'succeeded' });
-    await expect(http.run(spec({ url: `${base}/children/a/remove`, okStatus: [202] }), actionContext())).resolves.toMatchObject({ status: 'failed' });
+    await expect(http.run(spec({ url: `${base}/rejected`, okStatus: [200, 409] }), actionContext())).resolves.toMatchObject({
+      status: 'succeeded',
+    });
+    await expect(http.run(spec({ url: `${base}/children/a/remove`, okStatus: [202] }), actionContext())).resolves.toMatchObject({
+      status: 'failed',
+    });
   });
 
   it('text stays text; JSON-looking text is parsed; broken JSON stays text; no body has no body', async () => {
-    await expect(http.run(spec({ method: 'GET', url: `${base}/text` }), actionContext())).resolves.toMatchObject({ body: 'plain words\n' });
-    await expect(http.run(spec({ method: 'GET', url: `${base}/looks-json` }), actionContext())).resolves.toMatchObject({ body: { a: 1 } });
-    await expect(http.run(spec({ method: 'GET', url: `${base}/bad-json` }), actionContext())).resolves.toMatchObject({ body: '{not json' });
+    await expect(http.run(spec({ method: 'GET', url: `${base}/text` }), actionContext())).resolves.toMatchObject({
+      body: 'plain words\n',
+    });
+    await expect(http.run(spec({ method: 'GET', url: `${base}/looks-json` }), actionContext())).resolves.toMatchObject({
+      body: { a: 1 },
+    });
+    await expect(http.run(spec({ method: 'GET', url: `${base}/bad-json` }), actionContext())).resolves.toMatchObject({
+      body: '{not json',
+    });
     const empty = await http.run(spec({ url: `${base}/accepted` }), actionContext());
     expect(empty).toMatchObject({ status: 'succeeded', httpStatus: 202, output: 'HTTP 202 Accepted' });
     expect(empty).not.toHaveProperty('body');
@@ -122,7 +145,10 @@ describe('actions/http', () => {
   });
 
   it('does not follow redirects (a 3xx is the answer)', async () => {
-    await expect(http.run(spec({ method: 'GET', url: `${base}/redirect` }), actionContext())).resolves.toMatchObject({ status: 'failed', httpStatus: 302 });
+    await expect(http.run(spec({ method: 'GET', url: `${base}/redirect` }), actionContext())).resolves.toMatchObject({
+      status: 'failed',
+      httpStatus: 302,
+    });
     expect(seen.map((s) => s.path)).toEqual(['/redirect']);
   });
 
@@ -140,7 +166,9 @@ describe('actions/http', () => {
   });
 
   it('timeout: a retryable ActionError', async () => {
-    const err = await http.run(spec({ method: 'GET', url: `${base}/hang`, timeout: '100ms' }), actionContext()).catch((e: unknown) => e);
+    const err = await http
+      .run(spec({ method: 'GET', url: `${base}/hang`, timeout: '100ms' }), actionContext())
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'ActionError', retryable: true });
     expect((err as Error).message).toContain('timed out after 100ms');
   });
@@ -175,7 +203,9 @@ describe('actions/http', () => {
 });
 
 function listen(s: Server): Promise<string> {
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(s.address() as AddressInfo).port}`)));
+  return new Promise((resolve) =>
+    s.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(s.address() as AddressInfo).port}`)),
+  );
 }
 
 function json(res: ServerResponse, status: number, body: object, raw = false): void {

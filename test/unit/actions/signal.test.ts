@@ -60,7 +60,11 @@ describe('actions/signal', () => {
     const [a, b, sleepy] = [await start(NAME), await start(NAME), await start(SLEEPY)];
     const result = await signal.run({ process: NAME, signal: 'SIGTERM' }, actionContext());
     const pids = [a.pid, b.pid].sort((x, y) => x - y);
-    expect(result).toEqual({ status: 'succeeded', output: `SIGTERM sent to ${NAME} (pids ${pids.join(', ')})`, detail: { pids } });
+    expect(result).toEqual({
+      status: 'succeeded',
+      output: `SIGTERM sent to ${NAME} (pids ${pids.join(', ')})`,
+      detail: { pids },
+    });
     expect(await exited(a)).toBe('SIGTERM');
     expect(await exited(b)).toBe('SIGTERM');
     expect(sleepy.exitCode === null && sleepy.signalCode === null).toBe(true);
@@ -86,7 +90,11 @@ describe('actions/signal', () => {
   it('no such process: a failed result that says so, not an exception', async () => {
     const sleepy = await start(SLEEPY);
     const result = await signal.run({ process: NAME, signal: 'SIGTERM' }, actionContext());
-    expect(result).toEqual({ status: 'failed', output: `no process named "${NAME}" found; nothing signalled`, detail: { pids: [] } });
+    expect(result).toEqual({
+      status: 'failed',
+      output: `no process named "${NAME}" found; nothing signalled`,
+      detail: { pids: [] },
+    });
     expect(sleepy.signalCode).toBeNull();
   });
 
@@ -100,7 +108,11 @@ describe('actions/signal', () => {
     const pidFile = join(dir, 'relay.pid');
     await writeFile(pidFile, ` ${a.pid}\n`);
     const result = await signal.run({ pidFile, signal: 'SIGTERM' }, actionContext());
-    expect(result).toEqual({ status: 'succeeded', output: `SIGTERM sent to pid ${a.pid} (from ${pidFile})`, detail: { pids: [a.pid] } });
+    expect(result).toEqual({
+      status: 'succeeded',
+      output: `SIGTERM sent to pid ${a.pid} (from ${pidFile})`,
+      detail: { pids: [a.pid] },
+    });
     expect(await exited(a)).toBe('SIGTERM');
   });
 
@@ -113,14 +125,17 @@ describe('actions/signal', () => {
     ${'1'}           | ${'names pid 1, which is never signalled'}
     ${'0'}           | ${'names pid 0, which is never signalled'}
     ${'99999999999'} | ${'does not hold a pid'}
-  `('pid file holding $content: failed, nothing signalled', async ({ content, problem }: { content: string; problem: string }) => {
-    const pidFile = join(dir, 'bad.pid');
-    await writeFile(pidFile, content);
-    const result = await signal.run({ pidFile, signal: 'SIGTERM' }, actionContext());
-    expect(result.status).toBe('failed');
-    expect(result.output).toContain(problem);
-    expect(result.detail).toEqual({ pids: [] });
-  });
+  `(
+    'pid file holding $content: failed, nothing signalled',
+    async ({ content, problem }: { content: string; problem: string }) => {
+      const pidFile = join(dir, 'bad.pid');
+      await writeFile(pidFile, content);
+      const result = await signal.run({ pidFile, signal: 'SIGTERM' }, actionContext());
+      expect(result.status).toBe('failed');
+      expect(result.output).toContain(problem);
+      expect(result.detail).toEqual({ pids: [] });
+    },
+  );
 
   it('pid file naming remediator itself: refused', async () => {
     const pidFile = join(dir, 'self.pid');

@@ -11,7 +11,10 @@ describeActionContract(wait, {
 describe('actions/wait', () => {
   it('waits the duration, then succeeds', async () => {
     const t0 = performance.now();
-    await expect(wait.run({ duration: '50ms' }, actionContext())).resolves.toEqual({ status: 'succeeded', output: 'waited 50ms' });
+    await expect(wait.run({ duration: '50ms' }, actionContext())).resolves.toEqual({
+      status: 'succeeded',
+      output: 'waited 50ms',
+    });
     expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
   });
 

@@ -30,7 +30,12 @@ const goTime = fc
     ms: fc.integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(2200, 0, 1) }),
     digits: fc.integer({ min: 0, max: 9 }),
     fraction: fc.integer({ min: 0, max: 999_999_999 }),
-    offset: fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })).map(([s, h, m]) => `${s}${pad(h)}:${pad(m)}`)),
+    offset: fc.oneof(
+      fc.constant('Z'),
+      fc
+        .tuple(fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }))
+        .map(([s, h, m]) => `${s}${pad(h)}:${pad(m)}`),
+    ),
   })
   .map(({ ms, digits, fraction, offset }) => {
     const base = new Date(ms).toISOString().slice(0, 19);
@@ -40,10 +45,40 @@ const goTime = fc
 const zeroTime = fc.constant('0001-01-01T00:00:00Z');
 const labelName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,30}$/);
 /** Label values: anything a string can hold, lone surrogates and control characters included. */
-const labelValue = fc.oneof(fc.string({ maxLength: 50 }), fc.string({ unit: 'binary', maxLength: 50 }), fc.constantFrom('"} or vector(1) or {"', '$(id)', '../../etc/passwd', '-rf', 'a\r\nb', '\ud800', ''));
-const labelSet = fc.dictionary(labelName, labelValue, { maxKeys: 8 }).chain((l) => fc.string({ minLength: 1, maxLength: 40 }).map((alertname) => ({ ...l, alertname })));
+const labelValue = fc.oneof(
+  fc.string({ maxLength: 50 }),
+  fc.string({ unit: 'binary', maxLength: 50 }),
+  fc.constantFrom('"} or vector(1) or {"', '$(id)', '../../etc/passwd', '-rf', 'a\r\nb', '\ud800', ''),
+);
+const labelSet = fc
+  .dictionary(labelName, labelValue, { maxKeys: 8 })
+  .chain((l) => fc.string({ minLength: 1, maxLength: 40 }).map((alertname) => ({ ...l, alertname })));
 const unknownKeys = fc.dictionary(
-  fc.stringMatching(/^[a-z][a-zA-Z_]{0,15}$/).filter((k) => !['status', 'labels', 'annotations', 'startsAt', 'endsAt', 'generatorURL', 'fingerprint', 'version', 'groupKey', 'truncatedAlerts', 'receiver', 'alerts', 'groupLabels', 'commonLabels', 'commonAnnotations', 'externalURL', '__proto__', 'constructor'].includes(k)),
+  fc
+    .stringMatching(/^[a-z][a-zA-Z_]{0,15}$/)
+    .filter(
+      (k) =>
+        ![
+          'status',
+          'labels',
+          'annotations',
+          'startsAt',
+          'endsAt',
+          'generatorURL',
+          'fingerprint',
+          'version',
+          'groupKey',
+          'truncatedAlerts',
+          'receiver',
+          'alerts',
+          'groupLabels',
+          'commonLabels',
+          'commonAnnotations',
+          'externalURL',
+          '__proto__',
+          'constructor',
+        ].includes(k),
+    ),
   fc.jsonValue({ maxDepth: 2 }),
   { maxKeys: 3 },
 );
@@ -79,12 +114,15 @@ describe('alertmanager/payload', () => {
     it('has cases', () => {
       expect(refused.length).toBeGreaterThan(40);
     });
-    it.each(refused.map((c) => [c.name, (c.expect.path ?? '').slice(0, 40), c] as const))('%s: refused, naming %s', (_name, _path, c) => {
-      const body: unknown = JSON.parse(readFileSync(new URL(c.file!, corpusDir), 'utf8'));
-      const r = parse(body);
-      expect(r.ok).toBe(false);
-      if (!r.ok) expect(r.paths).toContain(c.expect.path);
-    });
+    it.each(refused.map((c) => [c.name, (c.expect.path ?? '').slice(0, 40), c] as const))(
+      '%s: refused, naming %s',
+      (_name, _path, c) => {
+        const body: unknown = JSON.parse(readFileSync(new URL(c.file!, corpusDir), 'utf8'));
+        const r = parse(body);
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect(r.paths).toContain(c.expect.path);
+      },
+    );
     it.each(jsonCases.filter((c) => c.expect.status === 202).map((c) => [c.name, c] as const))('%s: accepted', (_name, c) => {
       const body: unknown = JSON.parse(readFileSync(new URL(c.file!, corpusDir), 'utf8'));
       expect(parse(body)).toMatchObject({ ok: true });
@@ -93,7 +131,9 @@ describe('alertmanager/payload', () => {
 
   it('accepts the payloads Alertmanager 0.25 sent, and computes the fingerprints it sent', () => {
     for (const name of ['firing-v0.25.json', 'resolved-v0.25.json', 'mixed-group-v0.25.json']) {
-      const body: unknown = JSON.parse(readFileSync(new URL(`../../../../shared/fixtures/alertmanager/${name}`, import.meta.url), 'utf8'));
+      const body: unknown = JSON.parse(
+        readFileSync(new URL(`../../../../shared/fixtures/alertmanager/${name}`, import.meta.url), 'utf8'),
+      );
       const r = parse(body);
       expect(r.ok, name).toBe(true);
       if (r.ok) for (const a of r.data.alerts) expect(alertFingerprint(a.labels)).toBe(a.fingerprint);
@@ -120,9 +160,17 @@ describe('alertmanager/payload', () => {
   });
 
   it('limits: 10,000 alerts, 16 KiB label values, 1 KiB label names', () => {
-    const alert = { status: 'firing', labels: { alertname: 'A' }, startsAt: '2026-01-01T00:00:00Z', fingerprint: '0123456789abcdef' };
+    const alert = {
+      status: 'firing',
+      labels: { alertname: 'A' },
+      startsAt: '2026-01-01T00:00:00Z',
+      fingerprint: '0123456789abcdef',
+    };
     expect(parse({ version: '4', status: 'firing', alerts: Array(10_000).fill(alert) }).ok).toBe(true);
-    expect(parse({ version: '4', status: 'firing', alerts: Array(10_001).fill(alert) })).toEqual({ ok: false, paths: ['alerts'] });
+    expect(parse({ version: '4', status: 'firing', alerts: Array(10_001).fill(alert) })).toEqual({
+      ok: false,
+      paths: ['alerts'],
+    });
     const big = (x: string) => ({ version: '4', status: 'firing', alerts: [{ ...alert, labels: { alertname: 'A', x } }] });
     expect(parse(big('v'.repeat(16 * 1024))).ok).toBe(true);
     expect(parse(big('v'.repeat(16 * 1024 + 1)))).toEqual({ ok: false, paths: ['alerts[0].labels.x'] });
@@ -131,27 +179,49 @@ describe('alertmanager/payload', () => {
   describe('properties', () => {
     it('never throws on arbitrary JSON: success, or a ZodError whose issues each have a path and a message', () => {
       fc.assert(
-        fc.property(fc.oneof(fc.jsonValue(), fc.jsonValue().map((v) => ({ version: '4', status: 'firing', alerts: [v] })), fc.jsonValue().map((v) => ({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels: v, startsAt: v, fingerprint: v }] }))), (body) => {
-          const r = WebhookPayload.safeParse(body);
-          if (!r.success) {
-            expect(r.error).toBeInstanceOf(z.ZodError);
-            expect(r.error.issues.length).toBeGreaterThan(0);
-            for (const i of r.error.issues) {
-              expect(Array.isArray(i.path)).toBe(true);
-              expect(typeof i.message).toBe('string');
-              expect(typeof formatPath(i.path)).toBe('string');
+        fc.property(
+          fc.oneof(
+            fc.jsonValue(),
+            fc.jsonValue().map((v) => ({ version: '4', status: 'firing', alerts: [v] })),
+            fc.jsonValue().map((v) => ({
+              version: '4',
+              status: 'firing',
+              alerts: [{ status: 'firing', labels: v, startsAt: v, fingerprint: v }],
+            })),
+          ),
+          (body) => {
+            const r = WebhookPayload.safeParse(body);
+            if (!r.success) {
+              expect(r.error).toBeInstanceOf(z.ZodError);
+              expect(r.error.issues.length).toBeGreaterThan(0);
+              for (const i of r.error.issues) {
+                expect(Array.isArray(i.path)).toBe(true);
+                expect(typeof i.message).toBe('string');
+                expect(typeof formatPath(i.path)).toBe('string');
+              }
             }
-          }
-        }),
+          },
+        ),
         { numRuns: 1000 },
       );
     });
 
     it('never throws on arbitrary JavaScript values either (what a lax body parser could hand over)', () => {
       fc.assert(
-        fc.property(fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withTypedArray: true, withSparseArray: true }), (body) => {
-          expect(() => WebhookPayload.safeParse(body)).not.toThrow();
-        }),
+        fc.property(
+          fc.anything({
+            withBigInt: true,
+            withDate: true,
+            withMap: true,
+            withSet: true,
+            withNullPrototype: true,
+            withTypedArray: true,
+            withSparseArray: true,
+          }),
+          (body) => {
+            expect(() => WebhookPayload.safeParse(body)).not.toThrow();
+          },
+        ),
         { numRuns: 500 },
       );
     });
@@ -171,7 +241,11 @@ describe('alertmanager/payload', () => {
     it('every time it accepts is a real instant: normaliseTime never throws and keeps the instant to the millisecond', () => {
       fc.assert(
         fc.property(goTime, (t) => {
-          const r = parse({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels: { alertname: 'A' }, startsAt: t, fingerprint: '0123456789abcdef' }] });
+          const r = parse({
+            version: '4',
+            status: 'firing',
+            alerts: [{ status: 'firing', labels: { alertname: 'A' }, startsAt: t, fingerprint: '0123456789abcdef' }],
+          });
           expect(r.ok).toBe(true);
           const iso = normaliseTime(t);
           expect(iso).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -191,12 +265,21 @@ describe('alertmanager/payload', () => {
           fc.integer({ min: 0, max: 99 }),
           fc.integer({ min: 0, max: 99 }),
           fc.constantFrom('', '.5', '.123456789', '.1234567890'),
-          fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 })).map(([s, h, m]) => `${s}${pad(h)}:${pad(m)}`)),
+          fc.oneof(
+            fc.constant('Z'),
+            fc
+              .tuple(fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 }))
+              .map(([s, h, m]) => `${s}${pad(h)}:${pad(m)}`),
+          ),
         )
         .map(([y, mo, d, h, mi, s, f, o]) => `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${f}${o}`);
       fc.assert(
         fc.property(timeLike, (t) => {
-          const r = parse({ version: '4', status: 'firing', alerts: [{ status: 'firing', labels: { alertname: 'A' }, startsAt: t, fingerprint: '0123456789abcdef' }] });
+          const r = parse({
+            version: '4',
+            status: 'firing',
+            alerts: [{ status: 'firing', labels: { alertname: 'A' }, startsAt: t, fingerprint: '0123456789abcdef' }],
+          });
           if (r.ok) expect(() => normaliseTime(t), t).not.toThrow();
           else expect(r.paths).toEqual(['alerts[0].startsAt']);
         }),
@@ -209,20 +292,34 @@ describe('alertmanager/payload', () => {
       const mutations: Mutation[] = [
         ['version', (p: Record<string, unknown>) => (p.version = 4)],
         ['status', (p: Record<string, unknown>) => (p.status = 'FIRING')],
-        ['alerts[0].startsAt', (p: Record<string, unknown>) => ((p.alerts as Record<string, unknown>[])[0]!.startsAt = 'yesterday')],
-        ['alerts[0].fingerprint', (p: Record<string, unknown>) => ((p.alerts as Record<string, unknown>[])[0]!.fingerprint = 'XYZ')],
-        ['alerts[0].labels', (p: Record<string, unknown>) => delete ((p.alerts as Record<string, unknown>[])[0]!.labels as Record<string, unknown>).alertname],
+        [
+          'alerts[0].startsAt',
+          (p: Record<string, unknown>) => ((p.alerts as Record<string, unknown>[])[0]!.startsAt = 'yesterday'),
+        ],
+        [
+          'alerts[0].fingerprint',
+          (p: Record<string, unknown>) => ((p.alerts as Record<string, unknown>[])[0]!.fingerprint = 'XYZ'),
+        ],
+        [
+          'alerts[0].labels',
+          (p: Record<string, unknown>) =>
+            delete ((p.alerts as Record<string, unknown>[])[0]!.labels as Record<string, unknown>).alertname,
+        ],
         ['alerts[0].status', (p: Record<string, unknown>) => ((p.alerts as Record<string, unknown>[])[0]!.status = 1)],
       ];
       const mutation = fc.constantFrom(...mutations);
       fc.assert(
-        fc.property(validPayload.filter((p) => p.alerts.length > 0), mutation, (body, [path, mutate]) => {
-          const copy = structuredClone(body) as Record<string, unknown>;
-          mutate(copy);
-          const r = parse(copy);
-          expect(r.ok).toBe(false);
-          if (!r.ok) expect(r.paths).toContain(path);
-        }),
+        fc.property(
+          validPayload.filter((p) => p.alerts.length > 0),
+          mutation,
+          (body, [path, mutate]) => {
+            const copy = structuredClone(body) as Record<string, unknown>;
+            mutate(copy);
+            const r = parse(copy);
+            expect(r.ok).toBe(false);
+            if (!r.ok) expect(r.paths).toContain(path);
+          },
+        ),
         { numRuns: 300 },
       );
     });

@@ -6,7 +6,14 @@ import { promql } from '../../../src/checks/promql.js';
 import { CheckUnavailableError, type Check, type CheckContext, type CheckOutcome } from '../../../src/checks/types.js';
 import { silentLogger } from '../../../src/log.js';
 import { createPrometheusClient } from '../../../src/prometheus/client.js';
-import { badData, notReady, queryTimeout, startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
+import {
+  badData,
+  notReady,
+  queryTimeout,
+  startFakePrometheus,
+  vector,
+  type FakePrometheus,
+} from '../../helpers/fake-prometheus.js';
 
 type Step = boolean | Error;
 
@@ -23,12 +30,17 @@ function scripted(...script: Step[]): Check<unknown> & { times: number[] } {
       times.push(performance.now());
       const next = script.length > 1 ? script.shift()! : script[0]!;
       if (next instanceof Error) return Promise.reject(next);
-      return Promise.resolve({ holds: next, observed: [{ labels: {}, value: next ? 1 : 0, at: new Date().toISOString() }], reason: next ? 'yes' : 'no' });
+      return Promise.resolve({
+        holds: next,
+        observed: [{ labels: {}, value: next ? 1 : 0, at: new Date().toISOString() }],
+        reason: next ? 'yes' : 'no',
+      });
     },
   };
 }
 
-const down = (retryable = true) => new CheckUnavailableError('Prometheus query "up" failed: HTTP 503 Service Unavailable', { retryable });
+const down = (retryable = true) =>
+  new CheckUnavailableError('Prometheus query "up" failed: HTTP 503 Service Unavailable', { retryable });
 
 function context(over: Partial<CheckContext> = {}): CheckContext {
   return {
@@ -185,7 +197,9 @@ describe('checks/poll', () => {
     const ac = new AbortController();
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const check = scripted(false);
-    const pending = awaitCheck(check, {}, T({ withinMs: 60_000, pollIntervalMs: 5000 }), context({ signal: ac.signal })).catch((e: unknown) => e);
+    const pending = awaitCheck(check, {}, T({ withinMs: 60_000, pollIntervalMs: 5000 }), context({ signal: ac.signal })).catch(
+      (e: unknown) => e,
+    );
     await new Promise((r) => setImmediate(r)); // the first evaluation has run; it now sleeps 5 s
     expect(check.times).toHaveLength(1);
     const reason = new Error('alert resolved');
@@ -221,7 +235,12 @@ describe('checks/poll', () => {
     it('Prometheus starting up, then the value arrives: holds', async () => {
       prom.script('link_up', notReady(), queryTimeout(), vector([{ instance: 'a' }, '0']), vector([{ instance: 'a' }, '1']));
       const out = await awaitCheck(promql, { promql: 'link_up', op: '==', value: 1 }, T({ withinMs: 2000 }), ctx);
-      expect(out).toMatchObject({ holds: true, unknown: false, attempts: 4, observed: [{ labels: { instance: 'a' }, value: 1 }] });
+      expect(out).toMatchObject({
+        holds: true,
+        unknown: false,
+        attempts: 4,
+        observed: [{ labels: { instance: 'a' }, value: 1 }],
+      });
       expect(prom.queries('link_up')).toHaveLength(4);
     });
 

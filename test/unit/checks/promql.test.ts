@@ -58,12 +58,19 @@ describe('checks/promql', () => {
   });
 
   it('counts further failing series', async () => {
-    const out = await evaluate({ op: '>', value: 5 }, vector([{ __name__: 'm', i: '1' }, '1'], [{ __name__: 'm', i: '2' }, '2'], [{ i: '3' }, '9']));
+    const out = await evaluate(
+      { op: '>', value: 5 },
+      vector([{ __name__: 'm', i: '1' }, '1'], [{ __name__: 'm', i: '2' }, '2'], [{ i: '3' }, '9']),
+    );
     expect(out.reason).toBe('value 1 for m{i="1"}, expected > 5 (and 1 more of 3 series)');
   });
 
   it('no data never holds, and is not 0', async () => {
-    for (const [op, value] of [['==', 0], ['<', 1], ['!=', 1]] as const) {
+    for (const [op, value] of [
+      ['==', 0],
+      ['<', 1],
+      ['!=', 1],
+    ] as const) {
       const out = await evaluate({ op, value }, emptyVector());
       expect(out).toEqual({ holds: false, observed: [], reason: 'no data' });
     }
@@ -76,7 +83,10 @@ describe('checks/promql', () => {
   });
 
   it('a scalar is one series without labels', async () => {
-    await expect(evaluate({ op: '>=', value: 3 }, scalar('3'))).resolves.toMatchObject({ holds: true, observed: [{ labels: {}, value: 3 }] });
+    await expect(evaluate({ op: '>=', value: 3 }, scalar('3'))).resolves.toMatchObject({
+      holds: true,
+      observed: [{ labels: {}, value: 3 }],
+    });
   });
 
   it('neither op nor empty: holds iff there is data', async () => {
@@ -85,7 +95,10 @@ describe('checks/promql', () => {
   });
 
   it('a string result does not hold', async () => {
-    await expect(evaluate({ op: '==', value: 1 }, stringResult('1'))).resolves.toMatchObject({ holds: false, observed: [{ value: '1' }] });
+    await expect(evaluate({ op: '==', value: 1 }, stringResult('1'))).resolves.toMatchObject({
+      holds: false,
+      observed: [{ value: '1' }],
+    });
   });
 
   it('keeps +Inf, -Inf and NaN as strings in observations, so JSON keeps them', async () => {
@@ -97,7 +110,10 @@ describe('checks/promql', () => {
 
   it('NaN == "NaN" holds; NaN == 0 does not', async () => {
     await expect(evaluate({ op: '==', value: 'NaN' }, vector([{}, 'NaN']))).resolves.toMatchObject({ holds: true });
-    await expect(evaluate({ op: '==', value: 0 }, vector([{}, 'NaN']))).resolves.toMatchObject({ holds: false, reason: 'value NaN for {}, expected == 0' });
+    await expect(evaluate({ op: '==', value: 0 }, vector([{}, 'NaN']))).resolves.toMatchObject({
+      holds: false,
+      reason: 'value NaN for {}, expected == 0',
+    });
   });
 
   it.each`
@@ -128,16 +144,19 @@ describe('checks/promql', () => {
     ${NaN}       | ${'<='} | ${0}      | ${false}
     ${NaN}       | ${'>='} | ${'NaN'}  | ${false}
     ${0.1 + 0.2} | ${'=='} | ${0.3}    | ${false}
-  `('compare($sample $op $value) is $holds', ({ sample, op, value, holds }: { sample: number; op: Op; value: PromValue; holds: boolean }) => {
-    expect(compare(sample, op, value)).toBe(holds);
-  });
+  `(
+    'compare($sample $op $value) is $holds',
+    ({ sample, op, value, holds }: { sample: number; op: Op; value: PromValue; holds: boolean }) => {
+      expect(compare(sample, op, value)).toBe(holds);
+    },
+  );
 
   it.each`
-    name                 | response          | retryable
-    ${'400 bad_data'}    | ${badData()}      | ${false}
-    ${'422 execution'}   | ${execution()}    | ${false}
-    ${'503 timeout'}     | ${queryTimeout()} | ${true}
-    ${'503 plain text'}  | ${notReady()}     | ${true}
+    name                | response          | retryable
+    ${'400 bad_data'}   | ${badData()}      | ${false}
+    ${'422 execution'}  | ${execution()}    | ${false}
+    ${'503 timeout'}    | ${queryTimeout()} | ${true}
+    ${'503 plain text'} | ${notReady()}     | ${true}
   `('Prometheus $name → CheckUnavailableError (retryable $retryable) with the cause', async ({ response, retryable }) => {
     const err = await evaluate({ op: '==', value: 1 }, response).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckUnavailableError);
@@ -149,7 +168,9 @@ describe('checks/promql', () => {
   it('aborting rejects with the signal reason, not CheckUnavailableError', async () => {
     const ac = new AbortController();
     prom.script('hanging_metric', hang());
-    const pending = promql.evaluate({ promql: 'hanging_metric', op: '==', value: 1 }, { ...ctx, signal: ac.signal }).catch((e: unknown) => e);
+    const pending = promql
+      .evaluate({ promql: 'hanging_metric', op: '==', value: 1 }, { ...ctx, signal: ac.signal })
+      .catch((e: unknown) => e);
     await prom.waitForRequest((r) => r.query === 'hanging_metric');
     const reason = new Error('step cancelled');
     ac.abort(reason);
@@ -163,7 +184,10 @@ describe('checks/promql', () => {
 
   it('render() sends the query through the promql sink', () => {
     const sinks: string[] = [];
-    const out = promql.render({ promql: 'up{instance="{{ labels.instance }}"}', op: '==', value: 1 }, (t, sink) => (sinks.push(sink), t.replace('{{ labels.instance }}', 'a\\"b')));
+    const out = promql.render(
+      { promql: 'up{instance="{{ labels.instance }}"}', op: '==', value: 1 },
+      (t, sink) => (sinks.push(sink), t.replace('{{ labels.instance }}', 'a\\"b')),
+    );
     expect(sinks).toEqual(['promql']);
     expect(out).toEqual({ promql: 'up{instance="a\\"b"}', op: '==', value: 1 });
   });

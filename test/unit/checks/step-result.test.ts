@@ -11,14 +11,24 @@ const noPrometheus: PrometheusClient = {
 };
 
 function ctx(steps: Record<string, StepState>, currentStep = 'verify'): CheckContext {
-  return { signal: new AbortController().signal, log: silentLogger, steps: new Map(Object.entries(steps)), currentStep, prometheus: noPrometheus };
+  return {
+    signal: new AbortController().signal,
+    log: silentLogger,
+    steps: new Map(Object.entries(steps)),
+    currentStep,
+    prometheus: noPrometheus,
+  };
 }
 
 const steps: Record<string, StepState> = {
   'restart-relay': { status: 'failed', result: { status: 'failed', exitCode: 3, output: 'relay: connection refused\nretrying' } },
   'remove-child': {
     status: 'passed',
-    result: { status: 'succeeded', httpStatus: 200, body: { result: 'Accepted', children: [{ id: 'a', state: 'running', restarts: 2, ok: true }], none: null } },
+    result: {
+      status: 'succeeded',
+      httpStatus: 200,
+      body: { result: 'Accepted', children: [{ id: 'a', state: 'running', restarts: 2, ok: true }], none: null },
+    },
   },
   verify: { result: { status: 'succeeded', exitCode: 0, output: 'ok' } },
 };
@@ -27,29 +37,29 @@ const check = (spec: StepResultSpec, current?: string) => stepResult.evaluate(sp
 
 describe('checks/step-result', () => {
   it.each`
-    spec                                                                   | holds
-    ${{ step: 'restart-relay', status: 'failed' }}                         | ${true}
-    ${{ step: 'restart-relay', status: 'passed' }}                         | ${false}
-    ${{ step: 'restart-relay', status: ['passed', 'failed'] }}             | ${true}
-    ${{ step: 'restart-relay', exitCode: 3 }}                              | ${true}
-    ${{ step: 'restart-relay', exitCode: [0, 1] }}                         | ${false}
-    ${{ step: 'restart-relay', output: 'connection refused' }}             | ${true}
-    ${{ step: 'restart-relay', output: '^retrying$' }}                     | ${false}
-    ${{ step: 'restart-relay', output: 'refused\\nretry' }}                | ${true}
-    ${{ step: 'restart-relay', status: 'failed', exitCode: 0 }}            | ${false}
-    ${{ step: 'remove-child', httpStatus: 200 }}                           | ${true}
-    ${{ step: 'remove-child', httpStatus: [201, 202] }}                    | ${false}
-    ${{ step: 'remove-child', json: { path: 'result', value: 'Accepted' } }} | ${true}
-    ${{ step: 'remove-child', json: { path: 'result', value: 'Rejected' } }} | ${false}
+    spec                                                                              | holds
+    ${{ step: 'restart-relay', status: 'failed' }}                                    | ${true}
+    ${{ step: 'restart-relay', status: 'passed' }}                                    | ${false}
+    ${{ step: 'restart-relay', status: ['passed', 'failed'] }}                        | ${true}
+    ${{ step: 'restart-relay', exitCode: 3 }}                                         | ${true}
+    ${{ step: 'restart-relay', exitCode: [0, 1] }}                                    | ${false}
+    ${{ step: 'restart-relay', output: 'connection refused' }}                        | ${true}
+    ${{ step: 'restart-relay', output: '^retrying$' }}                                | ${false}
+    ${{ step: 'restart-relay', output: 'refused\\nretry' }}                           | ${true}
+    ${{ step: 'restart-relay', status: 'failed', exitCode: 0 }}                       | ${false}
+    ${{ step: 'remove-child', httpStatus: 200 }}                                      | ${true}
+    ${{ step: 'remove-child', httpStatus: [201, 202] }}                               | ${false}
+    ${{ step: 'remove-child', json: { path: 'result', value: 'Accepted' } }}          | ${true}
+    ${{ step: 'remove-child', json: { path: 'result', value: 'Rejected' } }}          | ${false}
     ${{ step: 'remove-child', json: { path: 'children.0.state', value: 'running' } }} | ${true}
-    ${{ step: 'remove-child', json: { path: 'children.0.restarts', value: 2 } }} | ${true}
-    ${{ step: 'remove-child', json: { path: 'children.0.restarts', value: '2' } }} | ${false}
-    ${{ step: 'remove-child', json: { path: 'children.0.ok', value: true } }} | ${true}
-    ${{ step: 'remove-child', json: { path: 'none', value: null } }}       | ${true}
-    ${{ step: 'remove-child', json: { path: 'missing', value: null } }}    | ${false}
+    ${{ step: 'remove-child', json: { path: 'children.0.restarts', value: 2 } }}      | ${true}
+    ${{ step: 'remove-child', json: { path: 'children.0.restarts', value: '2' } }}    | ${false}
+    ${{ step: 'remove-child', json: { path: 'children.0.ok', value: true } }}         | ${true}
+    ${{ step: 'remove-child', json: { path: 'none', value: null } }}                  | ${true}
+    ${{ step: 'remove-child', json: { path: 'missing', value: null } }}               | ${false}
     ${{ step: 'remove-child', json: { path: 'children.1.state', value: 'running' } }} | ${false}
-    ${{ step: 'remove-child', exitCode: 0 }}                               | ${false}
-    ${{ exitCode: 0, output: 'ok' }}                                       | ${true}
+    ${{ step: 'remove-child', exitCode: 0 }}                                          | ${false}
+    ${{ exitCode: 0, output: 'ok' }}                                                  | ${true}
   `('$spec holds: $holds', async ({ spec, holds }: { spec: StepResultSpec; holds: boolean }) => {
     expect((await check(spec)).holds).toBe(holds);
   });
@@ -77,13 +87,23 @@ describe('checks/step-result', () => {
   });
 
   it('a step that has not run does not hold', async () => {
-    await expect(check({ step: 'later', status: 'passed' })).resolves.toEqual({ holds: false, observed: [], reason: 'step later has not run' });
+    await expect(check({ step: 'later', status: 'passed' })).resolves.toEqual({
+      holds: false,
+      observed: [],
+      reason: 'step later has not run',
+    });
   });
 
   it('a step without an action result: exitCode, output, httpStatus do not hold', async () => {
     const c = ctx({ wait: { status: 'passed' } });
-    await expect(stepResult.evaluate({ step: 'wait', exitCode: 0 }, c)).resolves.toMatchObject({ holds: false, reason: 'step wait: exit code (none), expected 0' });
-    await expect(stepResult.evaluate({ step: 'wait', output: '.*' }, c)).resolves.toMatchObject({ holds: false, reason: 'step wait: no output, expected /.*/' });
+    await expect(stepResult.evaluate({ step: 'wait', exitCode: 0 }, c)).resolves.toMatchObject({
+      holds: false,
+      reason: 'step wait: exit code (none), expected 0',
+    });
+    await expect(stepResult.evaluate({ step: 'wait', output: '.*' }, c)).resolves.toMatchObject({
+      holds: false,
+      reason: 'step wait: no output, expected /.*/',
+    });
     await expect(stepResult.evaluate({ step: 'wait', httpStatus: 200 }, c)).resolves.toMatchObject({ holds: false });
   });
 
@@ -94,7 +114,9 @@ describe('checks/step-result', () => {
   });
 
   it('describe() and render()', () => {
-    expect(stepResult.describe({ step: 'restart-relay', status: 'failed', exitCode: [0, 1] })).toBe('step restart-relay: status failed, exitCode one of 0, 1');
+    expect(stepResult.describe({ step: 'restart-relay', status: 'failed', exitCode: [0, 1] })).toBe(
+      'step restart-relay: status failed, exitCode one of 0, 1',
+    );
     expect(stepResult.describe({ output: 'ok' })).toBe('step (this step): output =~ /ok/');
     const spec = { step: 'a', output: '{{ labels.x }}' };
     expect(stepResult.render(spec, () => 'rendered')).toBe(spec);

@@ -102,6 +102,7 @@ describe('Dockerfile', () => {
       .filter((l) => l !== '' && !l.startsWith('#'));
     for (const entry of ['.git', 'node_modules', 'dist', '.env', 'test', 'coverage']) expect(ignored).toContain(entry);
     // Everything the build copies must not be ignored.
-    for (const needed of ['src', 'rules', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) expect(ignored).not.toContain(needed);
+    for (const needed of ['src', 'rules', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'])
+      expect(ignored).not.toContain(needed);
   });
 });

@@ -23,7 +23,14 @@ function merge(base: Values, over: Values): Values {
   const out: Values = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (v === null) delete out[k];
-    else if (typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' && base[k] !== null && !Array.isArray(base[k])) out[k] = merge(base[k] as Values, v as Values);
+    else if (
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      typeof base[k] === 'object' &&
+      base[k] !== null &&
+      !Array.isArray(base[k])
+    )
+      out[k] = merge(base[k] as Values, v as Values);
     else out[k] = v;
   }
   return out;
@@ -65,7 +72,10 @@ describe('helm/remediator', () => {
   });
 
   it.each(ciFiles)('ci/%s: every rule file given by value is a valid rule file', (file) => {
-    const files = ((parse(read(`ci/${file}`)) as { rules?: { files?: Record<string, string> } }).rules?.files ?? {}) as Record<string, string>;
+    const files = ((parse(read(`ci/${file}`)) as { rules?: { files?: Record<string, string> } }).rules?.files ?? {}) as Record<
+      string,
+      string
+    >;
     for (const [name, text] of Object.entries(files)) {
       const parsed = RuleFile.safeParse(parse(text));
       expect(parsed.success, `${name}: ${parsed.error?.message}`).toBe(true);
@@ -92,7 +102,8 @@ describe('helm/remediator', () => {
   it('the per-role values the Deployment template reads (index $.Values $role) exist for every role', () => {
     const deployment = templates.find((t) => t.file === 'deployment.yaml')!.text;
     const fields = new Set([...deployment.matchAll(/\$c\.([A-Za-z]+)/g)].map((m) => m[1]!));
-    for (const role of ['serve', 'receiver', 'worker']) for (const f of fields) expect(values[role], `${role}.${f}`).toHaveProperty(f);
+    for (const role of ['serve', 'receiver', 'worker'])
+      for (const f of fields) expect(values[role], `${role}.${f}`).toHaveProperty(f);
   });
 
   it('every include names a defined template, and every block is closed', () => {
@@ -107,25 +118,42 @@ describe('helm/remediator', () => {
     }
   });
 
-  const overrides: [string, Values][] = [['values.yaml', {}], ...ciFiles.map((f): [string, Values] => [`ci/${f}`, parse(read(`ci/${f}`)) as Values])];
-  it.each(overrides)(
-    '%s: terminationGracePeriodSeconds exceeds the worker shutdown timeout',
-    (_file, over) => {
-      const v = merge(values, over) as { terminationGracePeriodSeconds: number; config: { shutdownTimeoutSeconds: number } };
-      expect(v.terminationGracePeriodSeconds).toBeGreaterThan(v.config.shutdownTimeoutSeconds);
-    },
-  );
+  const overrides: [string, Values][] = [
+    ['values.yaml', {}],
+    ...ciFiles.map((f): [string, Values] => [`ci/${f}`, parse(read(`ci/${f}`)) as Values]),
+  ];
+  it.each(overrides)('%s: terminationGracePeriodSeconds exceeds the worker shutdown timeout', (_file, over) => {
+    const v = merge(values, over) as { terminationGracePeriodSeconds: number; config: { shutdownTimeoutSeconds: number } };
+    expect(v.terminationGracePeriodSeconds).toBeGreaterThan(v.config.shutdownTimeoutSeconds);
+  });
 
   it('the chart refuses to render a grace period not above the shutdown timeout, and probes /healthz and /readyz', () => {
     const deployment = templates.find((t) => t.file === 'deployment.yaml')!.text;
-    expect(deployment).toMatch(/if le \(int \.Values\.terminationGracePeriodSeconds\) \(int \.Values\.config\.shutdownTimeoutSeconds\)[\s\S]*?fail /);
+    expect(deployment).toMatch(
+      /if le \(int \.Values\.terminationGracePeriodSeconds\) \(int \.Values\.config\.shutdownTimeoutSeconds\)[\s\S]*?fail /,
+    );
     expect(deployment).toMatch(/livenessProbe:\s*\n\s*httpGet: \{ path: \/healthz/);
     expect(deployment).toMatch(/readinessProbe:\s*\n\s*httpGet: \{ path: \/readyz/);
   });
 
   it('has every object the issue asks for', () => {
     const kinds = new Set(templates.flatMap((t) => [...t.text.matchAll(/^kind: (\w+)/gm)].map((m) => m[1])));
-    for (const kind of ['Deployment', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Secret', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'PrometheusRule', 'NetworkPolicy']) {
+    for (const kind of [
+      'Deployment',
+      'Service',
+      'ServiceAccount',
+      'Role',
+      'RoleBinding',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ConfigMap',
+      'Secret',
+      'PodDisruptionBudget',
+      'HorizontalPodAutoscaler',
+      'ServiceMonitor',
+      'PrometheusRule',
+      'NetworkPolicy',
+    ]) {
       expect(kinds).toContain(kind);
     }
   });

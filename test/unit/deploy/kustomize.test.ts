@@ -7,8 +7,21 @@ import { kustomize, repo, validateObject, type KubeObject } from './k8s-objects.
 /** SHUTDOWN_TIMEOUT as seconds ("25s"). */
 const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1] ?? Number.NaN);
 
-type Container = { env?: { name: string; value?: string }[]; livenessProbe?: { httpGet?: { path: string } }; readinessProbe?: { httpGet?: { path: string } }; startupProbe?: unknown; securityContext?: Record<string, unknown>; args?: string[] };
-type PodSpec = { serviceAccountName: string; terminationGracePeriodSeconds: number; securityContext: Record<string, unknown>; containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[] };
+type Container = {
+  env?: { name: string; value?: string }[];
+  livenessProbe?: { httpGet?: { path: string } };
+  readinessProbe?: { httpGet?: { path: string } };
+  startupProbe?: unknown;
+  securityContext?: Record<string, unknown>;
+  args?: string[];
+};
+type PodSpec = {
+  serviceAccountName: string;
+  terminationGracePeriodSeconds: number;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes?: { name: string; configMap?: { name: string } }[];
+};
 const podSpec = (d: KubeObject) => (d.spec as { template: { spec: PodSpec } }).template.spec;
 const one = (objects: KubeObject[], kind: string) => {
   const found = objects.filter((o) => o.kind === kind);
@@ -24,7 +37,8 @@ describe.each([
 
   it('renders the expected kinds', () => {
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const kind of ['ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy']) expect(kinds).toContain(kind);
+    for (const kind of ['ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy'])
+      expect(kinds).toContain(kind);
   });
 
   it('every rendered object validates against the Kubernetes OpenAPI schema of its kind', async () => {
@@ -48,14 +62,18 @@ describe.each([
 
   it('the pods run as the ServiceAccount the RoleBinding binds to the Role', () => {
     const sa = one(objects, 'ServiceAccount');
-    const binding = one(objects, 'RoleBinding') as KubeObject & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string }[] };
+    const binding = one(objects, 'RoleBinding') as KubeObject & {
+      roleRef: { kind: string; name: string };
+      subjects: { kind: string; name: string }[];
+    };
     expect(podSpec(one(objects, 'Deployment')).serviceAccountName).toBe(sa.metadata.name);
     expect(binding.subjects).toEqual([expect.objectContaining({ kind: 'ServiceAccount', name: sa.metadata.name })]);
     expect(binding.roleRef).toMatchObject({ kind: 'Role', name: one(objects, 'Role').metadata.name });
   });
 
   it('the Service and PodDisruptionBudget select the Deployment pods', () => {
-    const labels = (one(objects, 'Deployment').spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    const labels = (one(objects, 'Deployment').spec as { template: { metadata: { labels: Record<string, string> } } }).template
+      .metadata.labels;
     const service = one(objects, 'Service').spec as { selector: Record<string, string> };
     const pdb = one(objects, 'PodDisruptionBudget').spec as { selector: { matchLabels: Record<string, string> } };
     expect(labels).toMatchObject(service.selector);
@@ -75,7 +93,8 @@ describe('the example overlay', () => {
   const objects = kustomize('deploy/kubernetes/overlays/example');
 
   it('puts every namespaced object in its namespace', () => {
-    for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('remediator');
+    for (const o of objects.filter((x) => x.kind !== 'Namespace'))
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('remediator');
   });
 
   it('mounts its rules ConfigMap as RULES_DIR, and every rule file in it is valid', () => {
@@ -91,7 +110,9 @@ describe('the example overlay', () => {
 
   it('carries the supervisor alert groups the chart ships', () => {
     const rule = one(objects, 'PrometheusRule') as KubeObject & { spec: { groups: unknown[] } };
-    const chart = parse(readFileSync(new URL('helm/remediator/files/supervisor.rules.yaml', repo), 'utf8')) as { groups: unknown[] };
+    const chart = parse(readFileSync(new URL('helm/remediator/files/supervisor.rules.yaml', repo), 'utf8')) as {
+      groups: unknown[];
+    };
     expect(rule.spec.groups).toEqual(chart.groups);
   });
 });

@@ -10,7 +10,10 @@ type ScrapeConfig = { job_name: string; relabel_configs?: { target_label?: strin
 
 describe('deploy/prometheus', () => {
   it('prometheus.yml loads the supervisor alert rules and scrapes job="supervisor", which the alerts select', () => {
-    const config = parse(readFileSync(repoPath('deploy/prometheus/prometheus.yml'), 'utf8')) as { rule_files: string[]; scrape_configs: ScrapeConfig[] };
+    const config = parse(readFileSync(repoPath('deploy/prometheus/prometheus.yml'), 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: ScrapeConfig[];
+    };
     expect(config.rule_files).toEqual(['../../rules/prometheus/supervisor.rules.yaml']);
     expect(config.scrape_configs.map((s) => s.job_name)).toContain('supervisor');
   });

@@ -16,7 +16,8 @@ interface Rule {
   resources: string[];
   verbs: string[];
 }
-const expand = (rules: Rule[]) => new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`)))));
+const expand = (rules: Rule[]) =>
+  new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`)))));
 
 /** Kubernetes' request-info rules, for the paths the action uses. */
 function authorizedAs(method: string, path: string, upgrade: boolean): string[] {
@@ -48,7 +49,8 @@ function chartRules(): Rule[] {
   const body = /\{\{- define "remediator\.rbacRules" -\}\}\n([\s\S]*?)\{\{- end \}\}\n\{\{- end \}\}/.exec(helpers)?.[1];
   if (!body) throw new Error('remediator.rbacRules not found in _helpers.tpl');
   const guards = body.match(/^\{\{-? (if|end)\b.*\}\}$/gm) ?? [];
-  for (const g of guards) expect(g).toMatch(/^\{\{- (if \.Values\.rbac\.actions\.(rolloutRestart|scale|deletePod|execInPod)|end) \}\}$/);
+  for (const g of guards)
+    expect(g).toMatch(/^\{\{- (if \.Values\.rbac\.actions\.(rolloutRestart|scale|deletePod|execInPod)|end) \}\}$/);
   return parse(body.replace(/^\{\{-? (if|end)\b.*\}\}$/gm, '')) as Rule[];
 }
 
@@ -70,7 +72,10 @@ describe('RBAC: exactly the API calls of the kubernetes action (against a fake K
       ['DELETE', '/api/v1/namespaces/sup/pods/supervisor-0'],
     ] as const)
       api.on(method, path, ok);
-    api.on('GET', '/api/v1/namespaces/sup/pods', { status: 200, body: { kind: 'PodList', metadata: {}, items: [{ metadata: { name: 'supervisor-0' }, status: { phase: 'Running' } }] } });
+    api.on('GET', '/api/v1/namespaces/sup/pods', {
+      status: 200,
+      body: { kind: 'PodList', metadata: {}, items: [{ metadata: { name: 'supervisor-0' }, status: { phase: 'Running' } }] },
+    });
     api.onExec({ status: exitStatus(0) });
     const log = pino({ level: 'silent' });
     for (const op of operations) {
@@ -88,7 +93,17 @@ describe('RBAC: exactly the API calls of the kubernetes action (against a fake K
   it('the action made only calls the fake API server knew', () => {
     expect(api.unmatched).toEqual([]);
     expect([...used].sort()).toEqual(
-      ['apps|daemonsets|patch', 'apps|deployments/scale|patch', 'apps|deployments|patch', 'apps|statefulsets/scale|patch', 'apps|statefulsets|patch', '|pods/exec|create', '|pods/exec|get', '|pods|delete', '|pods|list'].sort(),
+      [
+        'apps|daemonsets|patch',
+        'apps|deployments/scale|patch',
+        'apps|deployments|patch',
+        'apps|statefulsets/scale|patch',
+        'apps|statefulsets|patch',
+        '|pods/exec|create',
+        '|pods/exec|get',
+        '|pods|delete',
+        '|pods|list',
+      ].sort(),
     );
   });
 
@@ -97,7 +112,9 @@ describe('RBAC: exactly the API calls of the kubernetes action (against a fake K
   });
 
   it('the kustomize base Role grants exactly those', () => {
-    const docs = parseAllDocuments(readFileSync(new URL('deploy/kubernetes/base/rbac.yaml', repo), 'utf8')).map((d) => d.toJS() as { kind: string; rules?: Rule[] });
+    const docs = parseAllDocuments(readFileSync(new URL('deploy/kubernetes/base/rbac.yaml', repo), 'utf8')).map(
+      (d) => d.toJS() as { kind: string; rules?: Rule[] },
+    );
     const role = docs.find((d) => d.kind === 'Role');
     expect([...expand(role!.rules!)].sort()).toEqual([...used].sort());
   });

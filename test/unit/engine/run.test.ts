@@ -155,14 +155,24 @@ steps:
   - name: run
     action: { exec: { command: [node, -e, "require('fs').writeFileSync(process.argv[1], 'ran')", "{{ labels.instance }}"] } }
 `);
-    const r = await runProcedure(p, record({ alertname: 'A', instance: '--inspect=0.0.0.0' }), deps(), new AbortController().signal);
+    const r = await runProcedure(
+      p,
+      record({ alertname: 'A', instance: '--inspect=0.0.0.0' }),
+      deps(),
+      new AbortController().signal,
+    );
     expect(r.steps[0]!.status).toBe('failed');
     expect(r.steps[0]!.reason).toMatch(/^not run: labels.instance starts with "-"/);
     expect(r.steps[0]!.result).toBeUndefined();
   });
 
   it('dry run records the plan and executes nothing', async () => {
-    const r = await runProcedure(branching, record(), deps({ settings: { dryRun: true, pollIntervalMs: 20, stepTimeoutMs: 1000 } }), new AbortController().signal);
+    const r = await runProcedure(
+      branching,
+      record(),
+      deps({ settings: { dryRun: true, pollIntervalMs: 20, stepTimeoutMs: 1000 } }),
+      new AbortController().signal,
+    );
     expect(r.state).toBe('skipped');
     expect(r.steps[0]!.result?.output).toMatch(/^dry run: would /);
     expect(r.steps[0]!.result?.exitCode).toBeUndefined();
@@ -206,7 +216,12 @@ steps:
     expect: { promql: 'ok', op: "==", value: 1 }
 `);
     prom.script('ok', vector([{}, '1']));
-    const r = await runProcedure(p, record(), deps({ resolvedAt: async () => '2026-11-28T10:00:00Z' }), new AbortController().signal);
+    const r = await runProcedure(
+      p,
+      record(),
+      deps({ resolvedAt: async () => '2026-11-28T10:00:00Z' }),
+      new AbortController().signal,
+    );
     expect(r.steps.map((s) => s.status)).toEqual(['passed', 'skipped', 'passed']);
     expect(r.steps[1]!.reason).toMatch(/alert resolved at 2026-11-28T10:00:00Z: no further action/);
     expect(r.state).toBe('succeeded');
@@ -238,7 +253,13 @@ steps:
       hits.push(`${req.method} ${req.url}`);
       const body =
         req.url === '/state'
-          ? { children: [{ id: 'ok-1', state: 'Running' }, { id: 'blk/../2', state: 'BlockForever' }, { id: 'ign-3', state: 'IgnoreCancel' }] }
+          ? {
+              children: [
+                { id: 'ok-1', state: 'Running' },
+                { id: 'blk/../2', state: 'BlockForever' },
+                { id: 'ign-3', state: 'IgnoreCancel' },
+              ],
+            }
           : { result: 'Accepted' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
@@ -321,7 +342,12 @@ escalation:
     unless: { step: restart, output: 'field_path="dashboard.path"' }
     message: still disconnected
 `);
-    const escalate = createEscalator({ webhookUrl: `http://127.0.0.1:${(sink.address() as { port: number }).port}/`, timeoutMs: 2000, metrics: createMetrics(), log: silentLogger });
+    const escalate = createEscalator({
+      webhookUrl: `http://127.0.0.1:${(sink.address() as { port: number }).port}/`,
+      timeoutMs: 2000,
+      metrics: createMetrics(),
+      log: silentLogger,
+    });
     const r = await runProcedure(p, record(), deps({ escalate }), new AbortController().signal);
     sink.close();
     expect(r.steps[0]!.result?.output).toMatch(/field_path="dashboard.path"/);

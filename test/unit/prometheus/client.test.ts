@@ -68,7 +68,10 @@ describe('prometheus/client', () => {
   });
 
   it('normalises a vector: labels, numeric values, evaluation time', async () => {
-    prom.script('up', vector([{ __name__: 'up', instance: 'a' }, '1'], [{ __name__: 'up', instance: 'b' }, '0.30000000000000004']));
+    prom.script(
+      'up',
+      vector([{ __name__: 'up', instance: 'a' }, '1'], [{ __name__: 'up', instance: 'b' }, '0.30000000000000004']),
+    );
     const before = Date.now();
     const res = await client.query('up');
     expect(res.resultType).toBe('vector');
@@ -119,12 +122,12 @@ describe('prometheus/client', () => {
   });
 
   it.each`
-    name                    | response            | httpStatus | errorType      | retryable
-    ${'400 bad_data'}       | ${badData()}        | ${400}     | ${'bad_data'}  | ${false}
-    ${'422 execution'}      | ${execution()}      | ${422}     | ${'execution'} | ${false}
-    ${'503 timeout (JSON)'} | ${queryTimeout()}   | ${503}     | ${'timeout'}   | ${true}
-    ${'500 internal'}       | ${internal()}       | ${500}     | ${'internal'}  | ${true}
-    ${'503 plain text'}     | ${notReady()}       | ${503}     | ${undefined}   | ${true}
+    name                    | response          | httpStatus | errorType      | retryable
+    ${'400 bad_data'}       | ${badData()}      | ${400}     | ${'bad_data'}  | ${false}
+    ${'422 execution'}      | ${execution()}    | ${422}     | ${'execution'} | ${false}
+    ${'503 timeout (JSON)'} | ${queryTimeout()} | ${503}     | ${'timeout'}   | ${true}
+    ${'500 internal'}       | ${internal()}     | ${500}     | ${'internal'}  | ${true}
+    ${'503 plain text'}     | ${notReady()}     | ${503}     | ${undefined}   | ${true}
   `('$name → PrometheusQueryError retryable=$retryable', async ({ name, response, httpStatus, errorType, retryable }) => {
     const q = `failing{case="${name as string}"}`;
     prom.script(q, response);
@@ -199,24 +202,24 @@ describe('prometheus/client', () => {
 
 describe('retryable', () => {
   it.each`
-    input                                                      | expected
-    ${500}                                                     | ${true}
-    ${503}                                                     | ${true}
-    ${429}                                                     | ${true}
-    ${400}                                                     | ${false}
-    ${401}                                                     | ${false}
-    ${404}                                                     | ${false}
-    ${422}                                                     | ${false}
-    ${200}                                                     | ${false}
-    ${Object.assign(new Error('x'), { code: 'ECONNREFUSED' })} | ${true}
-    ${Object.assign(new Error('x'), { code: 'ECONNRESET' })}   | ${true}
-    ${Object.assign(new Error('x'), { code: 'ECONNABORTED' })} | ${true}
-    ${Object.assign(new Error('x'), { code: 'ERR_CANCELED' })} | ${false}
-    ${{ response: { status: 502 } }}                           | ${true}
-    ${{ response: { status: 403 }, code: 'ERR_BAD_REQUEST' }}  | ${false}
+    input                                                          | expected
+    ${500}                                                         | ${true}
+    ${503}                                                         | ${true}
+    ${429}                                                         | ${true}
+    ${400}                                                         | ${false}
+    ${401}                                                         | ${false}
+    ${404}                                                         | ${false}
+    ${422}                                                         | ${false}
+    ${200}                                                         | ${false}
+    ${Object.assign(new Error('x'), { code: 'ECONNREFUSED' })}     | ${true}
+    ${Object.assign(new Error('x'), { code: 'ECONNRESET' })}       | ${true}
+    ${Object.assign(new Error('x'), { code: 'ECONNABORTED' })}     | ${true}
+    ${Object.assign(new Error('x'), { code: 'ERR_CANCELED' })}     | ${false}
+    ${{ response: { status: 502 } }}                               | ${true}
+    ${{ response: { status: 403 }, code: 'ERR_BAD_REQUEST' }}      | ${false}
     ${new Error('fetch failed', { cause: { code: 'ETIMEDOUT' } })} | ${true}
-    ${new TypeError('Invalid URL')}                            | ${false}
-    ${undefined}                                               | ${false}
+    ${new TypeError('Invalid URL')}                                | ${false}
+    ${undefined}                                                   | ${false}
   `('isRetryable($input) is $expected', ({ input, expected }: { input: unknown; expected: boolean }) => {
     expect(isRetryable(input)).toBe(expected);
   });

@@ -7,7 +7,10 @@ import { bearerAuth } from '../../../src/receiver/auth.js';
 const TOKEN = 'unit-token-0123456789abcdef';
 
 /** Runs the middleware on a request with this Authorization header; what it answered, or 'next'. */
-function check(authorization: string | undefined, token: string | null = TOKEN): { result: 'next' | number; headers: Record<string, string>; body: unknown; rejected: number } {
+function check(
+  authorization: string | undefined,
+  token: string | null = TOKEN,
+): { result: 'next' | number; headers: Record<string, string>; body: unknown; rejected: number } {
   let status = 0;
   let body: unknown;
   const headers: Record<string, string> = {};
@@ -91,7 +94,9 @@ describe('receiver/auth bearerAuth', () => {
       fc.string(),
       fc.nat({ max: TOKEN.length - 1 }).map((n) => TOKEN.slice(0, n)),
       fc.string({ minLength: 1 }).map((s) => TOKEN + s.replace(/\s/g, 'x')),
-      fc.tuple(fc.nat({ max: TOKEN.length - 1 }), fc.string({ minLength: 1, maxLength: 1 })).map(([i, c]) => TOKEN.slice(0, i) + c + TOKEN.slice(i + 1)),
+      fc
+        .tuple(fc.nat({ max: TOKEN.length - 1 }), fc.string({ minLength: 1, maxLength: 1 }))
+        .map(([i, c]) => TOKEN.slice(0, i) + c + TOKEN.slice(i + 1)),
     );
     fc.assert(
       fc.property(near, (given) => {

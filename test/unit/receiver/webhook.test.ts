@@ -74,9 +74,18 @@ const alert = (labels: Record<string, string>, extra: Record<string, unknown> = 
 });
 const payload = (...alerts: unknown[]) => ({ version: '4', status: 'firing', receiver: 'r', groupKey: '{}:{}', alerts });
 
-const labelValue = fc.oneof(fc.string({ maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom('"} or vector(1) or {"', '$(id)', '../../etc/passwd', '-rf', 'a\r\nb', '\ud800', '', '{{ env.WEBHOOK_TOKEN }}'));
+const labelValue = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.string({ unit: 'binary', maxLength: 30 }),
+  fc.constantFrom('"} or vector(1) or {"', '$(id)', '../../etc/passwd', '-rf', 'a\r\nb', '\ud800', '', '{{ env.WEBHOOK_TOKEN }}'),
+);
 const labels = fc.record(
-  { alertname: fc.constantFrom('Probe', 'Other', 'probe', 'Probe '), instance: labelValue, procedure: fc.constantFrom('PROBE-001', 'P1-001'), x: labelValue },
+  {
+    alertname: fc.constantFrom('Probe', 'Other', 'probe', 'Probe '),
+    instance: labelValue,
+    procedure: fc.constantFrom('PROBE-001', 'P1-001'),
+    x: labelValue,
+  },
   { requiredKeys: ['alertname'] },
 );
 const validAlert = fc.record({
@@ -96,7 +105,13 @@ describe('receiver/webhook handleWebhook (fake deps)', () => {
   it('names the field of a bad payload in a 400 and stores nothing', async () => {
     const deps = fakeDeps();
     const res = await handleWebhook(payload(alert({ alertname: 'Probe', instance: 'a' }, { startsAt: 'yesterday' })), deps);
-    expect(res).toEqual({ status: 400, body: { error: 'invalid Alertmanager webhook payload', issues: [{ path: 'alerts[0].startsAt', message: expect.any(String) }] } });
+    expect(res).toEqual({
+      status: 400,
+      body: {
+        error: 'invalid Alertmanager webhook payload',
+        issues: [{ path: 'alerts[0].startsAt', message: expect.any(String) }],
+      },
+    });
     expect(deps.records).toEqual([]);
     expect(deps.jobs).toEqual([]);
   });
@@ -109,9 +124,22 @@ describe('receiver/webhook handleWebhook (fake deps)', () => {
 
   it('ignores a forged procedure label: only the match selects a procedure', async () => {
     const deps = fakeDeps();
-    const res = await handleWebhook(payload(alert({ alertname: 'Other', procedure: 'PROBE-001', instance: 'a' }), alert({ alertname: 'Other', procedure: 'P1-001', instance: 'b' }, { fingerprint: 'fedcba9876543210' })), deps);
+    const res = await handleWebhook(
+      payload(
+        alert({ alertname: 'Other', procedure: 'PROBE-001', instance: 'a' }),
+        alert({ alertname: 'Other', procedure: 'P1-001', instance: 'b' }, { fingerprint: 'fedcba9876543210' }),
+      ),
+      deps,
+    );
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ enqueued: 0, ignored: 2, alerts: [{ result: 'ignored', reason: 'no procedure matched' }, { result: 'ignored', reason: 'no procedure matched' }] });
+    expect(res.body).toMatchObject({
+      enqueued: 0,
+      ignored: 2,
+      alerts: [
+        { result: 'ignored', reason: 'no procedure matched' },
+        { result: 'ignored', reason: 'no procedure matched' },
+      ],
+    });
     expect(deps.records).toEqual([]);
     expect(deps.jobs).toEqual([]);
   });
@@ -119,7 +147,13 @@ describe('receiver/webhook handleWebhook (fake deps)', () => {
   it('ignores an alert whose target cannot be rendered (missing label), saying why', async () => {
     const deps = fakeDeps();
     const res = await handleWebhook(payload(alert({ alertname: 'Probe' })), deps);
-    expect(res).toMatchObject({ status: 202, body: { ignored: 1, alerts: [{ result: 'ignored', procedure: 'PROBE-001', reason: expect.stringContaining('labels.instance') }] } });
+    expect(res).toMatchObject({
+      status: 202,
+      body: {
+        ignored: 1,
+        alerts: [{ result: 'ignored', procedure: 'PROBE-001', reason: expect.stringContaining('labels.instance') }],
+      },
+    });
     expect(deps.jobs).toEqual([]);
   });
 
@@ -136,7 +170,14 @@ describe('receiver/webhook handleWebhook (fake deps)', () => {
         fc.jsonValue(),
         fc.jsonValue().map((v) => ({ version: '4', status: 'firing', alerts: v })),
         fc.jsonValue().map((v) => payload(v)),
-        fc.jsonValue().map((v) => payload({ status: 'firing', labels: { alertname: 'Probe', instance: v }, startsAt: '2026-01-01T00:00:00Z', fingerprint: '0123456789abcdef' })),
+        fc.jsonValue().map((v) =>
+          payload({
+            status: 'firing',
+            labels: { alertname: 'Probe', instance: v },
+            startsAt: '2026-01-01T00:00:00Z',
+            fingerprint: '0123456789abcdef',
+          }),
+        ),
         fc.array(validAlert, { maxLength: 4 }).map((alerts) => payload(...alerts)),
       );
       await fc.assert(
@@ -162,11 +203,19 @@ describe('receiver/webhook handleWebhook (fake deps)', () => {
           const deps = fakeDeps();
           const res = await handleWebhook(payload(...alerts), deps);
           expect(res.status).toBe(202);
-          const body = res.body as { enqueued: number; duplicate: number; ignored: number; resolved: number; alerts: { result: string; procedure?: string; target?: string }[] };
+          const body = res.body as {
+            enqueued: number;
+            duplicate: number;
+            ignored: number;
+            resolved: number;
+            alerts: { result: string; procedure?: string; target?: string }[];
+          };
           expect(body.alerts).toHaveLength(alerts.length);
           expect(body.enqueued + body.duplicate + body.ignored + body.resolved).toBe(alerts.length);
           // Only alerts whose alertname is exactly "Probe" (and with an instance) may run; the procedure label never matters.
-          const runnable = alerts.filter((a) => a.labels.alertname === 'Probe' && a.labels.instance !== undefined && a.status === 'firing');
+          const runnable = alerts.filter(
+            (a) => a.labels.alertname === 'Probe' && a.labels.instance !== undefined && a.status === 'firing',
+          );
           expect(deps.jobs.length).toBe(runnable.length);
           for (const j of deps.jobs) {
             expect(j.procedure).toBe('PROBE-001');

@@ -30,7 +30,12 @@ const P1_003 = procedure({
     {
       name: 'restart-relay',
       action: { signal: { process: '{{ vars.relay_process }}', signal: 'SIGTERM' } },
-      expect: { promql: 'supervisor_dashboard_link_connected{instance="{{ labels.instance }}"}', op: '==', value: 1, within: '10s' },
+      expect: {
+        promql: 'supervisor_dashboard_link_connected{instance="{{ labels.instance }}"}',
+        op: '==',
+        value: 1,
+        within: '10s',
+      },
       estimate: '3m',
     },
     {
@@ -43,7 +48,9 @@ const P1_003 = procedure({
     },
     { name: 'settle', when: { step: 'restart-relay', status: 'passed' }, action: { wait: { duration: '5s' } } },
   ],
-  escalation: [{ when: ['failed', 'timeout'], to: ['alertmanager'], attach: ['outputs', 'metrics'], message: 'IPC still disconnected' }],
+  escalation: [
+    { when: ['failed', 'timeout'], to: ['alertmanager'], attach: ['outputs', 'metrics'], message: 'IPC still disconnected' },
+  ],
 });
 
 describe('rules/docs', () => {
@@ -90,19 +97,25 @@ describe('rules/docs', () => {
   });
 
   it('separates procedures and says when nothing is estimated or escalated', () => {
-    const a = procedure({ id: 'a', title: 'A', match: ['a=b'], target: 'x', steps: [{ name: 's', action: { wait: { duration: '1s' } } }] });
+    const a = procedure({
+      id: 'a',
+      title: 'A',
+      match: ['a=b'],
+      target: 'x',
+      steps: [{ name: 's', action: { wait: { duration: '1s' } } }],
+    });
     const text = renderRunbook([a, { ...a, id: 'b', title: 'B' }]);
     expect(text).toContain('Escalation: none configured\n\nTotal estimated duration: not estimated.\n\n## b: B\n');
   });
 
   it.each`
-    spec                                                                              | text
-    ${{ promql: 'up', op: '>=', value: 1 }}                                           | ${'up >= 1'}
-    ${{ promql: 'up', empty: true, for: '30s' }}                                      | ${'up returns no series for 30s'}
-    ${{ promql: 'up', op: '==', value: 1, after: '5s', within: '1m' }}                | ${'up == 1 after 5s within 1min'}
-    ${{ step: 'probe', exitCode: [0, 1] }}                                            | ${'step probe exit code 0 or 1'}
-    ${{ httpStatus: 200, json: { path: 'result', value: 'Accepted' } }}                | ${'HTTP 200, result == "Accepted"'}
-    ${{ output: 'Completed$' }}                                                       | ${'output matches /Completed$/'}
+    spec                                                                | text
+    ${{ promql: 'up', op: '>=', value: 1 }}                             | ${'up >= 1'}
+    ${{ promql: 'up', empty: true, for: '30s' }}                        | ${'up returns no series for 30s'}
+    ${{ promql: 'up', op: '==', value: 1, after: '5s', within: '1m' }}  | ${'up == 1 after 5s within 1min'}
+    ${{ step: 'probe', exitCode: [0, 1] }}                              | ${'step probe exit code 0 or 1'}
+    ${{ httpStatus: 200, json: { path: 'result', value: 'Accepted' } }} | ${'HTTP 200, result == "Accepted"'}
+    ${{ output: 'Completed$' }}                                         | ${'output matches /Completed$/'}
   `('describes $spec as $text', ({ spec, text }: { spec: unknown; text: string }) => {
     expect(describeCheck(CheckSpec.parse(spec))).toBe(text);
   });

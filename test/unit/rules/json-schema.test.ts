@@ -11,7 +11,12 @@ describe('rules/json-schema', () => {
   const step = at(properties, 'steps', 'items');
 
   it('names itself and the draft it follows', () => {
-    expect(schema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', $id: RULE_FILE_SCHEMA_ID, title: 'remediator rule file', type: 'object' });
+    expect(schema).toMatchObject({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      $id: RULE_FILE_SCHEMA_ID,
+      title: 'remediator rule file',
+      type: 'object',
+    });
     expect(Object.keys(schema).slice(0, 3)).toEqual(['$schema', '$id', 'title']);
   });
 

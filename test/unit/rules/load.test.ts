@@ -99,13 +99,15 @@ describe('rules/load', () => {
   it('reports a duplicate id across files at the second file', () => {
     const { procedures, problems } = loadRules(`${DIR}/duplicate-id`, {});
     expect(procedures.map((p) => p.file)).toEqual([`${DIR}/duplicate-id/a.yaml`]);
-    expect(problems.map(formatProblem)).toEqual([`${DIR}/duplicate-id/b.yml:1: id: duplicate id "same" (also in ${DIR}/duplicate-id/a.yaml)`]);
+    expect(problems.map(formatProblem)).toEqual([
+      `${DIR}/duplicate-id/b.yml:1: id: duplicate id "same" (also in ${DIR}/duplicate-id/a.yaml)`,
+    ]);
   });
 
   it.each`
-    dir                           | message
-    ${`${DIR}/no-rules`}          | ${`${DIR}/no-rules: no rule files (*.yaml, *.yml) in the rules directory`}
-    ${`${DIR}/does-not-exist`}    | ${`${DIR}/does-not-exist: cannot read the rules directory: no such directory`}
+    dir                            | message
+    ${`${DIR}/no-rules`}           | ${`${DIR}/no-rules: no rule files (*.yaml, *.yml) in the rules directory`}
+    ${`${DIR}/does-not-exist`}     | ${`${DIR}/does-not-exist: cannot read the rules directory: no such directory`}
     ${`${DIR}/valid-minimal.yaml`} | ${`${DIR}/valid-minimal.yaml: cannot read the rules directory: not a directory`}
   `('says so when $dir has no rules', ({ dir, message }: { dir: string; message: string }) => {
     expect(loadRules(dir, {}).problems.map(formatProblem)).toEqual([message]);
@@ -113,11 +115,19 @@ describe('rules/load', () => {
 
   it('says so for an empty directory', () => {
     const dir = tempRules({});
-    expect(loadRules(dir, {}).problems.map(formatProblem)).toEqual([`${dir}: no rule files (*.yaml, *.yml) in the rules directory`]);
+    expect(loadRules(dir, {}).problems.map(formatProblem)).toEqual([
+      `${dir}: no rule files (*.yaml, *.yml) in the rules directory`,
+    ]);
   });
 
   it('reads .yaml and .yml, and skips dot files and other extensions', () => {
-    const dir = tempRules({ 'a.yaml': MINIMAL('a'), 'b.yml': MINIMAL('b'), '.c.yaml': 'broken: [', 'd.json': '{', 'e.yaml.bak': 'x' });
+    const dir = tempRules({
+      'a.yaml': MINIMAL('a'),
+      'b.yml': MINIMAL('b'),
+      '.c.yaml': 'broken: [',
+      'd.json': '{',
+      'e.yaml.bak': 'x',
+    });
     mkdirSync(join(dir, 'prometheus'));
     writeFileSync(join(dir, 'prometheus', 'alerts.yaml'), 'groups: []');
     const { procedures, problems } = loadRules(dir, {});
@@ -137,17 +147,17 @@ describe('rules/load', () => {
   });
 
   it.each`
-    name                    | text                                                                                   | lines
-    ${'empty'}              | ${''}                                                                                  | ${['x.yaml:1: empty file: a rule file holds one procedure (id, title, match, target, steps)']}
-    ${'not a mapping'}      | ${'- a\n- b\n'}                                                                        | ${['x.yaml:1: expected object, got a list']}
-    ${'duplicate key'}      | ${'id: a\nid: b\n'}                                                                    | ${['x.yaml:2: YAML: Map keys must be unique']}
-    ${'two kinds'}          | ${MINIMAL('a').replace('    expect', '    action: { wait: { duration: 1s }, exec: { command: [ls] } }\n    expect')} | ${[`x.yaml:8: steps[0].action: exactly one action kind must be set (one of ${KINDS}), got exec, wait`]}
-    ${'bad var value'}      | ${MINIMAL('a', 'vars: { a: [1] }')}                                                    | ${['x.yaml:5: vars.a: expected string or number or boolean, got a list']}
-    ${'bad escalation'}     | ${MINIMAL('a', 'escalation: [{ when: nope, to: [pager], message: m }]')}               | ${['x.yaml:5: escalation[0].when: expected a list or one of "failed", "unknown", "budget-exhausted", "timeout", "paused", "succeeded", got string "nope"', 'x.yaml:5: escalation[0].to[0]: expected one of "alertmanager", "webhook", got "pager"']}
-    ${'undeclared var'}     | ${MINIMAL('a').replace('supervisor_up', `'up{job="{{ vars.job }}"}'`)}                 | ${['x.yaml:8: steps[0].expect.promql: {{ vars.job }}: no var "job" is declared under vars']}
-    ${'template in vars'}   | ${MINIMAL('a', 'vars: { a: "{{ labels.x }}" }')}                                       | ${['x.yaml:5: vars.a: vars are not templated: {{ … }} would stay as written']}
-    ${'step check'}         | ${MINIMAL('a').replace('{ promql: supervisor_up, op: "==", value: 1 }', '{ status: passed, exitCode: 0 }')} | ${[]}
-    ${'problems and schema'} | ${MINIMAL('a').replace('alertname=A', 'alertname=~"("').replace('value: 1', 'value: one')} | ${['x.yaml:3: match[0]: invalid regular expression: Unterminated group in matcher \'alertname=~"("\'', 'x.yaml:8: steps[0].expect.value: expected number or one of "+Inf", "-Inf", "NaN", got string "one"']}
+    name                     | text                                                                                                                 | lines
+    ${'empty'}               | ${''}                                                                                                                | ${['x.yaml:1: empty file: a rule file holds one procedure (id, title, match, target, steps)']}
+    ${'not a mapping'}       | ${'- a\n- b\n'}                                                                                                      | ${['x.yaml:1: expected object, got a list']}
+    ${'duplicate key'}       | ${'id: a\nid: b\n'}                                                                                                  | ${['x.yaml:2: YAML: Map keys must be unique']}
+    ${'two kinds'}           | ${MINIMAL('a').replace('    expect', '    action: { wait: { duration: 1s }, exec: { command: [ls] } }\n    expect')} | ${[`x.yaml:8: steps[0].action: exactly one action kind must be set (one of ${KINDS}), got exec, wait`]}
+    ${'bad var value'}       | ${MINIMAL('a', 'vars: { a: [1] }')}                                                                                  | ${['x.yaml:5: vars.a: expected string or number or boolean, got a list']}
+    ${'bad escalation'}      | ${MINIMAL('a', 'escalation: [{ when: nope, to: [pager], message: m }]')}                                             | ${['x.yaml:5: escalation[0].when: expected a list or one of "failed", "unknown", "budget-exhausted", "timeout", "paused", "succeeded", got string "nope"', 'x.yaml:5: escalation[0].to[0]: expected one of "alertmanager", "webhook", got "pager"']}
+    ${'undeclared var'}      | ${MINIMAL('a').replace('supervisor_up', `'up{job="{{ vars.job }}"}'`)}                                               | ${['x.yaml:8: steps[0].expect.promql: {{ vars.job }}: no var "job" is declared under vars']}
+    ${'template in vars'}    | ${MINIMAL('a', 'vars: { a: "{{ labels.x }}" }')}                                                                     | ${['x.yaml:5: vars.a: vars are not templated: {{ … }} would stay as written']}
+    ${'step check'}          | ${MINIMAL('a').replace('{ promql: supervisor_up, op: "==", value: 1 }', '{ status: passed, exitCode: 0 }')}          | ${[]}
+    ${'problems and schema'} | ${MINIMAL('a').replace('alertname=A', 'alertname=~"("').replace('value: 1', 'value: one')}                           | ${['x.yaml:3: match[0]: invalid regular expression: Unterminated group in matcher \'alertname=~"("\'', 'x.yaml:8: steps[0].expect.value: expected number or one of "+Inf", "-Inf", "NaN", got string "one"']}
   `('$name', ({ text, lines }: { text: string; lines: string[] }) => {
     expect(parseRuleFile('x.yaml', text, {}).problems.map(formatProblem)).toEqual(lines);
   });
@@ -162,7 +172,10 @@ describe('rules/load', () => {
     expect(error).toBeInstanceOf(RuleFileError);
     const problems = (error as RuleFileError).problems;
     expect(problems).toEqual(loaded.problems);
-    expect((error as RuleFileError).message.split('\n')).toEqual([`${problems.length} problems in the rule files:`, ...problems.map((p) => `  ${formatProblem(p)}`)]);
+    expect((error as RuleFileError).message.split('\n')).toEqual([
+      `${problems.length} problems in the rule files:`,
+      ...problems.map((p) => `  ${formatProblem(p)}`),
+    ]);
   });
 
   it('loadRulesOrThrow returns the procedures of a clean directory', () => {
@@ -170,11 +183,11 @@ describe('rules/load', () => {
   });
 
   it.each`
-    path                                   | text
-    ${['steps', 1, 'expect', 'within']}    | ${'steps[1].expect.within'}
-    ${[]}                                  | ${''}
-    ${['vars', 'a b']}                     | ${'vars["a b"]'}
-    ${['$schema']}                         | ${'$schema'}
+    path                                | text
+    ${['steps', 1, 'expect', 'within']} | ${'steps[1].expect.within'}
+    ${[]}                               | ${''}
+    ${['vars', 'a b']}                  | ${'vars["a b"]'}
+    ${['$schema']}                      | ${'$schema'}
   `('formatPath($path) is $text', ({ path, text }: { path: PropertyKey[]; text: string }) => {
     expect(formatPath(path)).toBe(text);
   });

@@ -17,16 +17,16 @@ describe('rules/promql', () => {
   });
 
   it.each`
-    query                                                     | errors
-    ${''}                                                     | ${['empty query']}
-    ${'up{'}                                                  | ${['syntax error at char 4: unexpected end of query']}
-    ${'sum(rate(x[5m])'}                                      | ${['syntax error at char 16: unexpected end of query']}
-    ${'foo bar'}                                              | ${["syntax error at char 5: unexpected 'bar' after 'foo '"]}
-    ${'up == == 1'}                                           | ${["syntax error at char 7: unexpected '=' after 'up == '"]}
-    ${'up{a="{{ labels.instance }}"} == == 1'}                | ${["syntax error at char 34: unexpected '=' after '…ls.instance }}\"} == '"]}
-    ${'up\n  and\n  ))'}                                       | ${["syntax error at line 3, char 3: unexpected '))' after 'up and '"]}
-    ${'"abc'}                                                 | ${['unterminated string literal at char 1']}
-    ${'up{a="x\\qy"}'}                                        | ${['unknown escape sequence \\q in a string literal at char 6']}
+    query                                      | errors
+    ${''}                                      | ${['empty query']}
+    ${'up{'}                                   | ${['syntax error at char 4: unexpected end of query']}
+    ${'sum(rate(x[5m])'}                       | ${['syntax error at char 16: unexpected end of query']}
+    ${'foo bar'}                               | ${["syntax error at char 5: unexpected 'bar' after 'foo '"]}
+    ${'up == == 1'}                            | ${["syntax error at char 7: unexpected '=' after 'up == '"]}
+    ${'up{a="{{ labels.instance }}"} == == 1'} | ${["syntax error at char 34: unexpected '=' after '…ls.instance }}\"} == '"]}
+    ${'up\n  and\n  ))'}                       | ${["syntax error at line 3, char 3: unexpected '))' after 'up and '"]}
+    ${'"abc'}                                  | ${['unterminated string literal at char 1']}
+    ${'up{a="x\\qy"}'}                         | ${['unknown escape sequence \\q in a string literal at char 6']}
   `('reports $query', ({ query, errors }: { query: string; errors: string[] }) => {
     expect(promqlSyntaxErrors(query)).toEqual(errors);
   });

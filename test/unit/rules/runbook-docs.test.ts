@@ -41,9 +41,7 @@ const ROW = /^\|(.*)\|\s*$/;
 /** Splits a Markdown table row into its cells, honouring `\|` inside a cell. */
 function cells(row: string): string[] {
   const inner = ROW.exec(row.trim())?.[1] ?? '';
-  return inner
-    .split(/(?<!\\)\|/)
-    .map((c) => c.trim().replace(/\\\|/g, '|'));
+  return inner.split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
 }
 
 /**
@@ -108,13 +106,16 @@ describe('living runbook: `remediator docs` renders the runbook (../shared/runbo
       expect(doc().steps.map((s) => s.step)).toEqual(spec.steps.map((s) => s.step));
     });
 
-    it.each(spec.steps.map((s) => [s.step, s] as const))('step %i: action, expected metrics and duration as in the runbook', (_n, want) => {
-      const got = doc().steps.find((s) => s.step === want.step);
-      expect(got, `${id} step ${want.step} is missing`).toBeDefined();
-      expect({ id, step: want.step, action: got!.action }).toEqual({ id, step: want.step, action: want.action });
-      expect({ id, step: want.step, expected: got!.expected }).toEqual({ id, step: want.step, expected: want.expected });
-      expect({ id, step: want.step, duration: got!.duration }).toEqual({ id, step: want.step, duration: want.duration });
-    });
+    it.each(spec.steps.map((s) => [s.step, s] as const))(
+      'step %i: action, expected metrics and duration as in the runbook',
+      (_n, want) => {
+        const got = doc().steps.find((s) => s.step === want.step);
+        expect(got, `${id} step ${want.step} is missing`).toBeDefined();
+        expect({ id, step: want.step, action: got!.action }).toEqual({ id, step: want.step, action: want.action });
+        expect({ id, step: want.step, expected: got!.expected }).toEqual({ id, step: want.step, expected: want.expected });
+        expect({ id, step: want.step, duration: got!.duration }).toEqual({ id, step: want.step, duration: want.duration });
+      },
+    );
 
     it('has the runbook escalation line and total estimated duration', () => {
       expect(spec.escalation, `the runbook has an escalation line for ${id}`).not.toBe('');

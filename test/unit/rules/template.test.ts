@@ -1,10 +1,19 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { escapePromqlString, renderTemplate, TemplateError, templateProblems, templateReferences, type Sink, type TemplateScope } from '../../../src/rules/template.js';
+import {
+  escapePromqlString,
+  renderTemplate,
+  TemplateError,
+  templateProblems,
+  templateReferences,
+  type Sink,
+  type TemplateScope,
+} from '../../../src/rules/template.js';
 
 const scope = (x: string): TemplateScope => ({ labels: { x }, annotations: {}, vars: { x }, env: {} });
-const render = (value: string, sink: Sink, namespace: 'labels' | 'vars' = 'labels') => renderTemplate(`{{ ${namespace}.x }}`, scope(value), sink);
+const render = (value: string, sink: Sink, namespace: 'labels' | 'vars' = 'labels') =>
+  renderTemplate(`{{ ${namespace}.x }}`, scope(value), sink);
 
 /** What renderTemplate gives, or the TemplateError it throws, so one table covers both. */
 function outcome(value: string, sink: Sink): string | { error: string } {
@@ -22,12 +31,37 @@ const REJECTED = { error: expect.stringContaining('labels.x') as unknown as stri
 const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
   [
     '; rm -rf /',
-    { text: '; rm -rf /', argv: '; rm -rf /', url: '%3B%20rm%20-rf%20%2F', promql: '; rm -rf /', path: REJECTED, header: '; rm -rf /', 'k8s-name': REJECTED },
+    {
+      text: '; rm -rf /',
+      argv: '; rm -rf /',
+      url: '%3B%20rm%20-rf%20%2F',
+      promql: '; rm -rf /',
+      path: REJECTED,
+      header: '; rm -rf /',
+      'k8s-name': REJECTED,
+    },
   ],
-  ['$(id)', { text: '$(id)', argv: '$(id)', url: '%24(id)', promql: '$(id)', path: '$(id)', header: '$(id)', 'k8s-name': REJECTED }],
+  [
+    '$(id)',
+    { text: '$(id)', argv: '$(id)', url: '%24(id)', promql: '$(id)', path: '$(id)', header: '$(id)', 'k8s-name': REJECTED },
+  ],
   ['`id`', { text: '`id`', argv: '`id`', url: '%60id%60', promql: '`id`', path: '`id`', header: '`id`', 'k8s-name': REJECTED }],
-  ['a\nb', { text: 'a\nb', argv: REJECTED, url: 'a%0Ab', promql: 'a\\nb', path: REJECTED, header: REJECTED, 'k8s-name': REJECTED }],
-  ['a\r\nX-Injected: 1', { text: 'a\r\nX-Injected: 1', argv: REJECTED, url: 'a%0D%0AX-Injected%3A%201', promql: 'a\\r\\nX-Injected: 1', path: REJECTED, header: REJECTED, 'k8s-name': REJECTED }],
+  [
+    'a\nb',
+    { text: 'a\nb', argv: REJECTED, url: 'a%0Ab', promql: 'a\\nb', path: REJECTED, header: REJECTED, 'k8s-name': REJECTED },
+  ],
+  [
+    'a\r\nX-Injected: 1',
+    {
+      text: 'a\r\nX-Injected: 1',
+      argv: REJECTED,
+      url: 'a%0D%0AX-Injected%3A%201',
+      promql: 'a\\r\\nX-Injected: 1',
+      path: REJECTED,
+      header: REJECTED,
+      'k8s-name': REJECTED,
+    },
+  ],
   [
     '"} or vector(1) or {"',
     {
@@ -43,12 +77,34 @@ const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
   ['\\', { text: '\\', argv: '\\', url: '%5C', promql: '\\\\', path: REJECTED, header: '\\', 'k8s-name': REJECTED }],
   [
     '../../etc/passwd',
-    { text: '../../etc/passwd', argv: '../../etc/passwd', url: '..%2F..%2Fetc%2Fpasswd', promql: '../../etc/passwd', path: REJECTED, header: '../../etc/passwd', 'k8s-name': REJECTED },
+    {
+      text: '../../etc/passwd',
+      argv: '../../etc/passwd',
+      url: '..%2F..%2Fetc%2Fpasswd',
+      promql: '../../etc/passwd',
+      path: REJECTED,
+      header: '../../etc/passwd',
+      'k8s-name': REJECTED,
+    },
   ],
   ['..', { text: '..', argv: '..', url: REJECTED, promql: '..', path: REJECTED, header: '..', 'k8s-name': REJECTED }],
   ['-rf', { text: '-rf', argv: REJECTED, url: '-rf', promql: '-rf', path: '-rf', header: '-rf', 'k8s-name': REJECTED }],
-  ['--help', { text: '--help', argv: REJECTED, url: '--help', promql: '--help', path: '--help', header: '--help', 'k8s-name': REJECTED }],
-  ['a?b#c&d=e', { text: 'a?b#c&d=e', argv: 'a?b#c&d=e', url: 'a%3Fb%23c%26d%3De', promql: 'a?b#c&d=e', path: 'a?b#c&d=e', header: 'a?b#c&d=e', 'k8s-name': REJECTED }],
+  [
+    '--help',
+    { text: '--help', argv: REJECTED, url: '--help', promql: '--help', path: '--help', header: '--help', 'k8s-name': REJECTED },
+  ],
+  [
+    'a?b#c&d=e',
+    {
+      text: 'a?b#c&d=e',
+      argv: 'a?b#c&d=e',
+      url: 'a%3Fb%23c%26d%3De',
+      promql: 'a?b#c&d=e',
+      path: 'a?b#c&d=e',
+      header: 'a?b#c&d=e',
+      'k8s-name': REJECTED,
+    },
+  ],
   [
     'ünïcødé ☃ \u202e',
     {
@@ -61,8 +117,22 @@ const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
       'k8s-name': REJECTED,
     },
   ],
-  ['\ud800', { text: '\ud800', argv: '\ud800', url: REJECTED, promql: REJECTED, path: '\ud800', header: REJECTED, 'k8s-name': REJECTED }],
-  ['relay-7f9c', { text: 'relay-7f9c', argv: 'relay-7f9c', url: 'relay-7f9c', promql: 'relay-7f9c', path: 'relay-7f9c', header: 'relay-7f9c', 'k8s-name': 'relay-7f9c' }],
+  [
+    '\ud800',
+    { text: '\ud800', argv: '\ud800', url: REJECTED, promql: REJECTED, path: '\ud800', header: REJECTED, 'k8s-name': REJECTED },
+  ],
+  [
+    'relay-7f9c',
+    {
+      text: 'relay-7f9c',
+      argv: 'relay-7f9c',
+      url: 'relay-7f9c',
+      promql: 'relay-7f9c',
+      path: 'relay-7f9c',
+      header: 'relay-7f9c',
+      'k8s-name': 'relay-7f9c',
+    },
+  ],
 ];
 
 const SINKS: Sink[] = ['text', 'argv', 'url', 'promql', 'path', 'header', 'k8s-name'];
@@ -71,7 +141,17 @@ const SINKS: Sink[] = ['text', 'argv', 'url', 'promql', 'path', 'header', 'k8s-n
 function goUnquote(literal: string): string {
   expect(literal.startsWith('"') && literal.endsWith('"') && literal.length >= 2).toBe(true);
   const body = literal.slice(1, -1);
-  const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"' };
+  const simple: Record<string, string> = {
+    a: '\x07',
+    b: '\b',
+    f: '\f',
+    n: '\n',
+    r: '\r',
+    t: '\t',
+    v: '\v',
+    '\\': '\\',
+    '"': '"',
+  };
   let out = '';
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
@@ -98,10 +178,28 @@ function nodes(query: string): [string, string][] {
   return out;
 }
 
-const hostileBits = fc.constantFrom('"', '\\', '\\"', '"}', '\n', '\r', '`', "'", '-', '..', '/', '{{ labels.x }}', '\u2028', '\0');
+const hostileBits = fc.constantFrom(
+  '"',
+  '\\',
+  '\\"',
+  '"}',
+  '\n',
+  '\r',
+  '`',
+  "'",
+  '-',
+  '..',
+  '/',
+  '{{ labels.x }}',
+  '\u2028',
+  '\0',
+);
 
 /** Any well-formed string (every code point, control characters included). */
-const wellFormed = fc.oneof(fc.string({ unit: 'binary' }), fc.array(fc.oneof(fc.string({ unit: 'binary' }), hostileBits)).map((parts) => parts.join('')));
+const wellFormed = fc.oneof(
+  fc.string({ unit: 'binary' }),
+  fc.array(fc.oneof(fc.string({ unit: 'binary' }), hostileBits)).map((parts) => parts.join('')),
+);
 
 /** Any JavaScript string, lone surrogates included (alert JSON can carry "\ud800"). */
 const anyString = fc.oneof(
@@ -128,7 +226,9 @@ describe('rules/template', () => {
   it('puts a hostile label value into a query as one label matcher value', () => {
     const query = renderTemplate('up{instance="{{ labels.x }}"} == 1', scope('"} or vector(1) or {"'), 'promql');
     expect(query).toBe('up{instance="\\"} or vector(1) or {\\""} == 1');
-    expect(nodes(query).filter(([n]) => n === 'StringLiteral' || n === '⚠' || n === 'Or')).toEqual([['StringLiteral', '"\\"} or vector(1) or {\\""']]);
+    expect(nodes(query).filter(([n]) => n === 'StringLiteral' || n === '⚠' || n === 'Or')).toEqual([
+      ['StringLiteral', '"\\"} or vector(1) or {\\""'],
+    ]);
   });
 
   it('refuses a missing value rather than rendering an empty string', () => {
@@ -141,13 +241,13 @@ describe('rules/template', () => {
   });
 
   it.each`
-    template                         | problems
-    ${'{{ labels.instance }}'}       | ${[]}
-    ${'{{labels.instance}}'}         | ${[]}
-    ${'{{ labels.instance }'}        | ${['malformed template: "{{" or "}}" outside a {{ namespace.name }} hole']}
-    ${'{{ secrets.token }}'}         | ${['unknown template namespace "secrets" (use labels, annotations, vars or env)']}
-    ${'{{ labels.a.b }}'}            | ${['malformed template: "{{" or "}}" outside a {{ namespace.name }} hole']}
-    ${'{{ labels.x | upper }}'}      | ${['malformed template: "{{" or "}}" outside a {{ namespace.name }} hole']}
+    template                    | problems
+    ${'{{ labels.instance }}'}  | ${[]}
+    ${'{{labels.instance}}'}    | ${[]}
+    ${'{{ labels.instance }'}   | ${['malformed template: "{{" or "}}" outside a {{ namespace.name }} hole']}
+    ${'{{ secrets.token }}'}    | ${['unknown template namespace "secrets" (use labels, annotations, vars or env)']}
+    ${'{{ labels.a.b }}'}       | ${['malformed template: "{{" or "}}" outside a {{ namespace.name }} hole']}
+    ${'{{ labels.x | upper }}'} | ${['malformed template: "{{" or "}}" outside a {{ namespace.name }} hole']}
   `('templateProblems($template)', ({ template, problems }: { template: string; problems: string[] }) => {
     expect(templateProblems(template)).toEqual(problems);
   });

@@ -10,17 +10,36 @@ import { parseMetrics } from '../../sim/client.js';
 describe('supervisor command line', () => {
   it('has the runbook defaults', () => {
     const o = parseSupervisorArgs([]);
-    expect(o).toMatchObject({ socket: '/tmp/supervisor.sock', processName: 'supervisor', relayName: 'relay', children: 3, host: '127.0.0.1' });
+    expect(o).toMatchObject({
+      socket: '/tmp/supervisor.sock',
+      processName: 'supervisor',
+      relayName: 'relay',
+      children: 3,
+      host: '127.0.0.1',
+    });
     expect(o.journal).toBe(join(o.dumpDir, 'supervisor.journal'));
   });
 
   it('round-trips through toArgv', () => {
-    const o = parseSupervisorArgs(['--metrics-port', '1234', '--admin-port', '1235', '--socket', '/tmp/x.sock', '--children', '5', '--dump-dir', '/tmp/d']);
+    const o = parseSupervisorArgs([
+      '--metrics-port',
+      '1234',
+      '--admin-port',
+      '1235',
+      '--socket',
+      '/tmp/x.sock',
+      '--children',
+      '5',
+      '--dump-dir',
+      '/tmp/d',
+    ]);
     expect(parseSupervisorArgs(toArgv(o))).toEqual(o);
   });
 
   it('rejects bad values with the flag name', () => {
-    expect(() => parseSupervisorArgs(['--children', 'many'])).toThrow(new UsageError('--children: expected an integer, got "many"'));
+    expect(() => parseSupervisorArgs(['--children', 'many'])).toThrow(
+      new UsageError('--children: expected an integer, got "many"'),
+    );
     expect(() => parseSupervisorArgs(['--host', '0.0.0.0'])).toThrow(/--host: loopback only/);
     expect(() => parseSupervisorArgs(['--process-name', 'a-name-longer-than-15'])).toThrow(/--process-name/);
     expect(() => parseSupervisorArgs(['--bogus'])).toThrow(UsageError);
