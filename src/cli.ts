@@ -157,6 +157,10 @@ async function serve(dir: string, roles: { receiver: boolean; worker: boolean })
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // As Prometheus and Alertmanager: SIGHUP re-reads the rule files; a bad set is refused and the old one kept.
+  process.on('SIGHUP', () => {
+    if (!stopping) running.reload();
+  });
 }
 
 async function main(argv: string[]): Promise<number | undefined> {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo } from './build-info.js';
 
 /** Closed label sets, created up front so every series exists at 0 from the first scrape. */
 export const WEBHOOK_CODES = ['202', '400', '401', '413', '415', '503'] as const;
@@ -21,19 +22,36 @@ export interface Metrics {
   steps: Counter<'procedure' | 'step' | 'status'>;
   stepDuration: Histogram<'procedure' | 'step'>;
   stepOverEstimate: Counter<'procedure' | 'step'>;
+  /** The runbook's estimate per step, from the loaded rules (to plot step durations against). */
+  stepEstimate: Gauge<'procedure' | 'step'>;
   verifications: Counter<'procedure' | 'result'>;
   escalations: Counter<'procedure' | 'to' | 'result'>;
   queueJobs: Gauge<'state'>;
+  /** 1 while automation is paused (kill switch or storm breaker); read at scrape time. */
+  automationPaused: Gauge;
+  /** As Prometheus' prometheus_config_last_reload_successful: 0 after a refused rule reload. */
+  reloadSuccessful: Gauge;
+  reloadSuccessTimestamp: Gauge;
+  reloads: Counter<'result'>;
 }
 
 /**
  * Every remediator_* metric, on a registry of its own (never prom-client's global one, so tests need
  * no clearing). Labels are procedure ids, step names and closed sets: never alert label values.
  */
-export function createMetrics(procedures: { id: string; steps: { name: string }[] }[] = []): Metrics {
+export function createMetrics(procedures: { id: string; steps: { name: string; estimate?: number }[] }[] = []): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'remediator_' });
+  // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…),
+  // so the usual dashboards and alerts for any Node.js service work on remediator too.
+  collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const info = buildInfo();
+  new Gauge({
+    name: 'remediator_build_info',
+    help: 'A metric with a constant 1 labelled by version, revision and Node.js version (as prometheus_build_info).',
+    labelNames: ['version', 'revision', 'nodejs_version'],
+    registers,
+  }).set({ version: info.version, revision: info.revision, nodejs_version: info.nodejs }, 1);
   const m: Metrics = {
     registry,
     webhookRequests: new Counter({
@@ -94,6 +112,12 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
       labelNames: ['procedure', 'step'],
       registers,
     }),
+    stepEstimate: new Gauge({
+      name: 'remediator_step_estimate_seconds',
+      help: "The runbook's estimated duration of each step, from the loaded rules.",
+      labelNames: ['procedure', 'step'],
+      registers,
+    }),
     verifications: new Counter({
       name: 'remediator_verifications_total',
       help: 'Expectation verifications against Prometheus or step results.',
@@ -112,7 +136,40 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
       labelNames: ['state'],
       registers,
     }),
+    automationPaused: new Gauge({
+      name: 'remediator_automation_paused',
+      help: '1 while automatic remediation is paused (by hand or by the storm breaker), else 0.',
+      registers,
+    }),
+    reloadSuccessful: new Gauge({
+      name: 'remediator_config_last_reload_successful',
+      help: 'Whether the last rule reload attempt was successful (1) or refused, keeping the old rules (0).',
+      registers,
+    }),
+    reloadSuccessTimestamp: new Gauge({
+      name: 'remediator_config_last_reload_success_timestamp_seconds',
+      help: 'Timestamp of the last successful rule load.',
+      registers,
+    }),
+    reloads: new Counter({
+      name: 'remediator_config_reloads_total',
+      help: 'Rule reload attempts (/-/reload, SIGHUP) by result.',
+      labelNames: ['result'],
+      registers,
+    }),
   };
+  m.reloadSuccessful.set(1);
+  m.reloadSuccessTimestamp.set(Date.now() / 1000);
+  for (const result of ['success', 'failure']) m.reloads.inc({ result }, 0);
+  initProcedureMetrics(m, procedures);
+  return m;
+}
+
+/** Creates every procedure's series at 0 (at start, and for procedures a reload adds). */
+export function initProcedureMetrics(
+  m: Metrics,
+  procedures: { id: string; steps: { name: string; estimate?: number }[] }[],
+): void {
   for (const code of WEBHOOK_CODES) m.webhookRequests.inc({ code }, 0);
   for (const result of ALERT_RESULTS) m.alerts.inc({ result }, 0);
   for (const p of procedures) {
@@ -120,7 +177,9 @@ export function createMetrics(procedures: { id: string; steps: { name: string }[
     for (const result of VERIFICATION_RESULTS) m.verifications.inc({ procedure: p.id, result }, 0);
     for (const to of ESCALATION_TARGETS)
       for (const result of ESCALATION_RESULTS) m.escalations.inc({ procedure: p.id, to, result }, 0);
-    for (const s of p.steps) for (const status of STEP_STATUSES) m.steps.inc({ procedure: p.id, step: s.name, status }, 0);
+    for (const s of p.steps) {
+      for (const status of STEP_STATUSES) m.steps.inc({ procedure: p.id, step: s.name, status }, 0);
+      if (s.estimate !== undefined) m.stepEstimate.set({ procedure: p.id, step: s.name }, s.estimate / 1000);
+    }
   }
-  return m;
 }

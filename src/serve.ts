@@ -4,7 +4,7 @@ import { AlertmanagerClient } from './alertmanager/client.js';
 import type { Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
 import type { Logger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, initProcedureMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
 import { AutomationControl } from './queue/control.js';
 import { redisKeys } from './queue/keys.js';
@@ -13,11 +13,15 @@ import { Producer } from './queue/queue.js';
 import { RecordStore } from './queue/records.js';
 import { createWorker } from './queue/worker.js';
 import { createApp } from './receiver/app.js';
+import { RuleSet, type ReloadOutcome } from './rules/rule-set.js';
 import type { Procedure } from './rules/schema.js';
 
 export interface Running {
   server?: Server;
   port?: number;
+  /** The live rule set; `reload()` re-reads RULES_DIR (what /-/reload and SIGHUP do). */
+  rules: RuleSet;
+  reload(): ReloadOutcome;
   /** Stops intake, lets current steps finish (bounded by SHUTDOWN_TIMEOUT), closes connections. */
   stop(): Promise<void>;
 }
@@ -40,9 +44,20 @@ export async function startService(
   const metrics = createMetrics(procedures);
   const keys = redisKeys(config.QUEUE_PREFIX);
   const prometheus = createPrometheusClient({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT });
-  const byId = new Map(procedures.map((p) => [p.id, p]));
+  const rules = new RuleSet(config.RULES_DIR, procedures);
+  rules.onReload((outcome) => {
+    metrics.reloads.inc({ result: outcome.ok ? 'success' : 'failure' });
+    metrics.reloadSuccessful.set(outcome.ok ? 1 : 0);
+    if (outcome.ok) {
+      metrics.reloadSuccessTimestamp.set(Date.parse(outcome.at) / 1000);
+      metrics.stepEstimate.reset(); // procedures a reload removed leave no estimate behind
+      initProcedureMetrics(metrics, rules.procedures);
+      log.info({ procedures: outcome.procedures }, 'rules reloaded');
+    } else log.error({ problems: outcome.problems, kept: outcome.procedures }, 'rule reload refused; keeping the old rules');
+  });
+  const byId = rules.byId;
   const stops: (() => Promise<void>)[] = [];
-  const running: Running = { stop: async () => {} };
+  const running: Running = { rules, reload: () => rules.reload(), stop: async () => {} };
   let shuttingDown = false;
 
   // The producer connection doubles as the receiver's record store and control: all must fail fast when Redis
@@ -120,7 +135,7 @@ export async function startService(
     ...(roles.receiver
       ? {
           webhook: {
-            procedures,
+            procedures: rules.procedures,
             createRecord: (r) => receiverStore.create(r),
             enqueue: (job) => producer.enqueue(job),
             markResolved: (id, at) => receiverStore.markResolved(id, at),
@@ -143,10 +158,12 @@ export async function startService(
     ready: {
       redis: () => producer.ping(),
       prometheus: () => prometheus.ready(),
-      rulesLoaded: procedures.length,
+      rulesLoaded: () => rules.procedures.length,
       shuttingDown: () => shuttingDown,
     },
     queueCounts: () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const)),
+    paused: async () => (await control.state()).paused,
+    reload: () => rules.reload(),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
@@ -155,7 +172,7 @@ export async function startService(
   running.server = server;
   const address = server.address();
   running.port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info({ port: running.port, host: config.HOST, roles, procedures: procedures.map((p) => p.id) }, 'listening');
+  log.info({ port: running.port, host: config.HOST, roles, procedures: rules.procedures.map((p) => p.id) }, 'listening');
 
   running.stop = async () => {
     // Stop intake first (readyz fails, no new connections), then let the worker finish or hand back its runs.

@@ -6,6 +6,7 @@ import { RUN_STATES, type RunState } from '../engine/record.js';
 import type { RunFilter } from '../queue/records.js';
 import type { PauseState } from '../queue/control.js';
 import type { RunRecord } from '../engine/record.js';
+import type { ReloadOutcome } from '../rules/rule-set.js';
 import { bearerAuth } from './auth.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
 
@@ -20,9 +21,15 @@ export interface AppDeps {
   /** The kill switch: POST /api/pause, /api/resume, GET /api/pause. */
   control?: { state(): Promise<PauseState>; pause(reason: string, by: string): Promise<boolean>; resume(): Promise<boolean> };
   /** Readiness probes; each answers quickly. */
-  ready: { redis(): Promise<boolean>; prometheus(): Promise<boolean>; rulesLoaded: number; shuttingDown?: () => boolean };
+  ready: { redis(): Promise<boolean>; prometheus(): Promise<boolean>; rulesLoaded: () => number; shuttingDown?: () => boolean };
   /** Job counts by state for the queue gauge (read at scrape time). */
   queueCounts?: () => Promise<Record<string, number>>;
+  /** Whether automation is paused, for the remediator_automation_paused gauge (read at scrape time). */
+  paused?: () => Promise<boolean>;
+  /** Re-reads the rule files (`POST /-/reload`); a bad set is refused and the old one kept. */
+  reload?: () => ReloadOutcome;
+  /** Mounted after the API and before the 404: the operator console (its own auth and routes). */
+  console?: express.RequestHandler;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
@@ -39,23 +46,60 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ status: 'ok' });
   });
 
-  app.get('/readyz', async (_req, res) => {
+  const readiness = async () => {
     const [redis, prometheus] = await Promise.all([
       withTimeout(deps.ready.redis(), 1000, false),
       withTimeout(deps.ready.prometheus(), 1000, false),
     ]);
     const shuttingDown = deps.ready.shuttingDown?.() ?? false;
-    const ready = redis && deps.ready.rulesLoaded > 0 && !shuttingDown;
-    res
-      .status(ready ? 200 : 503)
-      .json({ ready, redis, rulesLoaded: deps.ready.rulesLoaded, prometheus, ...(shuttingDown ? { shuttingDown } : {}) });
+    const rulesLoaded = deps.ready.rulesLoaded();
+    const ready = redis && rulesLoaded > 0 && !shuttingDown;
+    return { ready, redis, rulesLoaded, prometheus, ...(shuttingDown ? { shuttingDown } : {}) };
+  };
+  app.get('/readyz', async (_req, res) => {
+    const state = await readiness();
+    res.status(state.ready ? 200 : 503).json(state);
+  });
+
+  // The Prometheus/Alertmanager lifecycle endpoints, with their plain-text answers (web/web.go).
+  app.get('/-/healthy', (_req, res) => {
+    res.type('text/plain').send('remediator is Healthy.\n');
+  });
+  app.get('/-/ready', async (_req, res) => {
+    const state = await readiness();
+    if (state.ready) res.type('text/plain').send('remediator is Ready.\n');
+    else res.status(503).type('text/plain').send('Service Unavailable\n');
+  });
+  const reload = deps.reload;
+  // Prometheus takes POST and PUT; it has no token, but here a reload is a change, so it needs WEBHOOK_TOKEN.
+  app.all('/-/reload', bearerAuth(deps.token), (req, res) => {
+    if (req.method !== 'POST' && req.method !== 'PUT') {
+      res.status(405).set('Allow', 'POST, PUT').type('text/plain').send('Only POST or PUT requests allowed\n');
+      return;
+    }
+    if (reload === undefined) {
+      res.status(404).type('text/plain').send('reload is not available in this process\n');
+      return;
+    }
+    const outcome = reload();
+    if (outcome.ok)
+      res.type('text/plain').send(`reloaded ${outcome.procedures.length} procedures: ${outcome.procedures.join(', ')}\n`);
+    else
+      res
+        .status(500)
+        .type('text/plain')
+        .send(
+          `failed to reload rules, keeping the old ones (${outcome.procedures.join(', ')}):\n${outcome.problems.join('\n')}\n`,
+        );
   });
 
   app.get('/metrics', async (_req, res) => {
-    if (deps.queueCounts) {
-      const counts = await withTimeout(deps.queueCounts(), 1000, undefined);
-      if (counts) for (const state of QUEUE_STATES) deps.metrics.queueJobs.set({ state }, counts[state] ?? 0);
-    }
+    const [counts, paused] = await Promise.all([
+      deps.queueCounts ? withTimeout(deps.queueCounts(), 1000, undefined) : undefined,
+      deps.paused ? withTimeout(deps.paused(), 1000, undefined) : undefined,
+    ]);
+    if (counts) for (const state of QUEUE_STATES) deps.metrics.queueJobs.set({ state }, counts[state] ?? 0);
+    if (paused !== undefined) deps.metrics.automationPaused.set(paused ? 1 : 0);
     res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
@@ -69,7 +113,7 @@ export function createApp(deps: AppDeps): express.Express {
   const runs = deps.runs;
   if (webhook === undefined || runs === undefined) {
     app.use((_req, res) => {
-      res.status(404).json({ error: 'not found (this process is a worker: only /healthz, /readyz, /metrics)' });
+      res.status(404).json({ error: 'not found (this process is a worker: only /healthz, /readyz, /-/*, /metrics)' });
     });
     return app;
   }
@@ -142,6 +186,7 @@ export function createApp(deps: AppDeps): express.Express {
     });
   }
   app.use('/api', api);
+  if (deps.console) app.use(deps.console);
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -14,8 +14,11 @@ describe('deploy/prometheus', () => {
       rule_files: string[];
       scrape_configs: ScrapeConfig[];
     };
-    expect(config.rule_files).toEqual(['../../rules/prometheus/supervisor.rules.yaml']);
-    expect(config.scrape_configs.map((s) => s.job_name)).toContain('supervisor');
+    expect(config.rule_files).toEqual([
+      '../../rules/prometheus/supervisor.rules.yaml',
+      '../../rules/prometheus/remediator.rules.yaml',
+    ]);
+    expect(config.scrape_configs.map((s) => s.job_name)).toEqual(expect.arrayContaining(['supervisor', 'remediator']));
   });
 
   it('kubernetes-scrape.yml gives supervisor pods job="supervisor" and the namespace and pod labels the Kubernetes rule variants use', () => {
@@ -29,5 +32,18 @@ describe('deploy/prometheus', () => {
   it.skipIf(!promtool)('prometheus.yml passes promtool check config (rule files included)', () => {
     const out = execFileSync('promtool', ['check', 'config', repoPath('deploy/prometheus/prometheus.yml')], { encoding: 'utf8' });
     expect(out).toMatch(/SUCCESS/);
+  });
+
+  it("remediator's self-monitoring rules pass promtool check rules and their promtool unit tests", () => {
+    if (!promtool) throw new Error('promtool not found: apt-get install -y --no-install-recommends prometheus');
+    const check = spawnSync('promtool', ['check', 'rules', repoPath('rules/prometheus/remediator.rules.yaml')], {
+      encoding: 'utf8',
+    });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    const test = spawnSync('promtool', ['test', 'rules', repoPath('rules/prometheus/remediator.rules.test.yaml')], {
+      encoding: 'utf8',
+    });
+    expect(test.status, test.stdout + test.stderr).toBe(0);
+    expect(test.stdout).toMatch(/SUCCESS/);
   });
 });
