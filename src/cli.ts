@@ -2,9 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { actionByKind } from './actions/index.js';
 import { Alert, WebhookPayload } from './alertmanager/payload.js';
-import { checkFor } from './checks/index.js';
 import { ConfigError, loadConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import { createLogger } from './log.js';
@@ -13,9 +11,8 @@ import { ruleFileJsonSchema } from './rules/json-schema.js';
 import { formatProblem, loadRules } from './rules/load.js';
 import { matchProcedures } from './rules/match.js';
 import type { Procedure } from './rules/schema.js';
-import { createRender } from './rules/template.js';
+import { createRender } from './template.js';
 import { startService } from './serve.js';
-import { describeCheck } from './engine/step.js';
 
 const USAGE = `remediator: runs runbook procedures when Prometheus alerts fire, and has Prometheus confirm the fix.
 
@@ -110,23 +107,13 @@ function plan(dir: string, file: string): number {
         process.stdout.write('    resolved: a run of this incident still waiting would be cancelled\n');
       p.steps.forEach((s, i) => {
         process.stdout.write(`    ${i + 1}. ${s.name}${s.estimate !== undefined ? ` (~${formatDuration(s.estimate)})` : ''}\n`);
-        if (s.when)
-          process.stdout.write(
-            `       when:   ${safe(() => describeCheck({ ...s.when!, ...checkFor(s.when!).render(s.when!, render) }))}\n`,
-          );
-        if (s.action) {
-          const kind = Object.keys(s.action).find((k) => s.action![k] !== undefined)!;
-          const action = actionByKind.get(kind)!;
-          process.stdout.write(`       action: ${safe(() => action.describe(action.render(s.action![kind], render)))}\n`);
-        }
+        if (s.when) process.stdout.write(`       when:   ${safe(() => s.when!.render(render).describe())}\n`);
+        if (s.action) process.stdout.write(`       action: ${safe(() => s.action!.describe(s.action!.render(render)))}\n`);
         if (s.forEach)
           process.stdout.write(
             `       for each: element of ${s.forEach.step}'s ${s.forEach.path}${s.forEach.where ? ` where ${JSON.stringify(s.forEach.where)}` : ''}\n`,
           );
-        if (s.expect)
-          process.stdout.write(
-            `       expect: ${safe(() => describeCheck({ ...s.expect!, ...checkFor(s.expect!).render(s.expect!, render) }))}\n`,
-          );
+        if (s.expect) process.stdout.write(`       expect: ${safe(() => s.expect!.render(render).describe())}\n`);
         process.stdout.write(`       on failure: ${s.onFailure}${s.onFailure === 'retry' ? ` (${s.retries} more)` : ''}\n`);
       });
     }

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import { isDuration, parseDuration } from './duration.js';
+import { Duration } from './duration.js';
 
-/** A duration from the environment (`30s`), as milliseconds. */
-const EnvDuration = z.string().refine(isDuration, 'expected a duration like 30s or 500ms').transform(parseDuration);
 const Flag = z.stringbool({ truthy: ['true', '1', 'yes', 'on'], falsy: ['false', '0', 'no', 'off', ''] });
 const Url = z.url({ protocol: /^https?$/ });
 
@@ -38,23 +36,23 @@ export const Config = z.object({
   DRY_RUN: Flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How often expectations re-query Prometheus while waiting (`within`, `for`). */
-  POLL_INTERVAL: EnvDuration.default(1000),
+  POLL_INTERVAL: Duration.default(1000),
   /** Per-request timeout towards Prometheus and Alertmanager. */
-  HTTP_TIMEOUT: EnvDuration.default(5000),
+  HTTP_TIMEOUT: Duration.default(5000),
   /** Step action timeout when a rule sets none. */
-  STEP_TIMEOUT: EnvDuration.default(60_000),
+  STEP_TIMEOUT: Duration.default(60_000),
   /** BullMQ lock: a crashed worker's run is taken over after about LOCK_DURATION + STALLED_INTERVAL. */
-  LOCK_DURATION: EnvDuration.default(30_000),
-  STALLED_INTERVAL: EnvDuration.default(15_000),
+  LOCK_DURATION: Duration.default(30_000),
+  STALLED_INTERVAL: Duration.default(15_000),
   /** Worker SIGTERM: how long the current step may take to finish before the run is left to another worker. */
-  SHUTDOWN_TIMEOUT: EnvDuration.default(25_000),
+  SHUTDOWN_TIMEOUT: Duration.default(25_000),
   /** Start with automation paused (the kill switch); POST /api/resume lifts it. */
   PAUSED: Flag.default(false),
   /** Storm breaker: more distinct targets than this firing within STORM_WINDOW pauses automation and escalates once. */
   STORM_TARGETS: z.coerce.number().int().min(1).default(10),
-  STORM_WINDOW: EnvDuration.default(5 * 60_000),
+  STORM_WINDOW: Duration.default(5 * 60_000),
   /** Finished runs stay in the history API (and block re-runs of the same incident) this long. */
-  RUN_RETENTION: EnvDuration.default(7 * 24 * 3_600_000),
+  RUN_RETENTION: Duration.default(7 * 24 * 3_600_000),
 });
 export type Config = z.infer<typeof Config>;
 

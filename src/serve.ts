@@ -127,7 +127,7 @@ export async function startService(
     });
     stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
     // Load the Kubernetes client now if a procedure needs it: its first import blocks the event loop for a while.
-    if (procedures.some((p) => p.steps.some((s) => s.action?.kubernetes !== undefined)))
+    if (procedures.some((p) => p.steps.some((s) => s.action?.kind === 'kubernetes')))
       void import('@kubernetes/client-node').catch(() => {});
   }
 

@@ -2,15 +2,15 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
-import { formatDuration, isDuration, parseDuration } from '../duration.js';
-import { renderCommand } from '../rules/template.js';
+import { DurationText, formatDuration, parseDuration } from '../duration.js';
+import { renderCommand } from '../template.js';
 import { ActionError, OUTPUT_LIMIT, type Action, type ActionResult } from './types.js';
 
 export const ExecSpec = z.strictObject({
   /** argv: the program and its arguments. Never a shell string; each element is one argument. */
   command: z.array(z.string().min(1)).min(1),
   /** One attempt may take this long; the process gets SIGTERM, then SIGKILL 2 s later. */
-  timeout: z.string().refine(isDuration, 'expected a duration like 30s').optional(),
+  timeout: DurationText.optional(),
   /** Working directory. */
   cwd: z.string().min(1).optional(),
   /** Extra environment for the child (added to remediator's). */
@@ -39,6 +39,7 @@ export const exec: Action<ExecSpec> = {
   kind: 'exec',
   spec: ExecSpec,
   describe: (s) => `${s.command.map(quoteArg).join(' ')}${s.timeout !== undefined ? ` (timeout ${s.timeout})` : ''}`,
+  timeoutMs: (s) => (s.timeout !== undefined ? parseDuration(s.timeout) : undefined),
   // renderCommand: each element one argument for the argv sink; an element that is exactly a list var splices it.
   render: (s, r) => ({ ...s, command: renderCommand(r, s.command) }),
   run(s, ctx) {

@@ -1,8 +1,8 @@
 import axios from 'axios';
 import { z } from 'zod';
-import { isDuration, parseDuration } from '../duration.js';
+import { DurationText, parseDuration } from '../duration.js';
 import { isRetryable } from '../retryable.js';
-import type { Render } from '../rules/template.js';
+import type { Render } from '../template.js';
 import { ActionError, capOutput, type Action } from './types.js';
 
 export const HttpSpec = z.strictObject({
@@ -12,7 +12,7 @@ export const HttpSpec = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
   /** JSON body (strings inside are templated as text; JSON encoding escapes them). */
   body: z.unknown().optional(),
-  timeout: z.string().refine(isDuration, 'expected a duration like 10s').optional(),
+  timeout: DurationText.optional(),
   /** HTTP statuses that count as succeeded (default: any 2xx). */
   okStatus: z.array(z.number().int().min(100).max(599)).min(1).optional(),
 });
@@ -33,6 +33,7 @@ export const http: Action<HttpSpec> = {
   kind: 'http',
   spec: HttpSpec,
   describe: (s) => `${s.method} ${redactUrl(s.url)}`,
+  timeoutMs: (s) => (s.timeout !== undefined ? parseDuration(s.timeout) : undefined),
   render: (s, r) => ({
     ...s,
     url: r(s.url, 'url'),

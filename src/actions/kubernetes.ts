@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { z } from 'zod';
 import type * as K8s from '@kubernetes/client-node';
-import type { Render } from '../rules/template.js';
-import { TemplateError, renderCommand } from '../rules/template.js';
+import type { Render } from '../template.js';
+import { TemplateError, renderCommand } from '../template.js';
 import { ActionError, capOutput, type Action, type ActionContext, type ActionResult } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { Render } from '../rules/template.js';
+import type { Render } from '../template.js';
 
 /** Everything an action gets besides its own spec. */
 export interface ActionContext {
@@ -47,6 +47,11 @@ export interface Action<Spec> {
   readonly spec: z.ZodType<Spec>;
   /** One line for `plan`, dry-run and `docs`, e.g. "SIGTERM → process relay". */
   describe(spec: Spec): string;
+  /**
+   * The attempt's own time limit when the spec sets one (exec's and http's `timeout`): the step runner then
+   * allows that plus a grace, so the action reports its own timeout as a result. Absent: STEP_TIMEOUT.
+   */
+  timeoutMs?(spec: Spec): number | undefined;
   /**
    * Fills the templates in a spec. The action knows where each field lands (argv element, URL, path…),
    * so it names the sink and the renderer escapes or rejects untrusted values for it.

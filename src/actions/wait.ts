@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { isDuration, parseDuration } from '../duration.js';
+import { DurationText, parseDuration } from '../duration.js';
 import type { Action } from './types.js';
 
 export const WaitSpec = z.strictObject({
-  duration: z.string().refine(isDuration, 'expected a duration like 5s'),
+  duration: DurationText,
 });
 export type WaitSpec = z.infer<typeof WaitSpec>;
 

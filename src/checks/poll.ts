@@ -2,16 +2,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../duration.js';
 import { CheckUnavailableError, type Check, type CheckContext, type CheckOutcome, type Observation } from './types.js';
 
-/** A check's timing, in milliseconds (the rule file's `within`, `after`, `for`, and POLL_INTERVAL). */
-export interface Timing {
+/** A check's timing as the rule file gives it (`within`, `after`, `for`), in milliseconds. */
+export interface CheckTiming {
   /** Poll until the check holds, for at most this long. */
-  withinMs?: number | undefined;
+  readonly withinMs?: number | undefined;
   /** Wait this long first, then evaluate (combined with `within`/`for`, they start after the wait). */
-  afterMs?: number | undefined;
+  readonly afterMs?: number | undefined;
   /** The check must hold continuously this long. */
-  forMs?: number | undefined;
+  readonly forMs?: number | undefined;
+}
+
+/** The timing awaitCheck applies: the rule's, and POLL_INTERVAL. */
+export interface Timing extends CheckTiming {
   /** Time between evaluations while waiting. */
-  pollIntervalMs: number;
+  readonly pollIntervalMs: number;
 }
 
 export type AwaitedOutcome = CheckOutcome & {

@@ -1,7 +1,44 @@
 import { PrometheusQueryError, type Sample } from '../prometheus/client.js';
 import { formatPromValue, parsePromValue } from '../prometheus/schema.js';
-import { PromqlSpec, type Op, type PromValue } from './specs.js';
+import { z } from 'zod';
+import { promqlSyntaxErrors } from './promql-syntax.js';
 import { CheckUnavailableError, type Check, type CheckOutcome, type Observation } from './types.js';
+
+/** The comparison of a promql expectation. Prometheus values are floats; `+Inf`, `-Inf`, `NaN` spelled as Prometheus does. */
+export const Op = z.enum(['==', '!=', '>', '>=', '<', '<=']);
+export type Op = z.infer<typeof Op>;
+export const PromValue = z.union([z.number(), z.enum(['+Inf', '-Inf', 'NaN'])]);
+export type PromValue = z.infer<typeof PromValue>;
+
+/**
+ * `promql` with `op`/`value`: every returned series must compare true, and "no data" never holds.
+ * `empty: true`: holds only when the query returns no series. The query's syntax (with Prometheus' own grammar)
+ * and where its templates sit are checked at load.
+ */
+export const PromqlSpec = z
+  .strictObject({
+    promql: z
+      .string()
+      .min(1)
+      .superRefine((query, ctx) => {
+        for (const message of promqlSyntaxErrors(query)) ctx.addIssue({ code: 'custom', message });
+      }),
+    op: Op.optional(),
+    value: PromValue.optional(),
+    empty: z.boolean().optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.empty === true && (s.op !== undefined || s.value !== undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'empty: true cannot be combined with op/value', path: ['empty'] });
+    }
+    if (s.empty !== true && (s.op === undefined) !== (s.value === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'op and value go together', path: [s.op === undefined ? 'op' : 'value'] });
+    }
+    if (s.op === undefined && s.empty === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['op'], message: 'a promql check needs op and value, or empty: true' });
+    }
+  });
+export type PromqlSpec = z.infer<typeof PromqlSpec>;
 
 /**
  * One instant query against Prometheus, now.
@@ -16,6 +53,7 @@ import { CheckUnavailableError, type Check, type CheckOutcome, type Observation 
  */
 export const promql: Check<PromqlSpec> = {
   kind: 'promql',
+  key: 'promql',
   spec: PromqlSpec,
   describe(s) {
     const q = oneLine(s.promql);
@@ -23,6 +61,8 @@ export const promql: Check<PromqlSpec> = {
     if (s.op !== undefined && s.value !== undefined) return `${q} ${s.op} ${s.value}`;
     return `${q} returns data`;
   },
+  explain: (s) =>
+    s.empty === true ? `${s.promql} returns no series` : `${s.promql} ${s.op ?? ''} ${String(s.value ?? '')}`.trim(),
   render: (s, r) => ({ ...s, promql: r(s.promql, 'promql') }),
   async evaluate(s, ctx) {
     let samples: Sample[];

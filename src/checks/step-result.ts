@@ -1,5 +1,34 @@
-import { StepResultSpec } from './specs.js';
+import { z } from 'zod';
+import { Pattern } from './pattern.js';
 import type { Check, CheckOutcome, Observation, StepState } from './types.js';
+
+const OneOrMany = <T extends z.ZodTypeAny>(t: T) => z.union([t, z.array(t).min(1)]);
+
+/**
+ * A check against an earlier step's action result (or this step's own, without `step`).
+ * Every field given must hold. Also the shape of an escalation's `if`/`unless`.
+ */
+export const StepResultSpec = z.strictObject({
+  step: z.string().min(1).optional(),
+  /** The step's outcome so far: passed | failed | skipped | unknown. */
+  status: OneOrMany(z.enum(['passed', 'failed', 'skipped', 'unknown'])).optional(),
+  exitCode: OneOrMany(z.number().int()).optional(),
+  /** A regular expression (JavaScript syntax) that must match somewhere in the output; compiled at load. */
+  output: Pattern.optional(),
+  httpStatus: OneOrMany(z.number().int().min(100).max(599)).optional(),
+  /** A dotted path into the JSON body (`result`, `children.0.state`) and the value it must equal. */
+  json: z.strictObject({ path: z.string().min(1), value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).optional(),
+});
+export type StepResultSpec = z.infer<typeof StepResultSpec>;
+/** What a rule file writes (the output pattern as text). */
+export type StepResultInput = z.input<typeof StepResultSpec>;
+
+const CONDITIONS = ['status', 'exitCode', 'output', 'httpStatus', 'json'] as const;
+
+/** As an `expect`/`when`, a step check must say what to look at. */
+const StepCondition = StepResultSpec.refine((s) => CONDITIONS.some((f) => s[f] !== undefined), {
+  message: `a step check needs one of ${CONDITIONS.join(', ')}`,
+});
 
 /**
  * A check of an earlier step's outcome and action result (or this step's own, without `step:`).
@@ -7,11 +36,22 @@ import type { Check, CheckOutcome, Observation, StepState } from './types.js';
  */
 export const stepResult: Check<StepResultSpec> = {
   kind: 'step',
-  spec: StepResultSpec,
+  spec: StepCondition,
   describe(s) {
     const parts = fields(s).map(([field, want]) => `${field} ${field === 'output' ? `=~ /${String(want)}/` : showWanted(want)}`);
     return `step ${s.step ?? '(this step)'}: ${parts.join(', ') || 'ran'}`;
   },
+  explain(s) {
+    const what: string[] = [];
+    const list = (v: unknown) => (Array.isArray(v) ? v.join(' or ') : String(v));
+    if (s.status !== undefined) what.push(`status ${list(s.status)}`);
+    if (s.exitCode !== undefined) what.push(`exit code ${list(s.exitCode)}`);
+    if (s.output !== undefined) what.push(`output matches /${s.output.source}/`);
+    if (s.httpStatus !== undefined) what.push(`HTTP ${list(s.httpStatus)}`);
+    if (s.json !== undefined) what.push(`${s.json.path} == ${JSON.stringify(s.json.value)}`);
+    return s.step !== undefined ? `step ${s.step} ${what.join(', ')}` : what.join(', ');
+  },
+  readsStep: (s) => s.step,
   // Nothing is templated: step names are static, and a regular expression or JSON value built from alert labels
   // would let an alert change what is being checked.
   render: (s) => s,
@@ -28,9 +68,7 @@ export const stepResult: Check<StepResultSpec> = {
 type Field = 'status' | 'exitCode' | 'output' | 'httpStatus' | 'json';
 
 function fields(s: StepResultSpec): [Field, unknown][] {
-  return (['status', 'exitCode', 'output', 'httpStatus', 'json'] as const).flatMap((f): [Field, unknown][] =>
-    s[f] === undefined ? [] : [[f, s[f]]],
-  );
+  return CONDITIONS.flatMap((f): [Field, unknown][] => (s[f] === undefined ? [] : [[f, s[f]]]));
 }
 
 function judgeStep(s: StepResultSpec, step: string, state: StepState, at: string): CheckOutcome {
@@ -57,17 +95,12 @@ function judgeStep(s: StepResultSpec, step: string, state: StepState, at: string
   }
   if (s.output !== undefined) {
     const text = result?.output;
-    let pattern: RegExp | undefined;
-    try {
-      pattern = new RegExp(s.output);
-    } catch (err) {
-      failures.push(`output pattern /${s.output}/ is not a valid regular expression: ${(err as Error).message}`);
-    }
-    if (pattern !== undefined) {
-      const match = text === undefined ? null : pattern.exec(text);
-      seen('output', match ? clip(match[0]) : text === undefined ? null : clip(text.slice(-200)));
-      if (!match) failures.push(text === undefined ? `no output, expected /${s.output}/` : `output does not match /${s.output}/`);
-    }
+    const match = text === undefined ? null : s.output.test(text);
+    seen('output', match ? clip(match[0]) : text === undefined ? null : clip(text.slice(-200)));
+    if (!match)
+      failures.push(
+        text === undefined ? `no output, expected /${s.output.source}/` : `output does not match /${s.output.source}/`,
+      );
   }
   if (s.httpStatus !== undefined) {
     const got = result?.httpStatus;

@@ -4,10 +4,9 @@ import type { Logger } from 'pino';
 import type { AlertmanagerClient, PostableAlert } from '../alertmanager/client.js';
 import type { Metrics } from '../metrics.js';
 import type { Escalation, EscalationWhen, Procedure } from '../rules/schema.js';
-import { createRender } from '../rules/template.js';
+import { createRender } from '../template.js';
 import type { EscalationRecord, RunRecord } from './record.js';
-import { stepResult } from '../checks/step-result.js';
-import type { StepResultSpec } from '../checks/specs.js';
+import { stepResult, type StepResultSpec } from '../checks/step-result.js';
 import type { StepState } from '../checks/types.js';
 
 export const ESCALATION_ALERTNAME = 'RemediationEscalated';

@@ -3,7 +3,7 @@ import type { StepState } from '../checks/types.js';
 import type { Metrics } from '../metrics.js';
 import type { PrometheusClient } from '../prometheus/client.js';
 import type { EscalationWhen, Procedure } from '../rules/schema.js';
-import { createRender, type TemplateScope } from '../rules/template.js';
+import { createRender, type TemplateScope } from '../template.js';
 import type { RunRecord, RunState, StepRecord } from './record.js';
 import { escalationsFor } from './escalate.js';
 import { runStep, type StepSettings } from './step.js';

@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
-import { actionByKind } from '../actions/index.js';
 import { ActionError, type ActionResult } from '../actions/types.js';
 import { awaitCheck } from '../checks/poll.js';
-import { checkFor } from '../checks/index.js';
 import type { CheckContext, StepState } from '../checks/types.js';
 import type { PrometheusClient } from '../prometheus/client.js';
-import { formatDuration, parseDuration } from '../duration.js';
-import type { CheckSpec, Step } from '../rules/schema.js';
-import { createRender, TemplateError, type Render, type TemplateScope } from '../rules/template.js';
+import { formatDuration } from '../duration.js';
+import type { AnyActionUse, AnyCheckUse } from '../rules/model.js';
+import type { Step } from '../rules/schema.js';
+import { createRender, TemplateError, type Render, type TemplateScope } from '../template.js';
 import type { CheckRecord, StepRecord } from './record.js';
 
 export interface StepSettings {
@@ -35,30 +34,25 @@ export interface StepContext {
   checkpoint(phase: 'when' | 'action' | 'verify', attempt: number): Promise<void>;
 }
 
-export function describeCheck(spec: CheckSpec): string {
-  const timing = [
-    spec.after !== undefined ? `after ${formatDuration(spec.after)}` : '',
-    spec.within !== undefined ? `within ${formatDuration(spec.within)}` : '',
-    spec.for !== undefined ? `for ${formatDuration(spec.for)}` : '',
-  ].filter(Boolean);
-  return [checkFor(spec).describe(spec), ...timing].join(' ');
+/** The check as plain JSON data, for the run record. */
+function specRecord(use: AnyCheckUse): unknown {
+  return JSON.parse(JSON.stringify(use)) as unknown;
 }
 
 /** Renders the check's templates, then evaluates it with its timing. Template errors are a failed check, not a crash. */
 export async function evaluateCheck(
-  spec: CheckSpec,
+  use: AnyCheckUse,
   ctx: StepContext,
   phase: 'when' | 'expect',
 ): Promise<CheckRecord & { spec: unknown }> {
-  const check = checkFor(spec);
-  let rendered: CheckSpec;
+  let rendered: AnyCheckUse;
   try {
-    rendered = { ...spec, ...check.render(spec, ctx.render) };
+    rendered = use.render(ctx.render);
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     return {
-      spec,
-      description: String(spec.promql ?? 'step check'),
+      spec: specRecord(use),
+      description: use.describe(),
       holds: false,
       unknown: false,
       reason: err.message,
@@ -74,17 +68,12 @@ export async function evaluateCheck(
     currentStep: ctx.step.name,
     prometheus: ctx.prometheus,
   };
-  const timing = {
-    withinMs: rendered.within,
-    afterMs: rendered.after,
-    forMs: rendered.for,
-    pollIntervalMs: ctx.settings.pollIntervalMs,
-  };
-  const outcome = await awaitCheck(check, rendered, timing, checkCtx);
+  const timing = { ...rendered.timing, pollIntervalMs: ctx.settings.pollIntervalMs };
+  const outcome = await awaitCheck(rendered.check, rendered.spec, timing, checkCtx);
   ctx.log.debug({ phase, holds: outcome.holds, unknown: outcome.unknown, reason: outcome.reason }, 'check evaluated');
   return {
-    spec: rendered,
-    description: describeCheck(rendered),
+    spec: specRecord(rendered),
+    description: rendered.describe(),
     holds: outcome.holds,
     unknown: outcome.unknown,
     ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
@@ -94,13 +83,12 @@ export async function evaluateCheck(
   };
 }
 
-async function runAction(ctx: StepContext, kind: string, spec: unknown): Promise<ActionResult> {
-  const action = actionByKind.get(kind)!;
-  const own = (spec as { timeout?: string }).timeout;
-  const timeoutMs = ctx.step.timeout ?? (own !== undefined ? parseDuration(own) + 2000 : ctx.settings.stepTimeoutMs);
+async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown): Promise<ActionResult> {
+  const own = use.action.timeoutMs?.(spec);
+  const timeoutMs = ctx.step.timeout ?? (own !== undefined ? own + 2000 : ctx.settings.stepTimeoutMs);
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
   try {
-    return await action.run(spec, { signal, log: ctx.log });
+    return await use.action.run(spec, { signal, log: ctx.log });
   } catch (err) {
     if (ctx.signal.aborted) throw err; // worker shutdown or cancellation: not the step's failure
     const message = err instanceof Error ? err.message : String(err);
@@ -144,16 +132,15 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     }
   }
 
-  const kind = step.action ? Object.keys(step.action).find((k) => step.action![k] !== undefined) : undefined;
+  const action = step.action;
   // One rendered spec per run of the action: one, or one per forEach item.
   let rendered: unknown[] = [];
-  if (kind !== undefined) {
-    const action = actionByKind.get(kind)!;
+  if (action !== undefined) {
     try {
       const renders = step.forEach
         ? forEachItems(step, ctx.states).map((item) => createRender({ ...ctx.scope, item }))
         : [ctx.render];
-      rendered = renders.map((r) => action.render(step.action![kind], r));
+      rendered = renders.map((r) => action.render(r));
     } catch (err) {
       if (!(err instanceof TemplateError) && !(err instanceof ForEachError)) throw err;
       return finish('failed', `not run: ${(err as Error).message}`);
@@ -162,7 +149,7 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
       rendered.length === 1
         ? action.describe(rendered[0])
         : `${rendered.length}× ${rendered.map((r) => action.describe(r)).join('; ') || action.kind}`;
-    record.action = { kind, spec: rendered.length === 1 && !step.forEach ? rendered[0] : rendered, description };
+    record.action = { kind: action.kind, spec: rendered.length === 1 && !step.forEach ? rendered[0] : rendered, description };
   }
 
   if (ctx.settings.dryRun) {
@@ -171,8 +158,8 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   }
 
   // A takeover where the action may already have happened: look before acting again.
-  if (ctx.resumedAfterAction && step.expect && kind !== undefined) {
-    const before = await evaluateCheck({ ...step.expect, within: undefined, after: undefined, for: undefined }, ctx, 'expect');
+  if (ctx.resumedAfterAction && step.expect && action !== undefined) {
+    const before = await evaluateCheck(step.expect.once(), ctx, 'expect');
     if (before.holds) {
       record.expect = before;
       record.observed = before.observed;
@@ -186,10 +173,10 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   const firstAttempt = ctx.resumedAfterAction ? Math.max(1, record.attempts) : record.attempts + 1;
   for (let attempt = firstAttempt; attempt <= maxAttempts; attempt++) {
     record.attempts = attempt;
-    if (kind !== undefined) {
+    if (action !== undefined) {
       await ctx.checkpoint('action', attempt);
       record.result =
-        rendered.length === 1 && !step.forEach ? await runAction(ctx, kind, rendered[0]) : await runEach(ctx, kind, rendered);
+        rendered.length === 1 && !step.forEach ? await runAction(ctx, action, rendered[0]) : await runEach(ctx, action, rendered);
       state.result = record.result;
     }
     await ctx.checkpoint('verify', attempt);
@@ -197,8 +184,7 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
       // An action that failed outright is verified once, now: waiting out `within` for a fix that was not
       // applied only delays the retry or the escalation.
       const actionFailed = record.result?.status === 'failed';
-      const spec = actionFailed ? { ...step.expect, within: undefined, after: undefined, for: undefined } : step.expect;
-      const expect = await evaluateCheck(spec, ctx, 'expect');
+      const expect = await evaluateCheck(actionFailed ? step.expect.once() : step.expect, ctx, 'expect');
       record.expect = expect;
       record.observed = expect.observed;
       if (expect.holds) return finish('passed', expect.reason);
@@ -247,10 +233,10 @@ export function forEachItems(step: Step, states: ReadonlyMap<string, StepState>)
 }
 
 /** A forEach action: one attempt per item, in order; succeeded only when every item's did. */
-async function runEach(ctx: StepContext, kind: string, specs: unknown[]): Promise<ActionResult> {
+async function runEach(ctx: StepContext, use: AnyActionUse, specs: unknown[]): Promise<ActionResult> {
   if (specs.length === 0) return { status: 'succeeded', output: 'forEach: no matching item; nothing to do', body: [] };
   const results: ActionResult[] = [];
-  for (const spec of specs) results.push(await runAction(ctx, kind, spec));
+  for (const spec of specs) results.push(await runAction(ctx, use, spec));
   return {
     status: results.every((r) => r.status === 'succeeded') ? 'succeeded' : 'failed',
     output: results.map((r, i) => `[${i + 1}] ${r.status}: ${r.output ?? ''}`).join('\n'),

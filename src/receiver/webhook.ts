@@ -8,7 +8,7 @@ import type { RunJob } from '../queue/queue.js';
 import { formatPath as formatFieldPath } from '../rules/load.js';
 import { matchProcedures } from '../rules/match.js';
 import type { Procedure } from '../rules/schema.js';
-import { renderTemplate, TemplateError } from '../rules/template.js';
+import { renderTemplate, TemplateError } from '../template.js';
 
 export type AlertResult = 'enqueued' | 'duplicate' | 'ignored' | 'resolved';
 

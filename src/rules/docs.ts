@@ -4,9 +4,9 @@
  * Prose the runbook had (`description`, `expected`, `escalationText`) wins; otherwise the text is derived
  * from the spec, with the action registry's `describe`.
  */
-import { actionByKind } from '../actions/index.js';
-import type { CheckSpec, Escalation, Procedure, Step } from './schema.js';
-import type { VarValue } from './template.js';
+import { parseTemplate, type VarValue } from '../template.js';
+import type { AnyCheckUse } from './model.js';
+import type { Escalation, Procedure, Step } from './schema.js';
 
 export function renderRunbook(procedures: readonly Procedure[]): string {
   return `${procedures.map(renderProcedure).join('\n\n')}\n`;
@@ -33,17 +33,15 @@ export function renderProcedure(p: Procedure): string {
 function actionText(step: Step, fill: (text: string) => string): string {
   if (step.description !== undefined) return step.description;
   const prefix = step.when !== undefined ? `If ${describeCheck(step.when)}: ` : '';
-  if (step.action === undefined) return `${prefix}Verify`;
-  const [kind, spec] = Object.entries(step.action).find(([, s]) => s !== undefined) ?? [];
-  const action = kind === undefined ? undefined : actionByKind.get(kind);
-  if (action === undefined) return `${prefix}${String(kind)}`;
-  let filled: unknown = spec;
+  const action = step.action;
+  if (action === undefined) return `${prefix}Verify`;
+  let filled: unknown = action.spec;
   try {
     // The action knows which of its fields are templates; fill them (vars, `<name>` for the rest) before describing.
     const render = Object.assign((template: string) => fill(template), {
       argv: (elements: readonly string[]) => elements.map((e) => fill(e)),
     });
-    filled = action.render(spec, render);
+    filled = action.render(render);
   } catch {
     // describe the spec as written
   }
@@ -55,24 +53,13 @@ function expectedText(step: Step): string {
   return step.expect !== undefined ? describeCheck(step.expect) : '';
 }
 
-/** A check in words: `supervisor_up == 1 within 10s`, `step restart-relay: status failed`. */
-export function describeCheck(c: CheckSpec): string {
-  const parts: string[] = [];
-  if (c.promql !== undefined) {
-    parts.push(c.empty === true ? `${c.promql} returns no series` : `${c.promql} ${c.op ?? ''} ${String(c.value ?? '')}`.trim());
-  } else {
-    const what: string[] = [];
-    const list = (v: unknown) => (Array.isArray(v) ? v.join(' or ') : String(v));
-    if (c.status !== undefined) what.push(`status ${list(c.status)}`);
-    if (c.exitCode !== undefined) what.push(`exit code ${list(c.exitCode)}`);
-    if (c.output !== undefined) what.push(`output matches /${c.output}/`);
-    if (c.httpStatus !== undefined) what.push(`HTTP ${list(c.httpStatus)}`);
-    if (c.json !== undefined) what.push(`${c.json.path} == ${JSON.stringify(c.json.value)}`);
-    parts.push(c.step !== undefined ? `step ${c.step} ${what.join(', ')}` : what.join(', '));
-  }
-  if (c.after !== undefined) parts.push(`after ${formatEstimate(c.after)}`);
-  if (c.within !== undefined) parts.push(`within ${formatEstimate(c.within)}`);
-  if (c.for !== undefined) parts.push(`for ${formatEstimate(c.for)}`);
+/** A check in the runbook's words: `supervisor_up == 1 within 10s`, `step restart-relay status failed`. */
+export function describeCheck(c: AnyCheckUse): string {
+  const { afterMs, withinMs, forMs } = c.timing;
+  const parts = [c.check.explain?.(c.spec) ?? c.check.describe(c.spec)];
+  if (afterMs !== undefined) parts.push(`after ${formatEstimate(afterMs)}`);
+  if (withinMs !== undefined) parts.push(`within ${formatEstimate(withinMs)}`);
+  if (forMs !== undefined) parts.push(`for ${formatEstimate(forMs)}`);
   return parts.join(' ');
 }
 
@@ -105,14 +92,15 @@ export function formatEstimate(ms: number): string {
   return rest === 0 ? `${min}min` : `${min}min${rest}s`;
 }
 
-const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
-
 /** A runbook reads better with the deployment's values than with holes: vars filled in, anything else `<name>`. */
 function fillHoles(text: string, vars: Readonly<Record<string, VarValue>>): string {
-  return text.replace(HOLE, (_hole, namespace: string, name: string) => {
-    const value = namespace === 'vars' ? vars[name] : undefined;
-    return value === undefined ? `<${name}>` : Array.isArray(value) ? value.join(' ') : (value as string);
-  });
+  return parseTemplate(text)
+    .parts.map((part) => {
+      if (typeof part === 'string') return part;
+      const value = part.namespace === 'vars' && Object.hasOwn(vars, part.name) ? vars[part.name] : undefined;
+      return value === undefined ? `<${part.name}>` : Array.isArray(value) ? value.join(' ') : (value as string);
+    })
+    .join('');
 }
 
 function oneLine(text: string): string {

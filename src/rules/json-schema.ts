@@ -4,31 +4,35 @@
  * Refinements cannot be expressed and are left to `remediator check`; anything unrepresentable becomes "any".
  */
 import { z } from 'zod';
-import { ActionSpec, Duration, RuleFile } from './schema.js';
+import { ActionKinds, CheckForms, CheckSpec, RuleFile } from './schema.js';
 
 export const RULE_FILE_SCHEMA_ID = 'urn:remediator:rule-file';
 
-/** Kept in step with src/duration.ts. */
-const DURATION_PATTERN = '^(?:\\d+(?:ms|s|m|h|d))+$';
+type Json = Record<string, unknown>;
 
-export function ruleFileJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(RuleFile, {
+function toJson(schema: z.ZodType): Json {
+  return z.toJSONSchema(schema, {
     io: 'input',
     unrepresentable: 'any',
     override(ctx) {
-      const json = ctx.jsonSchema as Record<string, unknown>;
-      if (ctx.zodSchema === Duration || ctx.zodSchema === Duration.in) {
-        json.pattern = DURATION_PATTERN;
-        json.description ??= 'a duration like 10s, 1m30s or 500ms';
-      }
-      if (ctx.zodSchema === ActionSpec) {
+      const json = ctx.jsonSchema as Json;
+      if (ctx.zodSchema === ActionKinds) {
         // "exactly one action kind" is a refinement; the one-property rule says the same to an editor.
         json.minProperties = 1;
         json.maxProperties = 1;
       }
+      if (ctx.zodSchema === CheckSpec || ctx.zodSchema === CheckSpec.in) {
+        // A check's kind follows from the key it names, which zod cannot say: tell an editor each kind's shape.
+        const { $schema: _, ...forms } = toJson(CheckForms);
+        for (const key of Object.keys(json)) delete json[key];
+        Object.assign(json, forms);
+      }
     },
-  }) as Record<string, unknown>;
-  const { $schema, ...rest } = schema;
+  }) as Json;
+}
+
+export function ruleFileJsonSchema(): Json {
+  const { $schema, ...rest } = toJson(RuleFile);
   return {
     $schema,
     $id: RULE_FILE_SCHEMA_ID,

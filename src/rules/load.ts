@@ -10,9 +10,9 @@ import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import type { z } from 'zod';
 import { actions } from '../actions/index.js';
 import { MatcherError, parseMatcher } from './match.js';
-import { promqlSyntaxErrors } from './promql.js';
+import { freezeData } from './model.js';
 import { RuleFile, type Procedure } from './schema.js';
-import { templateProblems, templateReferences } from './template.js';
+import { templateProblems, templateReferences } from '../template.js';
 
 export interface RuleProblem {
   /** The file at fault (the directory itself when it cannot be read or holds no rule file). */
@@ -176,7 +176,8 @@ function checkRuleFile(
     });
     return id !== undefined ? { problems, id } : { problems };
   }
-  const procedure: Procedure = { ...parsed.data, vars, file };
+  // Immutable from here on: every run, `plan` and `docs` reads the same compiled procedure.
+  const procedure: Procedure = freezeData({ ...parsed.data, vars, file });
   return id !== undefined ? { procedure, problems, id } : { procedure, problems };
 }
 
@@ -301,17 +302,6 @@ function* contentProblems(raw: unknown): Generator<{ path: Path; message: string
       } catch (err) {
         if (!(err instanceof MatcherError)) throw err;
         yield { path: ['match', i], message: err.message };
-      }
-    }
-  }
-
-  const steps = get(raw, ['steps']);
-  if (Array.isArray(steps)) {
-    for (const i of steps.keys()) {
-      for (const field of ['when', 'expect'] as const) {
-        const promql = get(raw, ['steps', i, field, 'promql']);
-        if (typeof promql !== 'string') continue;
-        for (const message of promqlSyntaxErrors(promql)) yield { path: ['steps', i, field, 'promql'], message };
       }
     }
   }

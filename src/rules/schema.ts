@@ -1,67 +1,116 @@
 import { z } from 'zod';
-import { isDuration, parseDuration } from '../duration.js';
-import { actions } from '../actions/index.js';
-import { PromqlSpec, StepResultSpec } from '../checks/specs.js';
-
-/** `10s`, `1m30s`, … parsed to milliseconds. In JSON Schema it stays a string with a pattern. */
-export const Duration = z.string().refine(isDuration, 'expected a duration like 10s, 1m30s or 500ms').transform(parseDuration);
+import { actionByKind, actions } from '../actions/index.js';
+import { checks } from '../checks/index.js';
+import { StepResultSpec } from '../checks/step-result.js';
+import type { AnyCheck } from '../checks/types.js';
+import { Duration } from '../duration.js';
+import { ActionUse, CheckUse, type AnyActionUse, type AnyCheckUse } from './model.js';
 
 const Name = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'use lower-case letters, digits and dashes (kebab-case)');
 
 /**
  * `within`: poll until it holds or the time runs out. `after`: wait, then evaluate.
  * `for`: must hold continuously this long (within `within` when both are given).
- * None: evaluate once, now.
+ * None: evaluate once, now. Every check kind takes them; checks/poll.ts applies them.
  */
-const Timing = {
+export const TimingShape = {
   within: Duration.optional(),
   after: Duration.optional(),
   for: Duration.optional(),
 };
+const TIMING_KEYS = Object.keys(TimingShape);
+const Timing = z.object(TimingShape);
 
 /**
- * Expectations (`expect`) and conditions (`when`) are one type: either a `promql` check or a check of a
- * step's result. One flat object so errors point at the exact key; the kind follows from `promql`.
+ * Expectations (`expect`) and conditions (`when`) are one type, built from the check registry: one flat object,
+ * the kind's own keys beside the timing keys, so errors point at the exact key. The kind is the one whose `key`
+ * the object names (`promql: …`), else the default kind (`step`). Parsed to a CheckUse.
+ *
+ * The shape of each kind, for JSON Schema, is in `checkForms` (zod cannot say "the kind follows from a key").
  */
-export const CheckSpec = z
-  .strictObject({
-    ...PromqlSpec.shape,
-    // Optional here: a step check has no promql (the kind follows from its presence).
-    promql: PromqlSpec.shape.promql.optional(),
-    ...StepResultSpec.shape,
-    ...Timing,
-  })
-  .superRefine((c, ctx) => {
-    const stepKeys = (Object.keys(StepResultSpec.shape) as (keyof typeof c)[]).filter((k) => c[k] !== undefined);
-    if (c.promql !== undefined) {
-      for (const k of stepKeys)
-        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" belongs to a step check, not next to promql` });
-      const promql = PromqlSpec.safeParse({ promql: c.promql, op: c.op, value: c.value, empty: c.empty });
-      if (!promql.success) for (const issue of promql.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
-      if (c.op === undefined && c.empty === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['op'], message: 'a promql check needs op and value, or empty: true' });
-      }
-    } else {
-      for (const k of ['op', 'value', 'empty'] as const) {
-        if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" needs promql` });
-      }
-      if (stepKeys.filter((k) => k !== 'step').length === 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [],
-          message: 'a check needs promql, or one of status, exitCode, output, httpStatus, json',
-        });
+export function checkSpecFor(registry: readonly AnyCheck[]) {
+  const keyed = registry.filter((c) => c.key !== undefined);
+  const fallback = registry.find((c) => c.key === undefined);
+  const owner = (key: string, not: AnyCheck) => registry.find((c) => c !== not && Object.hasOwn(c.spec.shape, key));
+
+  const schema = z.unknown().transform((raw, ctx): AnyCheckUse => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      ctx.addIssue({ code: 'invalid_type', expected: 'object', input: raw, message: 'expected a check (a mapping)' });
+      return z.NEVER;
+    }
+    const given = raw as Record<string, unknown>;
+    const named = keyed.filter((c) => Object.hasOwn(given, c.key!));
+    const check = named[0] ?? fallback;
+    for (const other of named.slice(1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [other.key!],
+        message: `a check is one kind: "${other.key}" cannot be combined with ${named[0]!.key}`,
+      });
+    }
+    if (check === undefined) {
+      ctx.addIssue({ code: 'custom', message: `a check needs one of ${keyed.map((c) => c.key).join(', ')}` });
+      return z.NEVER;
+    }
+    const own = Object.fromEntries(
+      Object.entries(given).filter(([k]) => !TIMING_KEYS.includes(k) && !named.slice(1).some((c) => c.key === k)),
+    );
+    const timing = Timing.safeParse(Object.fromEntries(Object.entries(given).filter(([k]) => TIMING_KEYS.includes(k))));
+    if (!timing.success) for (const issue of timing.error.issues) ctx.addIssue({ ...issue });
+    if (Object.keys(own).length === 0 && check === fallback) {
+      const fields = Object.keys(check.spec.shape).join(', ');
+      ctx.addIssue({
+        code: 'custom',
+        message: `a check needs ${keyed.map((c) => c.key).join(', ')}, or a ${check.kind} check's ${fields}`,
+      });
+      return z.NEVER;
+    }
+    const spec = check.spec.safeParse(own);
+    if (!spec.success) {
+      for (const issue of spec.error.issues) {
+        if (issue.code !== 'unrecognized_keys' || issue.path.length > 0) {
+          ctx.addIssue({ ...issue });
+          continue;
+        }
+        // A key of another kind: say which kind it belongs to.
+        const unknown: string[] = [];
+        for (const key of issue.keys) {
+          const other = owner(key, check);
+          if (other === undefined) unknown.push(key);
+          else if (other.key !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" needs ${other.key}` });
+          else
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: `"${key}" belongs to a ${other.kind} check, not next to ${check.key ?? check.kind}`,
+            });
+        }
+        if (unknown.length > 0) ctx.addIssue({ ...issue, keys: unknown });
       }
     }
+    if (!spec.success || !timing.success) return z.NEVER;
+    const { within, after, for: forMs } = timing.data;
+    return new CheckUse(check, spec.data, {
+      ...(within !== undefined ? { withinMs: within } : {}),
+      ...(after !== undefined ? { afterMs: after } : {}),
+      ...(forMs !== undefined ? { forMs } : {}),
+    });
   });
-export type CheckSpec = z.infer<typeof CheckSpec>;
-
-export function checkKind(c: CheckSpec): 'promql' | 'step' {
-  return c.promql !== undefined ? 'promql' : 'step';
+  /** Each kind's flat shape with the timing keys: what an editor is told (`anyOf`). */
+  const forms = z.union(
+    registry.map((c) => z.strictObject({ ...c.spec.shape, ...TimingShape })) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  );
+  return { schema, forms };
 }
 
-/** `action: { <kind>: spec }`: exactly one kind, built from the action registry (actions/index.ts). */
-export const ActionSpec = z
+const checkSpec = checkSpecFor(checks);
+export const CheckSpec = checkSpec.schema;
+export type CheckSpec = AnyCheckUse;
+/** CheckSpec's shape per kind, for JSON Schema (rules/json-schema.ts). */
+export const CheckForms = checkSpec.forms;
+
+/** The kinds of `action: { <kind>: spec }`, from the action registry (actions/index.ts). */
+export const ActionKinds = z
   .strictObject(
     Object.fromEntries(actions.map((a) => [a.kind, a.spec.optional()])) as Record<string, z.ZodOptional<z.ZodTypeAny>>,
   )
@@ -74,7 +123,13 @@ export const ActionSpec = z
       });
     }
   });
-export type ActionSpec = Record<string, unknown>;
+
+/** `action: { <kind>: spec }`: exactly one kind, parsed to an ActionUse. */
+export const ActionSpec = ActionKinds.transform((a): AnyActionUse => {
+  const kind = Object.keys(a).find((k) => a[k] !== undefined)!;
+  return new ActionUse(actionByKind.get(kind)!, a[kind]);
+});
+export type ActionSpec = AnyActionUse;
 
 export const OnFailure = z.enum(['continue', 'retry', 'escalate', 'abort']);
 export type OnFailure = z.infer<typeof OnFailure>;
@@ -202,8 +257,10 @@ export const RuleFile = z
         ['when', step.when],
         ['expect', step.expect],
       ] as const) {
-        if (check?.step === undefined) {
-          if (field === 'when' && check && checkKind(check) === 'step') {
+        if (check?.check.readsStep === undefined) continue;
+        const reads = check.check.readsStep(check.spec);
+        if (reads === undefined) {
+          if (field === 'when') {
             ctx.addIssue({
               code: 'custom',
               path: ['steps', i, 'when', 'step'],
@@ -212,13 +269,13 @@ export const RuleFile = z
           }
           continue;
         }
-        const at = seen.get(check.step);
+        const at = seen.get(reads);
         const ok = at !== undefined && (at < i || (field === 'expect' && at === i));
         if (!ok)
           ctx.addIssue({
             code: 'custom',
             path: ['steps', i, field, 'step'],
-            message: `"${check.step}" is not an earlier step of this procedure`,
+            message: `"${reads}" is not an earlier step of this procedure`,
           });
       }
     });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, ExecSpec } from '../../../src/actions/exec.js';
 import { ActionError, capOutput, OUTPUT_LIMIT } from '../../../src/actions/types.js';
-import { createRender, TemplateError } from '../../../src/rules/template.js';
+import { createRender, TemplateError } from '../../../src/template.js';
 import { actionContext, describeActionContract } from './contract.js';
 
 const node = process.execPath;

@@ -16,7 +16,7 @@ import { actionByKind } from '../../../src/actions/index.js';
 import { ActionError, OUTPUT_LIMIT, type ActionContext } from '../../../src/actions/types.js';
 import { describeActionContract } from './contract.js';
 import { RuleFile } from '../../../src/rules/schema.js';
-import { TemplateError, createRender, type VarValue } from '../../../src/rules/template.js';
+import { TemplateError, createRender, type VarValue } from '../../../src/template.js';
 import { FakeKubeApi, TOKEN, exitStatus, startFakeKubeApi, statusBody } from '../../helpers/fake-kube-api.js';
 
 const log = pino({ level: 'silent' });
@@ -41,8 +41,8 @@ function ruleStep(file: string, step: string) {
     parse(readFileSync(new URL(`../../../rules/examples/kubernetes/${file}`, import.meta.url), 'utf8')),
   );
   const found = rule.steps.find((s) => s.name === step);
-  if (!found?.action) throw new Error(`${file} has no step ${step} with an action`);
-  return { rule, spec: KubernetesSpec.parse((found.action as { kubernetes: unknown }).kubernetes) };
+  if (found?.action?.kind !== 'kubernetes') throw new Error(`${file} has no step ${step} with a kubernetes action`);
+  return { rule, spec: KubernetesSpec.parse(found.action.spec) };
 }
 
 describe('actions/kubernetes', () => {

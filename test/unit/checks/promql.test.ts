@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compare, promql } from '../../../src/checks/promql.js';
-import type { Op, PromqlSpec, PromValue } from '../../../src/checks/specs.js';
+import type { Op, PromqlSpec, PromValue } from '../../../src/checks/promql.js';
 import { CheckUnavailableError, type CheckContext } from '../../../src/checks/types.js';
 import { silentLogger } from '../../../src/log.js';
 import { createPrometheusClient, PrometheusQueryError } from '../../../src/prometheus/client.js';
@@ -17,6 +17,8 @@ import {
   vector,
   type FakePrometheus,
 } from '../../helpers/fake-prometheus.js';
+import { freePort } from '../../helpers/ports.js';
+import { describeCheckContract } from './contract.js';
 
 let prom: FakePrometheus;
 let ctx: CheckContext;
@@ -191,4 +193,22 @@ describe('checks/promql', () => {
     expect(sinks).toEqual(['promql']);
     expect(out).toEqual({ promql: 'up{instance="a\\"b"}', op: '==', value: 1 });
   });
+});
+
+describeCheckContract(promql, {
+  valid: { promql: 'up{job="supervisor"}', op: '==', value: 1 },
+  slow: () => {
+    prom.script('contract_hanging', hang());
+    return { spec: { promql: 'contract_hanging', op: '==', value: 1 }, context: { prometheus: ctx.prometheus } };
+  },
+  started: () => prom.waitForRequest((r) => r.query === 'contract_hanging').then(() => undefined),
+  failing: async (secret) => {
+    // Nothing listens on the port: the query fails, and the URL's user info and query string hold the secret.
+    const port = await freePort();
+    const url = `http://user:${secret}@127.0.0.1:${port}/?token=${secret}`;
+    return {
+      spec: { promql: 'up', op: '==', value: 1 },
+      context: { prometheus: createPrometheusClient({ url, timeoutMs: 500 }) },
+    };
+  },
 });

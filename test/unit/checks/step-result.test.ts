@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { StepResultSpec } from '../../../src/checks/specs.js';
-import { stepResult } from '../../../src/checks/step-result.js';
+import { stepResult, type StepResultInput } from '../../../src/checks/step-result.js';
 import type { CheckContext, StepState } from '../../../src/checks/types.js';
 import { silentLogger } from '../../../src/log.js';
+import { describeCheckContract } from './contract.js';
 import type { PrometheusClient } from '../../../src/prometheus/client.js';
 
 const noPrometheus: PrometheusClient = {
@@ -33,7 +33,9 @@ const steps: Record<string, StepState> = {
   verify: { result: { status: 'succeeded', exitCode: 0, output: 'ok' } },
 };
 
-const check = (spec: StepResultSpec, current?: string) => stepResult.evaluate(spec, ctx(steps, current));
+/** The spec as a rule file gives it, parsed as the loader does (the output pattern compiled). */
+const parse = (spec: StepResultInput) => stepResult.spec.parse(spec);
+const check = (spec: StepResultInput, current?: string) => stepResult.evaluate(parse(spec), ctx(steps, current));
 
 describe('checks/step-result', () => {
   it.each`
@@ -60,7 +62,7 @@ describe('checks/step-result', () => {
     ${{ step: 'remove-child', json: { path: 'children.1.state', value: 'running' } }} | ${false}
     ${{ step: 'remove-child', exitCode: 0 }}                                          | ${false}
     ${{ exitCode: 0, output: 'ok' }}                                                  | ${true}
-  `('$spec holds: $holds', async ({ spec, holds }: { spec: StepResultSpec; holds: boolean }) => {
+  `('$spec holds: $holds', async ({ spec, holds }: { spec: StepResultInput; holds: boolean }) => {
     expect((await check(spec)).holds).toBe(holds);
   });
 
@@ -96,29 +98,34 @@ describe('checks/step-result', () => {
 
   it('a step without an action result: exitCode, output, httpStatus do not hold', async () => {
     const c = ctx({ wait: { status: 'passed' } });
-    await expect(stepResult.evaluate({ step: 'wait', exitCode: 0 }, c)).resolves.toMatchObject({
+    await expect(stepResult.evaluate(parse({ step: 'wait', exitCode: 0 }), c)).resolves.toMatchObject({
       holds: false,
       reason: 'step wait: exit code (none), expected 0',
     });
-    await expect(stepResult.evaluate({ step: 'wait', output: '.*' }, c)).resolves.toMatchObject({
+    await expect(stepResult.evaluate(parse({ step: 'wait', output: '.*' }), c)).resolves.toMatchObject({
       holds: false,
       reason: 'step wait: no output, expected /.*/',
     });
-    await expect(stepResult.evaluate({ step: 'wait', httpStatus: 200 }, c)).resolves.toMatchObject({ holds: false });
+    await expect(stepResult.evaluate(parse({ step: 'wait', httpStatus: 200 }), c)).resolves.toMatchObject({ holds: false });
   });
 
-  it('an invalid regular expression does not hold and says why', async () => {
-    const out = await check({ step: 'restart-relay', output: '(' });
-    expect(out.holds).toBe(false);
-    expect(out.reason).toContain('not a valid regular expression');
+  it('an invalid regular expression is refused at load, saying why (it never reaches a run)', () => {
+    const parsed = stepResult.spec.safeParse({ step: 'restart-relay', output: '(' });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]).toMatchObject({ path: ['output'] });
+    expect(parsed.error?.issues[0]?.message).toContain('not a valid regular expression');
   });
 
   it('describe() and render()', () => {
-    expect(stepResult.describe({ step: 'restart-relay', status: 'failed', exitCode: [0, 1] })).toBe(
+    expect(stepResult.describe(parse({ step: 'restart-relay', status: 'failed', exitCode: [0, 1] }))).toBe(
       'step restart-relay: status failed, exitCode one of 0, 1',
     );
-    expect(stepResult.describe({ output: 'ok' })).toBe('step (this step): output =~ /ok/');
-    const spec = { step: 'a', output: '{{ labels.x }}' };
+    expect(stepResult.describe(parse({ output: 'ok' }))).toBe('step (this step): output =~ /ok/');
+    const spec = parse({ step: 'a', output: '{{ labels.x }}' });
     expect(stepResult.render(spec, () => 'rendered')).toBe(spec);
   });
+});
+
+describeCheckContract(stepResult, {
+  valid: { step: 'probe', exitCode: [0, 1], output: 'ready$' },
 });

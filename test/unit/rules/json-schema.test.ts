@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actions } from '../../../src/actions/index.js';
+import { checks } from '../../../src/checks/index.js';
 import { RULE_FILE_SCHEMA_ID, ruleFileJsonSchema } from '../../../src/rules/json-schema.js';
 
 type Json = Record<string, unknown>;
@@ -32,6 +33,18 @@ describe('rules/json-schema', () => {
     const action = at(step, 'properties', 'action');
     expect(Object.keys(at(action, 'properties'))).toEqual(actions.map((a) => a.kind));
     expect(action).toMatchObject({ additionalProperties: false, minProperties: 1, maxProperties: 1 });
+  });
+
+  it('describes expect and when as one form per check kind of the registry, each with the timing keys', () => {
+    for (const field of ['expect', 'when']) {
+      const forms = at(step, 'properties', field).anyOf as Json[];
+      expect(forms).toHaveLength(checks.length);
+      checks.forEach((check, i) => {
+        const keys = Object.keys(at(forms[i]!, 'properties'));
+        expect(keys).toEqual([...Object.keys(check.spec.shape), 'within', 'after', 'for']);
+        expect(forms[i]).toMatchObject({ type: 'object', additionalProperties: false });
+      });
+    }
   });
 
   it('is plain JSON', () => {

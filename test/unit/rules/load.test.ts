@@ -87,7 +87,7 @@ describe('rules/load', () => {
       ['P1-003', `${DIR}/valid-p1-003-dashboard-ipc.yaml`],
     ]);
     const p3 = loaded.procedures[1]!;
-    expect(p3.steps[0]!.expect!.within).toBe(10_000);
+    expect(p3.steps[0]!.expect!.timing.withinMs).toBe(10_000);
     expect(p3.steps[1]!.onFailure).toBe('escalate');
     expect(p3.budget).toEqual({ runs: 3, per: 3_600_000 });
   });

@@ -46,6 +46,7 @@ export class TemplateError extends Error {
   }
 }
 
+/** A hole: `{{ namespace.name }}`, spaces inside the braces allowed. */
 const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 const ANY_BRACES = /\{\{|\}\}/;
 const NAMESPACES = ['labels', 'annotations', 'vars', 'env', 'item'] as const;
@@ -58,9 +59,45 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const LONE_SURROGATE = /\p{Cs}/u;
 const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** One piece of a parsed template: literal text, or a hole `{{ namespace.name }}`. */
+export type TemplatePart = string | { readonly namespace: string; readonly name: string };
+
+/** A template parsed once: its parts in order, and whether it has braces outside a hole (a typo). */
+export interface ParsedTemplate {
+  readonly parts: readonly TemplatePart[];
+  readonly malformed: boolean;
+}
+
+/** Rule files hold a bounded set of templates; the cap only guards against a caller rendering arbitrary text. */
+const PARSED_CACHE_LIMIT = 10_000;
+const parsedCache = new Map<string, ParsedTemplate>();
+
+/**
+ * Parses a template once (cached by its text): the loader parses every string of a rule file at load, so
+ * rendering at run time finds them parsed.
+ */
+export function parseTemplate(template: string): ParsedTemplate {
+  const cached = parsedCache.get(template);
+  if (cached !== undefined) return cached;
+  const parts: TemplatePart[] = [];
+  let last = 0;
+  for (const m of template.matchAll(HOLE)) {
+    if (m.index > last) parts.push(template.slice(last, m.index));
+    parts.push(Object.freeze({ namespace: m[1]!, name: m[2]! }));
+    last = m.index + m[0].length;
+  }
+  if (last < template.length) parts.push(template.slice(last));
+  const parsed: ParsedTemplate = Object.freeze({
+    parts: Object.freeze(parts),
+    malformed: ANY_BRACES.test(parts.filter((p) => typeof p === 'string').join('')),
+  });
+  if (parsedCache.size < PARSED_CACHE_LIMIT) parsedCache.set(template, parsed);
+  return parsed;
+}
+
 /** The holes of a template, for validation at load: `[{ namespace: 'labels', name: 'instance' }]`. */
 export function templateReferences(template: string): { namespace: string; name: string }[] {
-  return [...template.matchAll(HOLE)].map(([, namespace, name]) => ({ namespace: namespace!, name: name! }));
+  return parseTemplate(template).parts.flatMap((p) => (typeof p === 'string' ? [] : [{ namespace: p.namespace, name: p.name }]));
 }
 
 /**
@@ -74,7 +111,7 @@ export function templateProblems(template: string): string[] {
       problems.push(`unknown template namespace "${namespace}" (use labels, annotations, vars or env)`);
     }
   }
-  if (ANY_BRACES.test(template.replace(HOLE, ''))) {
+  if (parseTemplate(template).malformed) {
     problems.push('malformed template: "{{" or "}}" outside a {{ namespace.name }} hole');
   }
   return problems;
@@ -141,7 +178,13 @@ function place(value: string, sink: Sink, untrusted: boolean, reference: string)
 
 /** Renders one template; a missing value is an error (an empty string silently widens matchers and argv). */
 export function renderTemplate(template: string, scope: TemplateScope, sink: Sink): string {
-  return template.replace(HOLE, (_hole, namespace: string, name: string) => {
+  let out = '';
+  for (const part of parseTemplate(template).parts) {
+    if (typeof part === 'string') {
+      out += part;
+      continue;
+    }
+    const { namespace, name } = part;
     const reference = `${namespace}.${name}`;
     if (!(NAMESPACES as readonly string[]).includes(namespace)) {
       throw new TemplateError(`unknown template namespace in {{ ${reference} }}`, reference);
@@ -154,8 +197,9 @@ export function renderTemplate(template: string, scope: TemplateScope, sink: Sin
       throw new TemplateError(`{{ ${reference} }} is a list: it can only stand alone as a command's argument list`, reference);
     }
     if (value === undefined) throw new TemplateError(`{{ ${reference} }} has no value`, reference);
-    return place(value as string, sink, UNTRUSTED.has(ns), reference);
-  });
+    out += place(value as string, sink, UNTRUSTED.has(ns), reference);
+  }
+  return out;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { promqlSyntaxErrors } from '../../../src/rules/promql.js';
+import { promqlSyntaxErrors } from '../../../src/checks/promql-syntax.js';
 
-describe('rules/promql', () => {
+describe('checks/promql-syntax', () => {
   it.each([
     'supervisor_up',
     'supervisor_dashboard_link_connected{instance="{{ labels.instance }}"} == 1',

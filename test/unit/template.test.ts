@@ -9,7 +9,7 @@ import {
   templateReferences,
   type Sink,
   type TemplateScope,
-} from '../../../src/rules/template.js';
+} from '../../src/template.js';
 
 const scope = (x: string): TemplateScope => ({ labels: { x }, annotations: {}, vars: { x }, env: {} });
 const render = (value: string, sink: Sink, namespace: 'labels' | 'vars' = 'labels') =>
@@ -209,7 +209,7 @@ const anyString = fc.oneof(
   wellFormed,
 );
 
-describe('rules/template', () => {
+describe('template', () => {
   describe.each(HOSTILE)('untrusted value %j', (value, expected) => {
     it.each(SINKS)('in the %s sink', (sink) => {
       expect(outcome(value, sink)).toEqual(expected[sink]);
