@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { createMetrics } from '../../../src/metrics.js';
-import { promqlSyntaxErrors } from '../../../src/rules/promql.js';
+import { promqlSyntaxErrors } from '../../../src/checks/promql-syntax.js';
 import { repoPath } from './k8s-objects.js';
 
 type Panel = { type: string; title: string; targets?: { expr: string }[]; panels?: Panel[] };
