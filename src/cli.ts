@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { Alert, WebhookPayload } from './alertmanager/payload.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, loadExporterConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import { createLogger } from './log.js';
 import { renderRunbook } from './rules/docs.js';
@@ -13,6 +13,8 @@ import { matchProcedures } from './rules/match.js';
 import type { Procedure } from './rules/schema.js';
 import { createRender } from './template.js';
 import { startService } from './serve.js';
+import { startExporter } from './exporter/exporter.js';
+import { runIpcCommand } from './ipc-command.js';
 
 const USAGE = `remediator: runs runbook procedures when Prometheus alerts fire, and has Prometheus confirm the fix.
 
@@ -22,6 +24,8 @@ Commands:
   serve             receiver and worker in one process (the default)
   receiver          only the HTTP receiver (POST /webhook, /api, /metrics)
   worker            only the worker that runs procedures
+  exporter          the Prometheus exporter for one rust-tokio-supervisor (SUPERVISOR_IPC_PATH; docs/supervisor.md)
+  ipc <method>      one dashboard-ipc.v1 exchange with a supervisor, printed as JSON (remediator ipc --help)
   check             validate the rule files and the configuration; exit 1 listing every problem
   plan <alert.json> show which procedure and steps an alert would run, rendered, without running them
   docs              print the loaded procedures as a Markdown runbook
@@ -150,7 +154,37 @@ async function serve(dir: string, roles: { receiver: boolean; worker: boolean })
   });
 }
 
+/** `remediator exporter`: runs until SIGTERM/SIGINT. */
+async function exporter(): Promise<void> {
+  let config;
+  try {
+    config = loadExporterConfig();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  const running = await startExporter(config, log);
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
 async function main(argv: string[]): Promise<number | undefined> {
+  // `ipc` has options of its own; everything after it is its.
+  if (argv[0] === 'ipc') {
+    return runIpcCommand(argv.slice(1), {
+      env: process.env,
+      stdout: (line) => process.stdout.write(`${line}\n`),
+      stderr: (line) => process.stderr.write(`${line}\n`),
+    });
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -171,6 +205,9 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'worker':
       await serve(dir, { receiver: false, worker: true });
+      return undefined;
+    case 'exporter':
+      await exporter();
       return undefined;
     case 'check':
       return check(dir);

@@ -70,3 +70,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return parsed.data;
 }
+
+/**
+ * `remediator exporter`: the Prometheus exporter for one rust-tokio-supervisor (docs/supervisor.md). Its own
+ * entry point, so none of the service's settings apply to it and SUPERVISOR_IPC_PATH is required only here.
+ */
+export const ExporterConfig = z.object({
+  /** The supervisor's `ipc.path` (its dashboard IPC Unix socket). Required. */
+  SUPERVISOR_IPC_PATH: z.string().startsWith('/', 'expected the absolute path of the supervisor ipc.path socket'),
+  EXPORTER_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
+  EXPORTER_HOST: z.string().min(1).default('0.0.0.0'),
+  /** The host binary's name as /proc/<pid>/comm shows it (15 characters at most). Unset: supervisor_process_up is not exported. */
+  SUPERVISOR_PROCESS: z.string().min(1).max(15, 'Linux shows at most 15 characters of a process name (comm)').optional(),
+  /** A regular expression over the relay's command line (as `pgrep -f`). Empty: the relay's process is not looked for. */
+  RELAY_PROCESS_PATTERN: z
+    .string()
+    .refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'expected a JavaScript regular expression')
+    .default('rust-supervisor-relay'),
+  /** The relay's registration socket: only ever stat()ed, never connected to. Unset: not looked at. */
+  RELAY_REGISTRATION_PATH: z.string().startsWith('/', 'expected an absolute path').optional(),
+  /** No scrape waits longer than this for any one IPC call (hello, state). */
+  IPC_TIMEOUT: Duration.refine((ms) => ms >= 1, 'must be positive').default(2000),
+  /** The supervisor's `ipc.target_id`. Unset: learned from the hello (or state) answer and remembered. */
+  SUPERVISOR_TARGET_ID: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type ExporterConfig = z.infer<typeof ExporterConfig>;
+
+/** Parses the exporter's settings from the environment; a bad or missing value throws ConfigError naming it. */
+export function loadExporterConfig(env: NodeJS.ProcessEnv = process.env): ExporterConfig {
+  const known = Object.fromEntries(
+    Object.keys(ExporterConfig.shape).flatMap((k) =>
+      env[k] === undefined || (env[k] === '' && k !== 'RELAY_PROCESS_PATTERN') ? [] : [[k, env[k]]],
+    ),
+  );
+  const parsed = ExporterConfig.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid exporter configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

@@ -1,6 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { findByComm, ProcfsError } from '../procfs.js';
 import { ActionError, capOutput, type Action } from './types.js';
 
 export const SignalSpec = z
@@ -15,10 +15,6 @@ export const SignalSpec = z
     message: 'exactly one of process or pidFile must be set',
   });
 export type SignalSpec = z.infer<typeof SignalSpec>;
-
-/** Linux truncates /proc/<pid>/comm to 15 bytes (TASK_COMM_LEN − 1). */
-const COMM_LEN = 15;
-const PROC = '/proc';
 
 /**
  * Sends a signal to processes found by exact name, or to the pid in a pid file.
@@ -119,35 +115,12 @@ async function pidFromFile(path: string): Promise<{ pid: number } | { problem: s
   return { pid };
 }
 
-/** Pids whose process name is exactly `name` (see above), in ascending order. */
+/** Pids whose process name is exactly `name` (`pgrep -x`, see procfs.ts), in ascending order. */
 export async function findByName(name: string): Promise<number[]> {
-  let entries: string[];
   try {
-    entries = await readdir(PROC);
+    return (await findByComm(name)).map((p) => p.pid).filter(safeTarget);
   } catch (err) {
-    throw new ActionError(
-      `signal: cannot list processes: ${PROC} is not readable (finding a process by name needs Linux /proc)`,
-      false,
-      { cause: err },
-    );
-  }
-  const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number);
-  const found = await Promise.all(pids.map(async (pid) => ((await matches(pid, name)) ? pid : undefined)));
-  return found.filter((p): p is number => p !== undefined && safeTarget(p)).sort((a, b) => a - b);
-}
-
-async function matches(pid: number, name: string): Promise<boolean> {
-  try {
-    // stat's "(comm)" can itself hold ") ", so take the state after the last ')'.
-    const stat = await readFile(`${PROC}/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-    const comm = (await readFile(`${PROC}/${pid}/comm`, 'utf8')).replace(/\n$/, '');
-    if (comm === name) return true;
-    if (name.length <= COMM_LEN || comm !== name.slice(0, COMM_LEN)) return false;
-    const argv0 = (await readFile(`${PROC}/${pid}/cmdline`, 'utf8')).split('\0', 1)[0] ?? '';
-    return basename(argv0) === name;
-  } catch {
-    return false; // exited while we looked, or not ours to read
+    if (!(err instanceof ProcfsError)) throw err;
+    throw new ActionError(`signal: ${err.message} (finding a process by name needs Linux /proc)`, false, { cause: err });
   }
 }

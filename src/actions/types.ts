@@ -8,6 +8,22 @@ export interface ActionContext {
   readonly signal: AbortSignal;
   /** Child logger that already carries runId, procedure and step. */
   readonly log: Logger;
+  /**
+   * The run and step this attempt belongs to, for an action that must name them to its target (the ipc action's
+   * `command_id` and `reason`). Absent outside a run (tests, one-off use); such an action then makes up its own.
+   */
+  readonly run?: RunIdentity;
+}
+
+export interface RunIdentity {
+  /** The run id (the incident's job id). */
+  readonly id: string;
+  /** The procedure id, e.g. P1-002. */
+  readonly procedure: string;
+  /** The step name. */
+  readonly step: string;
+  /** 1 for the first attempt of the step's action, 2 for its first retry… */
+  readonly attempt: number;
 }
 
 /** The one result shape (DESIGN.md). A failing target is a result, not an exception. */

@@ -112,6 +112,7 @@ export async function runProcedure(
     }
     const outcome = await runStep(
       {
+        run: { id: record.id, procedure: procedure.id },
         step,
         render,
         scope,

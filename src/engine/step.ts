@@ -18,6 +18,8 @@ export interface StepSettings {
 }
 
 export interface StepContext {
+  /** The run this step belongs to (actions name it to their target: ActionContext.run). */
+  run: { id: string; procedure: string };
   step: Step;
   render: Render;
   /** The scope behind `render`, to render a `forEach` action once per item. */
@@ -83,12 +85,12 @@ export async function evaluateCheck(
   };
 }
 
-async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown): Promise<ActionResult> {
+async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, attempt: number): Promise<ActionResult> {
   const own = use.action.timeoutMs?.(spec);
   const timeoutMs = ctx.step.timeout ?? (own !== undefined ? own + 2000 : ctx.settings.stepTimeoutMs);
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
   try {
-    return await use.action.run(spec, { signal, log: ctx.log });
+    return await use.action.run(spec, { signal, log: ctx.log, run: { ...ctx.run, step: ctx.step.name, attempt } });
   } catch (err) {
     if (ctx.signal.aborted) throw err; // worker shutdown or cancellation: not the step's failure
     const message = err instanceof Error ? err.message : String(err);
@@ -176,7 +178,9 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     if (action !== undefined) {
       await ctx.checkpoint('action', attempt);
       record.result =
-        rendered.length === 1 && !step.forEach ? await runAction(ctx, action, rendered[0]) : await runEach(ctx, action, rendered);
+        rendered.length === 1 && !step.forEach
+          ? await runAction(ctx, action, rendered[0], attempt)
+          : await runEach(ctx, action, rendered, attempt);
       state.result = record.result;
     }
     await ctx.checkpoint('verify', attempt);
@@ -233,10 +237,10 @@ export function forEachItems(step: Step, states: ReadonlyMap<string, StepState>)
 }
 
 /** A forEach action: one attempt per item, in order; succeeded only when every item's did. */
-async function runEach(ctx: StepContext, use: AnyActionUse, specs: unknown[]): Promise<ActionResult> {
+async function runEach(ctx: StepContext, use: AnyActionUse, specs: unknown[], attempt: number): Promise<ActionResult> {
   if (specs.length === 0) return { status: 'succeeded', output: 'forEach: no matching item; nothing to do', body: [] };
   const results: ActionResult[] = [];
-  for (const spec of specs) results.push(await runAction(ctx, use, spec));
+  for (const spec of specs) results.push(await runAction(ctx, use, spec, attempt));
   return {
     status: results.every((r) => r.status === 'succeeded') ? 'succeeded' : 'failed',
     output: results.map((r, i) => `[${i + 1}] ${r.status}: ${r.output ?? ''}`).join('\n'),

@@ -162,10 +162,20 @@ function childPathOf(kind: CommandKind, input: CommandInput): string | null {
     return input.childPath;
   }
   const id = input.childId;
-  if (id === undefined || id === '' || id.includes('/')) {
-    throw new IpcRequestError(`${kind} needs a childId without "/" (got ${JSON.stringify(id)})`);
+  if (id === undefined || !isChildId(id)) {
+    throw new IpcRequestError(`${kind} needs a childId that is one path segment (got ${JSON.stringify(id)})`);
   }
   return `/${id}`;
+}
+
+/**
+ * A child id that names exactly one child: one path segment, never `.`/`..`, no separator, control character or
+ * surrounding space. The server takes the LAST segment of `target.child_path`, so an id holding `/` would
+ * silently name another child; one with odd characters is refused here before anything is sent.
+ */
+export function isChildId(id: string): boolean {
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  return id !== '.' && id !== '..' && id.trim() === id && /^[^/\\\u0000-\u001f\u007f]{1,256}$/.test(id);
 }
 
 /** The child id the server takes from a path: its last non-empty segment (ipc_server.rs `child_id`). */

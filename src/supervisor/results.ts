@@ -102,3 +102,13 @@ export function findChildRecord(state: DashboardState, childId: string): ChildRu
 export function declaredChildIds(state: DashboardState): string[] {
   return state.topology.nodes.filter((n) => n.kind === 'child_task' && n.child_id !== null).map((n) => n.child_id as string);
 }
+
+/**
+ * The time the supervisor says a command may take (`hello` → `registration.supported_commands[].timeout_seconds`,
+ * 30 s for every command in rust-supervisor @3f92078, registration.rs:200-217), in milliseconds; undefined when the
+ * registration does not list the command.
+ */
+export function advertisedTimeoutMs(registration: TargetProcessRegistration, kind: string): number | undefined {
+  const seconds = registration.supported_commands.find((c) => c.name === kind)?.timeout_seconds;
+  return seconds !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
