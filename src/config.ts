@@ -26,6 +26,11 @@ export const Config = z.object({
   /** Optional: escalations are POSTed here as JSON (and are the fallback when Alertmanager is unreachable). */
   ESCALATION_WEBHOOK_URL: Url.optional(),
   RULES_DIR: z.string().min(1).default('./rules'),
+  /**
+   * The URL people reach remediator's console at (behind a proxy or an Ingress): links in escalations point to
+   * <this>/runs/<id>. Default: http://<HOST or 127.0.0.1>:<PORT>. An https URL also marks the session cookie Secure.
+   */
+  REMEDIATOR_EXTERNAL_URL: Url.optional(),
   WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
   WEBHOOK_MAX_BYTES: z.coerce
     .number()

@@ -12,7 +12,10 @@ import { TargetLocks } from './queue/locks.js';
 import { Producer } from './queue/queue.js';
 import { RecordStore } from './queue/records.js';
 import { createWorker } from './queue/worker.js';
+import { createConsole } from './console/router.js';
+import { createRangeQuery } from './prometheus/range.js';
 import { createApp } from './receiver/app.js';
+import type { OperationsDeps } from './receiver/operations.js';
 import { RuleSet, type ReloadOutcome } from './rules/rule-set.js';
 import type { Procedure } from './rules/schema.js';
 
@@ -24,6 +27,12 @@ export interface Running {
   reload(): ReloadOutcome;
   /** Stops intake, lets current steps finish (bounded by SHUTDOWN_TIMEOUT), closes connections. */
   stop(): Promise<void>;
+}
+
+/** Where people reach the console: REMEDIATOR_EXTERNAL_URL, else this process's own address. */
+export function externalUrl(config: Config): string {
+  if (config.REMEDIATOR_EXTERNAL_URL) return config.REMEDIATOR_EXTERNAL_URL.replace(/\/+$/, '');
+  return `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
 }
 
 /** Lease TTL above BullMQ's stall recovery time, so a run resumed elsewhere still owns its target. */
@@ -83,8 +92,7 @@ export async function startService(
     const alertmanager = config.ALERTMANAGER_URL
       ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT)
       : undefined;
-    const runUrl = (id: string) =>
-      `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/api/remediations/${id}`;
+    const runUrl = (id: string) => `${externalUrl(config)}/runs/${encodeURIComponent(id)}`;
     const escalatorDeps = {
       ...(alertmanager ? { alertmanager } : {}),
       ...(config.ESCALATION_WEBHOOK_URL ? { webhookUrl: config.ESCALATION_WEBHOOK_URL } : {}),
@@ -131,6 +139,49 @@ export async function startService(
       void import('@kubernetes/client-node').catch(() => {});
   }
 
+  const wake = async (id: string) => {
+    const job = await producer.queue.getJob(id);
+    if (job && (await job.isDelayed())) await job.promote();
+  };
+  const operations: OperationsDeps = {
+    store: receiverStore,
+    enqueue: (job) => producer.enqueue(job),
+    wake,
+    control,
+    procedures: rules.byId,
+    queryRange: createRangeQuery({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT }),
+    log,
+  };
+  const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
+  const queueCounts = () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const));
+  const consoleRouter = createConsole({
+    ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
+    secureCookies: externalUrl(config).startsWith('https:'),
+    runs: receiverStore,
+    runsVersion: () => receiverStore.version(),
+    ops: operations,
+    control,
+    procedures: rules.procedures,
+    locks,
+    queue: {
+      counts: queueCounts,
+      async jobs(limit) {
+        const jobs = await producer.queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1);
+        return Promise.all(
+          jobs.map(async (j) => ({
+            id: j.id ?? '',
+            state: await j.getState(),
+            procedure: j.data.procedure,
+            target: j.data.target,
+            createdAt: j.timestamp,
+            attemptsMade: j.attemptsMade,
+            ...(j.delay > 0 ? { delayUntil: j.timestamp + j.delay } : {}),
+          })),
+        );
+      },
+    },
+    log,
+  });
   const app = createApp({
     ...(roles.receiver
       ? {
@@ -139,16 +190,16 @@ export async function startService(
             createRecord: (r) => receiverStore.create(r),
             enqueue: (job) => producer.enqueue(job),
             markResolved: (id, at) => receiverStore.markResolved(id, at),
-            wake: async (id) => {
-              const job = await producer.queue.getJob(id);
-              if (job && (await job.isDelayed())) await job.promote();
-            },
+            wake,
             metrics,
             log,
             dryRun: config.DRY_RUN,
           },
           runs: receiverStore,
           control,
+          operations,
+          runsVersion: () => receiverStore.version(),
+          console: consoleRouter,
         }
       : {}),
     ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
@@ -161,7 +212,7 @@ export async function startService(
       rulesLoaded: () => rules.procedures.length,
       shuttingDown: () => shuttingDown,
     },
-    queueCounts: () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const)),
+    queueCounts,
     paused: async () => (await control.state()).paused,
     reload: () => rules.reload(),
   });

@@ -45,6 +45,16 @@ export interface EscalationRecord {
   message: string;
 }
 
+/** Something an operator did to a run (console or CLI): who, when, why. `by` is self-declared; the token is shared. */
+export interface OperatorAction {
+  action: 'cancel' | 'retry' | 'acknowledge';
+  by: string;
+  at: string;
+  reason?: string;
+  /** For retry: the new run's id. */
+  runId?: string;
+}
+
 export interface RunRecord {
   id: string;
   procedure: string;
@@ -61,8 +71,16 @@ export interface RunRecord {
     status: 'firing' | 'resolved';
     generatorURL?: string;
   };
-  /** Who or what triggered it: the webhook receiver, with the Alertmanager group key. */
-  trigger: { source: 'alertmanager'; receiver?: string; groupKey?: string; receivedAt: string };
+  /** Who or what triggered it: the webhook receiver (with the Alertmanager group key), or an operator's re-run. */
+  trigger: { source: 'alertmanager' | 'operator'; receiver?: string; groupKey?: string; receivedAt: string; by?: string };
+  /** A re-run: the run of the same incident it repeats. */
+  rerunOf?: string;
+  /** Re-runs of this one, oldest first (kept beside the record, like resolvedAt). */
+  reruns?: string[];
+  /** An operator asked to cancel: a queued run ends at once, a running one after its current step. */
+  cancelRequested?: { by: string; at: string; reason?: string };
+  /** What operators did to this run. */
+  audit?: OperatorAction[];
   dryRun: boolean;
   startedAt?: string;
   endedAt?: string;

@@ -19,6 +19,8 @@ export interface EngineDeps {
   escalate(record: RunRecord, procedure: Procedure, when: EscalationWhen): Promise<void>;
   /** Reads whether the alert has resolved meanwhile (cancellation at step boundaries). */
   resolvedAt(runId: string): Promise<string | undefined>;
+  /** Reads whether an operator asked to cancel the run (checked at step boundaries: the current step finishes). */
+  cancelRequested?(runId: string): Promise<RunRecord['cancelRequested']>;
   metrics: Metrics;
   log: Logger;
   settings: StepSettings;
@@ -161,6 +163,13 @@ export async function runProcedure(
       const resolvedAt = await deps.resolvedAt(record.id);
       if (resolvedAt !== undefined) record.resolvedAt = resolvedAt;
     }
+    if (stop === undefined && i + 1 < procedure.steps.length && deps.cancelRequested) {
+      const cancel = await deps.cancelRequested(record.id);
+      if (cancel !== undefined) {
+        record.cancelRequested = cancel;
+        stop = { state: 'cancelled', reason: cancelReason(cancel, `after step ${step.name}`) };
+      }
+    }
   }
 
   if (stop === undefined) {
@@ -199,6 +208,11 @@ export async function runProcedure(
   if (record.sla.slaMs) deps.metrics.runSlaRatio.observe({ procedure: procedure.id }, (durationS * 1000) / record.sla.slaMs);
   log.info({ state: record.state, reason: record.reason, durationS }, 'run finished');
   return record;
+}
+
+/** "cancelled by alice at 2026-…Z after step restart-relay: wrong target". */
+export function cancelReason(cancel: NonNullable<RunRecord['cancelRequested']>, where: string): string {
+  return `cancelled by ${cancel.by} at ${cancel.at} ${where}${cancel.reason ? `: ${cancel.reason}` : ''}`;
 }
 
 function finishSla(record: RunRecord): void {

@@ -1,6 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 
+/** An operator action that belongs to no single run (pause, resume), kept in a capped list. */
+export interface AuditEntry {
+  action: 'pause' | 'resume';
+  by: string;
+  at: string;
+  reason?: string;
+}
+
 export interface PauseState {
   paused: boolean;
   reason?: string;
@@ -39,6 +47,15 @@ export class AutomationControl {
 
   async resume(): Promise<boolean> {
     return (await this.redis.del(this.keys.paused, this.keys.pausedNotice, this.keys.stormTargets)) > 0;
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.redis.multi().lpush(this.keys.audit, JSON.stringify(entry)).ltrim(this.keys.audit, 0, 199).exec();
+  }
+
+  /** Newest first. */
+  async recentAudit(limit = 20): Promise<AuditEntry[]> {
+    return (await this.redis.lrange(this.keys.audit, 0, limit - 1)).map((l) => JSON.parse(l) as AuditEntry);
   }
 
   /** True exactly once per pause: whoever gets it sends the one escalation about the pause. */

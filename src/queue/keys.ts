@@ -19,6 +19,10 @@ export function redisKeys(queuePrefix: string) {
     run: (runId: string) => `${tag}:run:${runId}`,
     /** ZSET of run ids scored by creation time: the history API's index. */
     runIndex: `${tag}:runs`,
+    /** Counter bumped on every run write: what live views poll to know that something changed. */
+    runsVersion: `${tag}:runs:version`,
+    /** Capped list (newest first) of operator actions that belong to no single run: pause, resume. */
+    audit: `${tag}:audit`,
     lease: (target: string) => `${tag}:lease:${digest(target)}`,
     budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${target}`)}`,
     /** Set when automation is paused by hand or by the storm breaker. */

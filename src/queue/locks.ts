@@ -68,6 +68,16 @@ export class TargetLocks {
     return (await this.redis.set(this.keys.budgetNotice(procedure, target), '1', 'PX', windowMs, 'NX')) === 'OK';
   }
 
+  /** The run holding the target's lease now, if any (read only: the console's procedures page). */
+  async leaseHolder(target: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.lease(target))) ?? undefined;
+  }
+
+  /** How many runs count against the budget in the current window (read only). */
+  async budgetUsed(procedure: string, target: string, perMs: number): Promise<number> {
+    return this.redis.zcount(this.keys.budget(procedure, target), Date.now() - perMs, '+inf');
+  }
+
   /** Run ids counted in the window, oldest first (the history attached to a budget escalation). */
   async budgetHistory(procedure: string, target: string): Promise<string[]> {
     return this.redis.zrange(this.keys.budget(procedure, target), 0, -1);

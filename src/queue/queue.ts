@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Alert } from '../alertmanager/payload.js';
+import type { RunRecord } from '../engine/record.js';
 import { QUEUE_NAME, type RedisKeys } from './keys.js';
 
 /** What a job carries: enough to rebuild the run record if it is missing. No secrets (stored in clear). */
@@ -9,7 +10,9 @@ export interface RunJob {
   procedure: string;
   target: string;
   alert: Pick<Alert, 'labels' | 'annotations' | 'fingerprint' | 'startsAt' | 'status' | 'generatorURL'>;
-  trigger: { source: 'alertmanager'; receiver?: string; groupKey?: string; receivedAt: string };
+  trigger: RunRecord['trigger'];
+  /** A re-run started by an operator: the run it repeats. */
+  rerunOf?: string;
 }
 
 export interface ProducerOptions {

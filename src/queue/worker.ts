@@ -3,7 +3,7 @@ import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isFinal, type RunRecord } from '../engine/record.js';
-import { runProcedure, type EngineDeps } from '../engine/run.js';
+import { cancelReason, runProcedure, type EngineDeps } from '../engine/run.js';
 import type { Escalator, Notifier } from '../engine/escalate.js';
 import type { AlertmanagerClient } from '../alertmanager/client.js';
 import type { AutomationControl } from './control.js';
@@ -86,6 +86,16 @@ export function createWorker(opts: WorkerOptions): {
       return record.state;
     }
     const started = record.steps.length > 0 || record.checkpoint !== undefined;
+    if (!started && record.cancelRequested !== undefined) {
+      Object.assign(record, {
+        state: 'cancelled',
+        reason: cancelReason(record.cancelRequested, 'before the run started'),
+        endedAt: new Date().toISOString(),
+      });
+      await save(record);
+      opts.engine.metrics.runs.inc({ procedure: data.procedure, outcome: 'cancelled' });
+      return record.state;
+    }
     if (!started && record.resolvedAt !== undefined) {
       Object.assign(record, {
         state: 'cancelled',
@@ -113,6 +123,7 @@ export function createWorker(opts: WorkerOptions): {
       save,
       escalate: opts.escalate,
       resolvedAt: (id: string) => opts.store.resolvedAt(id),
+      cancelRequested: (id: string) => opts.store.cancelRequest(id),
       log: opts.log,
     };
     const runSignal = signal ?? new AbortController().signal;

@@ -2,12 +2,23 @@ import express, { type ErrorRequestHandler, type Request } from 'express';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { QUEUE_STATES } from '../metrics.js';
-import { RUN_STATES, type RunState } from '../engine/record.js';
+import { isFinal, RUN_STATES, type RunState } from '../engine/record.js';
 import type { RunFilter } from '../queue/records.js';
 import type { PauseState } from '../queue/control.js';
 import type { RunRecord } from '../engine/record.js';
 import type { ReloadOutcome } from '../rules/rule-set.js';
 import { bearerAuth } from './auth.js';
+import {
+  cancelRun,
+  operatorName,
+  pauseAutomation,
+  reasonText,
+  resumeAutomation,
+  retryRun,
+  stepSeries,
+  type OperationsDeps,
+} from './operations.js';
+import { streamChanges } from './sse.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
 
 export interface AppDeps {
@@ -18,6 +29,10 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   runs?: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
+  /** Cancel, re-run, charts, pause/resume with who and why (`remediator runs …`, the console). */
+  operations?: OperationsDeps;
+  /** A number that changes with every run write (live streams poll it). */
+  runsVersion?: () => Promise<string>;
   /** The kill switch: POST /api/pause, /api/resume, GET /api/pause. */
   control?: { state(): Promise<PauseState>; pause(reason: string, by: string): Promise<boolean>; resume(): Promise<boolean> };
   /** Readiness probes; each answers quickly. */
@@ -152,7 +167,18 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(400).json({ error: 'limit must be an integer from 1 to 1000', field: 'limit' });
       return;
     }
+    const times: { since?: number; before?: number } = {};
+    for (const key of ['since', 'before'] as const) {
+      if (q[key] === undefined) continue;
+      const t = /^\d+$/.test(q[key]) ? Number(q[key]) : Date.parse(q[key]);
+      if (!Number.isFinite(t)) {
+        res.status(400).json({ error: `${key} must be an RFC 3339 time or milliseconds since the epoch`, field: key });
+        return;
+      }
+      times[key] = t;
+    }
     const found = await runs.list({
+      ...times,
       ...(q.procedure !== undefined ? { procedure: q.procedure } : {}),
       ...(q.target !== undefined ? { target: q.target } : {}),
       ...(q.state !== undefined ? { state: q.state as RunState } : {}),
@@ -170,21 +196,78 @@ export function createApp(deps: AppDeps): express.Express {
     api.get('/pause', async (_req, res) => {
       res.json(await control.state());
     });
-    api.post('/pause', express.json({ limit: '16kb', type: () => true, strict: false }), async (req, res) => {
-      const reason =
-        typeof (req.body as { reason?: unknown } | undefined)?.reason === 'string'
-          ? (req.body as { reason: string }).reason.slice(0, 500)
-          : 'paused by hand';
-      const changed = await control.pause(reason, 'api');
+    const ops = deps.operations;
+    const body = express.json({ limit: '16kb', type: () => true, strict: false });
+    /** Who acts: the body's `by`, else the X-Remediator-User header (the CLI sends $USER@host), else "api". */
+    const who = (req: Request) => {
+      const given = (req.body as { by?: unknown } | undefined)?.by ?? req.get('x-remediator-user');
+      return given === undefined ? 'api' : operatorName(given);
+    };
+    const reasonOf = (req: Request) => reasonText((req.body as { reason?: unknown } | undefined)?.reason);
+    api.post('/pause', body, async (req, res) => {
+      const reason = reasonOf(req) ?? 'paused by hand';
+      if (ops) {
+        const r = await pauseAutomation(ops, who(req), reason);
+        res.status(r.status).json(r.body);
+        return;
+      }
+      const changed = await control.pause(reason, who(req));
       deps.log.warn({ reason, changed }, 'automation paused through the API');
       res.status(changed ? 200 : 409).json({ ...(await control.state()), ...(changed ? {} : { note: 'already paused' }) });
     });
-    api.post('/resume', async (_req, res) => {
+    api.post('/resume', body, async (req, res) => {
+      if (ops) {
+        const reason = reasonOf(req);
+        const r = await resumeAutomation(ops, who(req), reason);
+        res.status(r.status).json(r.body);
+        return;
+      }
       const changed = await control.resume();
       deps.log.warn({ changed }, 'automation resumed through the API');
       res.json({ ...(await control.state()), resumed: changed });
     });
+    if (ops) {
+      api.post('/remediations/:id/cancel', body, async (req, res) => {
+        const r = await cancelRun(ops, String(req.params.id), who(req), reasonOf(req));
+        res.status(r.status).json(r.body);
+      });
+      api.post('/remediations/:id/retry', body, async (req, res) => {
+        const r = await retryRun(ops, String(req.params.id), who(req), reasonOf(req));
+        res.status(r.status).json(r.body);
+      });
+      api.get('/remediations/:id/steps/:index/series', async (req, res) => {
+        const index = Number(req.params.index);
+        if (!Number.isInteger(index) || index < 0) {
+          res.status(400).json({ error: 'step index must be a non-negative integer' });
+          return;
+        }
+        const r = await stepSeries(ops, String(req.params.id), index);
+        res.status(r.status).json(r.body);
+      });
+    }
   }
+  // Live: one run's record each time it changes, until it ends (`remediator runs tail`).
+  api.get('/remediations/:id/events', async (req, res) => {
+    const id = String(req.params.id);
+    if ((await runs.get(id)) === undefined) {
+      res.status(404).json({ error: `no run ${id}` });
+      return;
+    }
+    streamChanges(req, res, {
+      poll: async () => {
+        const run = await runs.get(id);
+        if (run === undefined) return undefined;
+        const json = JSON.stringify(run);
+        return { version: json, data: run, done: isFinal(run.state) };
+      },
+    });
+  });
+  const runsVersion = deps.runsVersion;
+  if (runsVersion)
+    // Live: any run created or changed (the data is just the new version; clients re-read what they show).
+    api.get('/events', (req, res) => {
+      streamChanges(req, res, { poll: async () => ({ version: await runsVersion() }) });
+    });
   app.use('/api', api);
   if (deps.console) app.use(deps.console);
 
