@@ -2,12 +2,9 @@
  * What a procedure would do for an alert, rendered, without running anything: for `remediator plan`, the
  * console's procedures page and dry runs. A template that cannot be filled safely shows why the step would fail.
  */
-import { actionByKind } from '../actions/index.js';
-import { checkFor } from '../checks/index.js';
 import { parseMatcher } from '../rules/match.js';
 import type { Procedure } from '../rules/schema.js';
-import { createRender } from '../rules/template.js';
-import { describeCheck } from './step.js';
+import { createRender } from '../template.js';
 
 export interface PlannedStep {
   name: string;
@@ -40,25 +37,19 @@ export function planProcedure(
   };
   return {
     target: safe(() => render(p.target, 'text')),
-    steps: p.steps.map((s) => {
-      const kind = s.action ? Object.keys(s.action).find((k) => s.action![k] !== undefined) : undefined;
-      const action = kind !== undefined ? actionByKind.get(kind) : undefined;
-      return {
-        name: s.name,
-        ...(s.estimate !== undefined ? { estimate: s.estimate } : {}),
-        ...(s.when ? { when: safe(() => describeCheck({ ...s.when!, ...checkFor(s.when!).render(s.when!, render) })) } : {}),
-        ...(action && kind ? { action: safe(() => action.describe(action.render(s.action![kind], render))) } : {}),
-        ...(s.forEach
-          ? {
-              forEach: `element of ${s.forEach.step}'s ${s.forEach.path}${s.forEach.where ? ` where ${JSON.stringify(s.forEach.where)}` : ''}`,
-            }
-          : {}),
-        ...(s.expect
-          ? { expect: safe(() => describeCheck({ ...s.expect!, ...checkFor(s.expect!).render(s.expect!, render) })) }
-          : {}),
-        onFailure: `${s.onFailure}${s.onFailure === 'retry' ? ` (${s.retries} more)` : ''}`,
-      };
-    }),
+    steps: p.steps.map((s) => ({
+      name: s.name,
+      ...(s.estimate !== undefined ? { estimate: s.estimate } : {}),
+      ...(s.when ? { when: safe(() => s.when!.render(render).describe()) } : {}),
+      ...(s.action ? { action: safe(() => s.action!.describe(s.action!.render(render))) } : {}),
+      ...(s.forEach
+        ? {
+            forEach: `element of ${s.forEach.step}'s ${s.forEach.path}${s.forEach.where ? ` where ${JSON.stringify(s.forEach.where)}` : ''}`,
+          }
+        : {}),
+      ...(s.expect ? { expect: safe(() => s.expect!.render(render).describe()) } : {}),
+      onFailure: `${s.onFailure}${s.onFailure === 'retry' ? ` (${s.retries} more)` : ''}`,
+    })),
   };
 }
 
