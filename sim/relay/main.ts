@@ -16,9 +16,10 @@
  * - registrations live in memory only; nothing restarts it; it prints `relay listening on <public_url>` at start,
  *   `{code} at {stage}: {message}` on stderr and exit 1 on a config error; Ctrl-C (SIGINT) exits 0; SIGTERM kills it.
  */
-import { chmodSync, existsSync, linkSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
-import { isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { Registry, type RelayError } from './registry.js';
@@ -145,32 +146,27 @@ function handle(socket: Socket): Promise<boolean> {
 
 function endRegistrationLoop(): void {
   loopEnded = true;
-  // The listener is dropped with the loop: new connections are refused, the socket file stays. Node unlinks a
-  // Unix socket's path when its server closes; Rust's UnixListener does not, so keep the inode under a second name
-  // and put it back once the listener is gone.
-  const keep = `${listenPath}.${process.pid}.keep`;
-  try {
-    linkSync(listenPath, keep);
-  } catch {
-    // nothing to keep
-  }
   for (const s of pending.splice(0)) s.destroy();
-  server.close(() => {
-    try {
-      renameSync(keep, listenPath);
-    } catch {
-      // the relay was restarted meanwhile and rebound the path
-    }
-  });
+  // The listener is dropped with the loop: new connections are refused and the socket file stays (Rust's
+  // UnixListener never unlinks). libuv unlinks a pipe's path, as it was given to bind, when the listener closes:
+  // the path was bound relative to its directory, so close it from an empty directory and nothing is unlinked.
+  const cwd = process.cwd();
+  process.chdir(mkdtempSync(join(tmpdir(), 'relay-close-')));
+  server.close();
+  process.chdir(cwd);
 }
 
-server.listen(listenPath, () => {
+// Bound by its name inside its directory (see endRegistrationLoop).
+const cwdAtBind = process.cwd();
+process.chdir(dirname(listenPath));
+server.listen(basename(listenPath), () => {
   if (typeof reg.permissions === 'string') {
     const mode = parseInt(reg.permissions.replace(/^0+/, '') || '0', 8);
     if (!Number.isNaN(mode)) chmodSync(listenPath, mode);
   }
   process.stdout.write(`relay listening on ${config.listen?.public_url ?? 'wss://localhost:9443/supervisor'}\n`);
 });
+process.chdir(cwdAtBind);
 server.on('error', (err) =>
   fail({
     code: 'registration_bind_failed',
