@@ -6,6 +6,7 @@ import { Alert, WebhookPayload } from './alertmanager/payload.js';
 import { ConfigError, loadConfig, loadExporterConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import { createLogger } from './log.js';
+import { describeRedis } from './redis-settings.js';
 import { renderRunbook } from './rules/docs.js';
 import { ruleFileJsonSchema } from './rules/json-schema.js';
 import { formatProblem, loadRules } from './rules/load.js';
@@ -74,7 +75,7 @@ function check(dir: string): number {
     return 1;
   }
   process.stdout.write(
-    `ok: ${procedures.length} procedure${procedures.length === 1 ? '' : 's'} (${procedures.map((p) => p.id).join(', ')}) in ${dir}; configuration valid\n`,
+    `ok: ${procedures.length} procedure${procedures.length === 1 ? '' : 's'} (${procedures.map((p) => p.id).join(', ')}) in ${dir}; configuration valid (redis: ${describeRedis(config!.redis)})\n`,
   );
   return 0;
 }

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Duration } from './duration.js';
+import { hostList, readSecretFiles, redisSettings, SECRET_FILE_VARIABLES, type RedisSettings } from './redis-settings.js';
 
 const Flag = z.stringbool({ truthy: ['true', '1', 'yes', 'on'], falsy: ['false', '0', 'no', 'off', ''] });
 const Url = z.url({ protocol: /^https?$/ });
@@ -12,10 +14,31 @@ const Url = z.url({ protocol: /^https?$/ });
 export const Config = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(9095),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /** One Redis (or a Service that always points at the primary). Alternatives: REDIS_SENTINELS, REDIS_CLUSTER_NODES. */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…')
     .default('redis://127.0.0.1:6379'),
+  /** Sentinel: the sentinels (`host:port,…`, port 26379 when left out) and the primary's name they monitor. */
+  REDIS_SENTINELS: hostList(26379).optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .optional(),
+  REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
+  /** The sentinels' own password (Sentinel `requirepass`); or REDIS_SENTINEL_PASSWORD_FILE. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** Cluster: some of its nodes (`host:port,…`, port 6379 when left out); the rest are discovered. */
+  REDIS_CLUSTER_NODES: hostList(6379).optional(),
+  /** The data nodes' ACL user and password (Sentinel and Cluster; or in REDIS_URL); or REDIS_PASSWORD_FILE. */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** TLS to every Redis node and sentinel (`rediss://` does it for REDIS_URL); REDIS_CA_FILE: a PEM CA bundle to trust. */
+  REDIS_TLS: Flag.default(false),
+  REDIS_CA_FILE: z.string().min(1).optional(),
+  /** Replicas that must confirm the writes (Redis WAIT) before a webhook gets 202 and before each action; 0: off. */
+  REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
+  REDIS_WAIT_TIMEOUT: Duration.default(500),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it becomes a Redis hash tag)')
@@ -59,21 +82,34 @@ export const Config = z.object({
   /** Finished runs stay in the history API (and block re-runs of the same incident) this long. */
   RUN_RETENTION: Duration.default(7 * 24 * 3_600_000),
 });
-export type Config = z.infer<typeof Config>;
+/** The validated environment, plus the Redis connection settings resolved from its REDIS_* variables. */
+export type Config = z.infer<typeof Config> & { redis: RedisSettings };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Parses the environment once; a bad value throws ConfigError naming every variable at fault. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const known = Object.fromEntries(Object.keys(Config.shape).flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]]])));
-  const parsed = Config.safeParse(known);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+/** Every variable loadConfig reads: the schema's, and the `*_FILE` variants of secrets. */
+const KNOWN = [...Object.keys(Config.shape), ...SECRET_FILE_VARIABLES.map((n) => `${n}_FILE`)];
+
+/**
+ * Parses the environment once; a bad value throws ConfigError naming every variable at fault. Reads the files that
+ * `*_FILE` variables and REDIS_CA_FILE name.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): Config {
+  const given = Object.fromEntries(KNOWN.flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]!]])));
+  const secrets = readSecretFiles(given, readFile);
+  const lines = secrets.issues.map((i) => `  ${i.variable}: ${i.message}`);
+  const parsed = Config.safeParse(secrets.env);
+  if (!parsed.success) lines.push(...parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`));
+  const redis = parsed.success ? redisSettings(parsed.data, new Set(Object.keys(given)), readFile) : undefined;
+  if (redis) lines.push(...redis.issues.map((i) => `  ${i.variable}: ${i.message}`));
+  if (lines.length > 0 || !parsed.success || redis?.settings === undefined)
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
-  return parsed.data;
+  return { ...parsed.data, redis: redis.settings };
 }
 
 /**

@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
-import { Redis } from 'ioredis';
 import { AlertmanagerClient } from './alertmanager/client.js';
 import type { Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
 import type { Logger } from './log.js';
 import { createMetrics, initProcedureMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
+import { connectRedis, waitForReplicas } from './queue/connection.js';
 import { AutomationControl } from './queue/control.js';
 import { redisKeys } from './queue/keys.js';
 import { TargetLocks } from './queue/locks.js';
@@ -16,6 +16,7 @@ import { createConsole } from './console/router.js';
 import { createRangeQuery } from './prometheus/range.js';
 import { createApp } from './receiver/app.js';
 import type { OperationsDeps } from './receiver/operations.js';
+import { describeRedis } from './redis-settings.js';
 import { RuleSet, type ReloadOutcome } from './rules/rule-set.js';
 import type { Procedure } from './rules/schema.js';
 
@@ -71,7 +72,7 @@ export async function startService(
 
   // The producer connection doubles as the receiver's record store and control: all must fail fast when Redis
   // is away, so the webhook answers 503 at once and Alertmanager retries.
-  const producer = new Producer({ redisUrl: config.REDIS_URL, keys, retentionMs: config.RUN_RETENTION });
+  const producer = new Producer({ redis: config.redis, keys, retentionMs: config.RUN_RETENTION });
   const receiverStore = new RecordStore(producer.redis, keys, config.RUN_RETENTION);
   const control = new AutomationControl(producer.redis, keys);
   // Listen only once the queue can take jobs, when Redis is there; if it is not, start anyway and answer 503.
@@ -82,7 +83,7 @@ export async function startService(
     ),
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
   ]);
-  if (!queueReady) log.warn({ redis: config.REDIS_URL }, 'redis not reachable yet; webhooks answer 503 until it is');
+  if (!queueReady) log.warn({ redis: describeRedis(config.redis) }, 'redis not reachable yet; webhooks answer 503 until it is');
   if (config.PAUSED && queueReady) {
     await control.pause('PAUSED=true at start', 'config');
     log.warn('automation paused by PAUSED=true: runs are recorded with their plan, nothing executes');
@@ -102,7 +103,7 @@ export async function startService(
       runUrl,
     };
     // Workers wait for Redis forever (maxRetriesPerRequest: null); their records go through the same connection.
-    const workerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: 'remediator:worker' });
+    const workerRedis = connectRedis(config.redis, 'worker');
     let redisDown = false;
     workerRedis.on('error', (err) => {
       if (!redisDown) log.warn({ err: err.message }, 'worker lost redis; reconnecting');
@@ -112,6 +113,20 @@ export async function startService(
       if (redisDown) log.info('worker reconnected to redis');
       redisDown = false;
     });
+    // REDIS_WAIT_REPLICAS: an action runs only once replicas hold its checkpoint. A replica that does not confirm in
+    // time does not stop the remediation (the primary has the checkpoint; only its loss in the same moment matters).
+    const { waitReplicas, waitTimeoutMs } = config.redis;
+    const checkpointReplicated =
+      waitReplicas > 0
+        ? async () => {
+            const acked = await waitForReplicas(workerRedis, keys.bullPrefix, waitReplicas, waitTimeoutMs);
+            if (acked < waitReplicas)
+              log.warn(
+                { acked, wanted: waitReplicas, timeoutMs: waitTimeoutMs },
+                'checkpoint not confirmed by enough replicas; going on',
+              );
+          }
+        : undefined;
     const worker = createWorker({
       redis: workerRedis,
       keys,
@@ -119,7 +134,7 @@ export async function startService(
       lockDurationMs: config.LOCK_DURATION,
       stalledIntervalMs: config.STALLED_INTERVAL,
       procedures: byId,
-      store: new RecordStore(workerRedis, keys, config.RUN_RETENTION),
+      store: new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated),
       locks: new TargetLocks(workerRedis, keys, leaseTtl(config)),
       control: new AutomationControl(workerRedis, keys),
       storm: { targets: config.STORM_TARGETS, windowMs: config.STORM_WINDOW },
@@ -189,6 +204,7 @@ export async function startService(
             procedures: rules.procedures,
             createRecord: (r) => receiverStore.create(r),
             enqueue: (job) => producer.enqueue(job),
+            replicated: () => producer.replicated(),
             markResolved: (id, at) => receiverStore.markResolved(id, at),
             wake,
             metrics,
@@ -223,7 +239,10 @@ export async function startService(
   running.server = server;
   const address = server.address();
   running.port = typeof address === 'object' && address ? address.port : config.PORT;
-  log.info({ port: running.port, host: config.HOST, roles, procedures: rules.procedures.map((p) => p.id) }, 'listening');
+  log.info(
+    { port: running.port, host: config.HOST, roles, redis: describeRedis(config.redis), procedures: rules.procedures.map((p) => p.id) },
+    'listening',
+  );
 
   running.stop = async () => {
     // Stop intake first (readyz fails, no new connections), then let the worker finish or hand back its runs.

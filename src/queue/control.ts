@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 
 /** An operator action that belongs to no single run (pause, resume), kept in a capped list. */
@@ -30,7 +30,7 @@ return redis.call('ZCARD', KEYS[1])
  */
 export class AutomationControl {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
 
 /**
@@ -34,7 +34,7 @@ return 0
 
 export class TargetLocks {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     readonly leaseTtlMs: number,
   ) {}

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Alert } from '../alertmanager/payload.js';
 import type { RunRecord } from '../engine/record.js';
+import type { RedisSettings } from '../redis-settings.js';
+import { connectRedis, waitForReplicas, type RedisClient } from './connection.js';
 import { QUEUE_NAME, type RedisKeys } from './keys.js';
 
 /** What a job carries: enough to rebuild the run record if it is missing. No secrets (stored in clear). */
@@ -16,9 +17,13 @@ export interface RunJob {
 }
 
 export interface ProducerOptions {
-  redisUrl: string;
+  redis: RedisSettings;
   keys: RedisKeys;
   retentionMs: number;
+}
+
+export class ReplicationError extends Error {
+  override readonly name = 'ReplicationError';
 }
 
 /**
@@ -26,18 +31,11 @@ export interface ProducerOptions {
  * webhook answers 503 and Alertmanager retries, instead of hanging past Alertmanager's deadline.
  */
 export class Producer {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: Queue<RunJob>;
 
   constructor(private readonly opts: ProducerOptions) {
-    this.redis = new Redis(opts.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2000,
-      connectionName: 'remediator:producer',
-      // Keep trying to come back; each webhook meanwhile gets a fast 503.
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
+    this.redis = connectRedis(opts.redis, 'producer');
     this.redis.on('error', () => {}); // surfaced through readiness and 503s; ioredis reconnects by itself
     this.queue = new Queue<RunJob>(QUEUE_NAME, {
       connection: this.redis,
@@ -62,9 +60,24 @@ export class Producer {
     });
   }
 
+  /**
+   * With REDIS_WAIT_REPLICAS: waits until that many replicas hold every write this connection made so far (the
+   * records and jobs of the webhook being answered), or throws, so the webhook answers 503 and Alertmanager retries.
+   * A 202 then survives the loss of the primary. Without it: nothing to wait for.
+   */
+  async replicated(): Promise<void> {
+    const { waitReplicas, waitTimeoutMs } = this.opts.redis;
+    if (waitReplicas === 0) return;
+    const acked = await waitForReplicas(this.redis, this.opts.keys.bullPrefix, waitReplicas, waitTimeoutMs);
+    if (acked < waitReplicas)
+      throw new ReplicationError(`${acked} of ${waitReplicas} replica(s) confirmed the writes within ${waitTimeoutMs} ms`);
+  }
+
+  /** The primary that holds remediator's keys answers (a keyed read: on a Cluster it goes to the tag's primary). */
   async ping(): Promise<boolean> {
     try {
-      return (await this.redis.ping()) === 'PONG';
+      await this.redis.exists(this.opts.keys.paused);
+      return true;
     } catch {
       return false;
     }

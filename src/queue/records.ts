@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { OperatorAction, RunRecord, RunState } from '../engine/record.js';
 import type { RedisKeys } from './keys.js';
 
@@ -62,9 +62,15 @@ export class StaleEpochError extends Error {
 
 export class RecordStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly retentionMs: number,
+    /**
+     * Called after each checkpoint is saved and before the engine goes on (to an action): with REDIS_WAIT_REPLICAS,
+     * waits until replicas hold the checkpoint and every write before it on this connection (the job taken, the
+     * lease, the budget), so a failover right after cannot make a new worker act again from an older state.
+     */
+    private readonly replicated?: () => Promise<void>,
   ) {}
 
   private write(record: RunRecord, mode: 'create' | 'save'): Promise<number> {
@@ -94,6 +100,7 @@ export class RecordStore {
     if ((await this.write(record, 'save')) !== 1) {
       throw new StaleEpochError(`run ${record.id}: a newer worker (epoch > ${record.epoch}) owns this run`);
     }
+    await this.replicated?.();
   }
 
   async get(id: string): Promise<RunRecord | undefined> {

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { DelayedError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isFinal, type RunRecord } from '../engine/record.js';
 import { cancelReason, runProcedure, type EngineDeps } from '../engine/run.js';
 import type { Escalator, Notifier } from '../engine/escalate.js';
 import type { AlertmanagerClient } from '../alertmanager/client.js';
+import type { RedisClient } from './connection.js';
 import type { AutomationControl } from './control.js';
 import type { Procedure } from '../rules/schema.js';
 import { QUEUE_NAME, type RedisKeys } from './keys.js';
@@ -15,7 +15,7 @@ import { StaleEpochError, type RecordStore } from './records.js';
 
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null (BullMQ requires it for workers); closed by close(). */
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   concurrency: number;
   lockDurationMs: number;
@@ -60,7 +60,7 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
 /** The only file that knows BullMQ's worker: wraps the engine with leases, budgets, fencing and cancellation. */
 export function createWorker(opts: WorkerOptions): {
   worker: Worker<RunJob>;
-  redis: Redis;
+  redis: RedisClient;
   close(timeoutMs: number): Promise<void>;
 } {
   const redis = opts.redis;

@@ -28,6 +28,8 @@ export interface WebhookDeps {
   /** Stores the record if new; false when this incident is known already. */
   createRecord(record: RunRecord): Promise<boolean>;
   enqueue(job: RunJob): Promise<void>;
+  /** Resolves once replicas hold this webhook's writes (REDIS_WAIT_REPLICAS), throws when they do not: 503. */
+  replicated?(): Promise<void>;
   markResolved(runId: string, at: string): Promise<boolean>;
   /** Wakes a delayed run of a resolved alert so it can cancel itself now. */
   wake(runId: string): Promise<void>;
@@ -137,6 +139,7 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
 
   try {
     outcomes.push(...(await Promise.all(work.map((w) => w()))));
+    if (work.length > 0) await deps.replicated?.();
   } catch (err) {
     deps.log.error({ err: (err as Error).message }, 'could not store remediation jobs; answering 503 so Alertmanager retries');
     return { status: 503, body: { error: 'remediation queue unavailable; retry later' } };

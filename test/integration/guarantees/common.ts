@@ -132,11 +132,18 @@ export class Api {
 
 /** The environment of every remediator process in these tests: small timeouts, fast polling. */
 export function baseEnv(
-  opts: { prefix: string; rulesDir: string; prometheusUrl: string; redisUrl?: string; escalationUrl?: string },
+  opts: {
+    prefix: string;
+    rulesDir: string;
+    prometheusUrl: string;
+    /** REDIS_* variables (TestRedis.env); default the shared single Redis. */
+    redis?: Record<string, string>;
+    escalationUrl?: string;
+  },
   extra: Record<string, string> = {},
 ): Record<string, string> {
   return {
-    REDIS_URL: opts.redisUrl ?? REDIS_URL,
+    ...(opts.redis ?? { REDIS_URL }),
     QUEUE_PREFIX: opts.prefix,
     RULES_DIR: opts.rulesDir,
     PROMETHEUS_URL: opts.prometheusUrl,

@@ -1,10 +1,7 @@
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUE_NAME, redisKeys } from '../../../src/queue/keys.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
-import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -24,11 +21,11 @@ import {
 
 /**
  * Guarantee 1: exactly one run per incident. Three receiver processes and three worker processes share one
- * Redis; every alert arrives 20 times concurrently, spread over the receivers (an Alertmanager HA pair and its
- * retries), and again after the runs finished. Runs started (records) and actions executed (sink hits) must
- * both equal the number of incidents.
+ * Redis (a single server, and a three-primary Cluster); every alert arrives 20 times concurrently, spread over the
+ * receivers (an Alertmanager HA pair and its retries), and again after the runs finished. Runs started (records)
+ * and actions executed (sink hits) must both equal the number of incidents.
  */
-describe('guarantee 1: exactly one run per incident (3 receivers, 3 workers, one Redis)', () => {
+describe.each(TOPOLOGIES)('guarantee 1: exactly one run per incident (3 receivers, 3 workers, %s Redis)', (topology) => {
   const N = 10;
   const COPIES = 20;
   const prefix = testPrefix('g1-once');
@@ -37,10 +34,11 @@ describe('guarantee 1: exactly one run per incident (3 receivers, 3 workers, one
   let sink: Sink;
   let receivers: RemediatorProcess[];
   let workers: RemediatorProcess[];
+  let redis: TestRedis;
 
   beforeAll(async () => {
-    await requireRedis();
-    cleanup.add(() => cleanupPrefix(prefix));
+    redis = await useRedis(topology, cleanup);
+    cleanup.add(() => redis.cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     sink = await startSink({ delayMs: () => 200 });
@@ -48,7 +46,7 @@ describe('guarantee 1: exactly one run per incident (3 receivers, 3 workers, one
     const rulesDir = writeRules(cleanup, {
       'once.yaml': httpProcedure({ id: 'ONCE-1', alertname: 'OnceDown', sinkUrl: sink.url }),
     });
-    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url });
+    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redis: redis.env });
     const procs = await startAll(cleanup, [
       ...[1, 2, 3].map((i) => ({ env, command: 'receiver' as const, name: `g1-receiver-${i}` })),
       ...[1, 2, 3].map((i) => ({ env: { ...env, WORKER_CONCURRENCY: '5' }, command: 'worker' as const, name: `g1-worker-${i}` })),
@@ -99,15 +97,7 @@ describe('guarantee 1: exactly one run per incident (3 receivers, 3 workers, one
     expect(sum(again, 'enqueued')).toBe(0);
     expect(sum(again, 'duplicate')).toBe(N * COPIES);
     // The queue holds exactly the N finished jobs: nothing new was added, nothing is waiting or delayed.
-    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    const queue = new Queue(QUEUE_NAME, { connection, prefix: redisKeys(prefix).bullPrefix });
-    try {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
-      expect(counts).toMatchObject({ waiting: 0, active: 0, delayed: 0, completed: N, failed: 0 });
-    } finally {
-      await queue.close();
-      connection.disconnect();
-    }
+    expect(await redis.jobCounts(prefix)).toMatchObject({ waiting: 0, active: 0, delayed: 0, completed: N, failed: 0 });
 
     const runs = await api.runs({ procedure: 'ONCE-1' });
     const actions = sink.hitsTo('/act/');
@@ -119,6 +109,7 @@ describe('guarantee 1: exactly one run per incident (3 receivers, 3 workers, one
     expect(runs.every((r) => r.takeovers === 0)).toBe(true);
 
     reportGuarantee('exactly-once', {
+      topology,
       incidents: N,
       deliveries: 2 * N * COPIES,
       duplicatesDelivered: 2 * N * COPIES - N,

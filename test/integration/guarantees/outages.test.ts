@@ -60,7 +60,7 @@ describe('guarantee 6: outages', () => {
       const rulesDir = writeRules(cleanup, {
         'out.yaml': httpProcedure({ id: 'OUT-1', alertname: 'OutageDown', sinkUrl: sink.url }),
       });
-      const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redisUrl: redis.url });
+      const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redis: { REDIS_URL: redis.url } });
       const procs = await startAll(cleanup, [
         { env, command: 'serve', name: 'g6-serve' },
         { env, command: 'worker', name: 'g6-worker' },

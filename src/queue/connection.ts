@@ -1,0 +1,125 @@
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisSettings } from '../redis-settings.js';
+
+/**
+ * The one place remediator connects to Redis, for every topology (one URL, Sentinel, Cluster) and every process
+ * (serve, receiver, worker, and any command that talks to Redis). Callers say what the connection is for; this
+ * module picks the options that make each role behave right while the primary is away.
+ */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * - `producer` (the receiver): fails fast while no primary answers (no offline queue, one retry), so a webhook gets
+ *   503 at once and Alertmanager retries; it keeps reconnecting in the background.
+ * - `worker`: waits for Redis as long as it takes (BullMQ requires `maxRetriesPerRequest: null`), riding out a
+ *   failover: commands queue while the primary is away and go to the new one.
+ * - `tool`: a short-lived client (CLI, tests, bench): a few retries, then an error.
+ */
+export type ConnectionRole = 'producer' | 'worker' | 'tool';
+
+function roleOptions(role: ConnectionRole): RedisOptions {
+  switch (role) {
+    case 'producer':
+      return {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+        // Keep trying to come back; each webhook meanwhile gets a fast 503.
+        retryStrategy: (times) => Math.min(times * 200, 2000),
+      };
+    case 'worker':
+      return { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) };
+    case 'tool':
+      return { maxRetriesPerRequest: 3, connectTimeout: 2000 };
+  }
+}
+
+/**
+ * After a failover the old primary may come back as a replica while a client still talks to it: every write then
+ * answers READONLY. Reconnecting finds the new primary (Sentinel asks again; Cluster refreshes its slots); a
+ * worker's command is sent again once there (nothing was written: a replica refuses every write).
+ */
+function onReadonly(role: ConnectionRole): RedisOptions['reconnectOnError'] {
+  return (err) => (err.message.startsWith('READONLY') ? (role === 'worker' ? 2 : true) : false);
+}
+
+function tlsOptions(settings: RedisSettings): RedisOptions['tls'] | undefined {
+  if (settings.tls === undefined) return undefined;
+  return settings.tls.ca !== undefined ? { ca: settings.tls.ca } : {};
+}
+
+/** A new client for `role`; the caller closes it (`disconnect()`/`quit()`). `name` shows in CLIENT LIST. */
+export function connectRedis(settings: RedisSettings, role: ConnectionRole, name = `remediator:${role}`): RedisClient {
+  const t = settings.topology;
+  const tls = tlsOptions(settings);
+  const auth: RedisOptions = {
+    ...(settings.username !== undefined ? { username: settings.username } : {}),
+    ...(settings.password !== undefined ? { password: settings.password } : {}),
+  };
+  const base: RedisOptions = {
+    ...roleOptions(role),
+    ...auth,
+    ...(tls !== undefined ? { tls } : {}),
+    connectionName: name,
+    reconnectOnError: onReadonly(role),
+  };
+  if (t.kind === 'single') return new Redis(t.url, base);
+  if (t.kind === 'sentinel') {
+    return new Redis({
+      ...base,
+      sentinels: t.sentinels,
+      name: t.name,
+      role: 'master',
+      ...(settings.sentinelUsername !== undefined ? { sentinelUsername: settings.sentinelUsername } : {}),
+      ...(settings.sentinelPassword !== undefined ? { sentinelPassword: settings.sentinelPassword } : {}),
+      ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+      // Not ioredis's failoverDetector: its disconnect on +switch-master can race a reconnect that is still asking
+      // the sentinels and leave the client ended for good (seen here with ioredis 5.11). A demoted primary that
+      // stays reachable answers READONLY, and reconnectOnError moves to the new primary.
+      sentinelRetryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+  }
+  const { retryStrategy: _nodeRetry, enableOfflineQueue, ...nodeOptions } = base;
+  const producer = role === 'producer';
+  const options: ClusterOptions = {
+    redisOptions: nodeOptions,
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
+    // While a slot's primary is down, a command is retried every retryDelayOnFailover ms (slots refreshed each time)
+    // until a replica has taken over or maxRedirections is spent: a worker rides out ~30 s, the receiver ~0.5 s.
+    retryDelayOnFailover: producer ? 100 : 200,
+    retryDelayOnClusterDown: producer ? 100 : 200,
+    retryDelayOnTryAgain: producer ? 100 : 200,
+    maxRedirections: producer ? 5 : 150,
+    slotsRefreshTimeout: 2000,
+    // With TLS, connect to the names the cluster announces as they are, so certificates issued for them verify.
+    ...(tls !== undefined
+      ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) }
+      : {}),
+  };
+  return new Cluster(t.nodes, options);
+}
+
+/** A client that is not a Cluster talks to one primary. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * Redis WAIT on the connection that made the writes: how many replicas have them. On a Cluster the writes of one
+ * hash tag all went to the primary that owns the tag's slot, so WAIT goes to that primary's connection.
+ */
+export async function waitForReplicas(
+  client: RedisClient,
+  hashTag: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  if (!isCluster(client)) return client.wait(replicas, timeoutMs);
+  const owner = client.slots[calculateSlot(hashTag)]?.[0];
+  const node = client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+  if (node === undefined)
+    throw new Error(`no connection to the primary of hash slot ${calculateSlot(hashTag)} (${owner ?? 'unknown'})`);
+  return node.wait(replicas, timeoutMs);
+}
