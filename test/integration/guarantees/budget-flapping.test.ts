@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
-import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import type { RunRecord } from '../../../src/engine/record.js';
@@ -13,7 +13,8 @@ import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, payload, sta
  * act; the rest are recorded with "budget exhausted" and no action; exactly one budget escalation reaches the
  * webhook, carrying the history of the runs that spent the budget.
  */
-describe('guarantee 3: budgets and flapping', () => {
+describe.each(TOPOLOGIES)('guarantee 3: budgets and flapping (%s Redis)', (topology) => {
+  let redis: TestRedis;
   const prefix = testPrefix('g3-budget');
   const cleanup = new Cleanup();
   let prom: FakePrometheus;
@@ -21,8 +22,8 @@ describe('guarantee 3: budgets and flapping', () => {
   let procs: RemediatorProcess[];
 
   beforeAll(async () => {
-    await requireRedis();
-    cleanup.add(() => cleanupPrefix(prefix));
+    redis = await useRedis(topology, cleanup);
+    cleanup.add(() => redis.cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     sink = await startSink();
@@ -41,7 +42,7 @@ describe('guarantee 3: budgets and flapping', () => {
 `,
       }),
     });
-    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, escalationUrl: `${sink.url}/escalate` });
+    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redis: redis.env, escalationUrl: `${sink.url}/escalate` });
     procs = await startAll(cleanup, [
       { env, command: 'serve', name: 'g3-serve-1' },
       { env, command: 'serve', name: 'g3-serve-2' },
@@ -100,6 +101,7 @@ describe('guarantee 3: budgets and flapping', () => {
     expect(body.reason).toContain(runs[1]!.id);
 
     reportGuarantee('budget-flapping', {
+      topology,
       incidents: 4,
       budget: '2/1m',
       runsActed: sink.hitsTo('/act/flappy-1/').length,

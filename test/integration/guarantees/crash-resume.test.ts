@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
-import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import {
@@ -26,7 +26,8 @@ const STALLED_INTERVAL = '2s';
  * step 2. The other worker takes the run over after about LOCK_DURATION + STALLED_INTERVAL, resumes at step 2
  * (step 1's action is not executed again), verifies step 2's expectation before acting again, and finishes.
  */
-describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
+describe.each(TOPOLOGIES)('guarantee 5: crash-safe resume after SIGKILL mid-step (%s Redis)', (topology) => {
+  let redis: TestRedis;
   const prefix = testPrefix('g5-crash');
   const cleanup = new Cleanup();
   let prom: FakePrometheus;
@@ -37,8 +38,8 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
   let queriesAtSecondStep2 = -1;
 
   beforeAll(async () => {
-    await requireRedis();
-    cleanup.add(() => cleanupPrefix(prefix));
+    redis = await useRedis(topology, cleanup);
+    cleanup.add(() => redis.cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     sink = await startSink({
@@ -52,7 +53,7 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
     const rulesDir = writeRules(cleanup, {
       'crash.yaml': httpProcedure({ id: 'CRASH-1', alertname: 'CrashMe', sinkUrl: sink.url, steps: ['step1', 'step2', 'step3'] }),
     });
-    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url }, { LOCK_DURATION, STALLED_INTERVAL });
+    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redis: redis.env }, { LOCK_DURATION, STALLED_INTERVAL });
     const procs = await startAll(cleanup, [
       { env, command: 'receiver', name: 'g5-receiver' },
       { env, command: 'worker', name: 'g5-worker-1' },
@@ -116,6 +117,7 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
     expect(takeoverMs).toBeLessThan(4000 + 2 * 2000 + 3000);
 
     reportGuarantee('crash-resume', {
+      topology,
       faultsInjected: 1,
       fault: 'SIGKILL worker mid-step',
       runsLost: 0,
@@ -153,6 +155,7 @@ describe('guarantee 5: crash-safe resume after SIGKILL mid-step', () => {
       ['step3', 'passed'],
     ]);
     reportGuarantee('crash-resume-act-again', {
+      topology,
       faultsInjected: 1,
       fault: 'SIGKILL worker mid-step',
       runsLost: 0,

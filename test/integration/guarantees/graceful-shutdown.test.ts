@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
-import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -23,7 +23,8 @@ import {
  * (/readyz 503 or connection refused), lets the step finish, or past SHUTDOWN_TIMEOUT hands the run back from
  * its checkpoint, closes its connections and exits 0; another worker finishes a handed-back run.
  */
-describe('guarantee 8: graceful shutdown on SIGTERM', () => {
+describe.each(TOPOLOGIES)('guarantee 8: graceful shutdown on SIGTERM (%s Redis)', (topology) => {
+  let redis: TestRedis;
   const prefix = testPrefix('g8-shutdown');
   const cleanup = new Cleanup();
   let prom: FakePrometheus;
@@ -32,8 +33,8 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
   let receiver: Api;
 
   beforeAll(async () => {
-    await requireRedis();
-    cleanup.add(() => cleanupPrefix(prefix));
+    redis = await useRedis(topology, cleanup);
+    cleanup.add(() => redis.cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     // shut-long's action takes 20 s (longer than SHUTDOWN_TIMEOUT); shut-short's 4 s (shorter).
@@ -45,7 +46,7 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     const rulesDir = writeRules(cleanup, {
       'shut.yaml': httpProcedure({ id: 'SHUT-1', alertname: 'ShutDown', sinkUrl: sink.url }),
     });
-    env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url }, { SHUTDOWN_TIMEOUT: '2s' });
+    env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redis: redis.env }, { SHUTDOWN_TIMEOUT: '2s' });
     // A receiver that stays up, to read the records while the serve processes come and go.
     const [r] = await startAll(cleanup, [{ env, command: 'receiver', name: 'g8-receiver' }]);
     receiver = new Api(r!.url);
@@ -117,6 +118,7 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
       expect(await other!.process.stop()).toEqual({ code: 0, signal: null });
     }
     reportGuarantee('graceful-shutdown-handback', {
+      topology,
       faultsInjected: 1,
       fault: 'SIGTERM mid-step (step > SHUTDOWN_TIMEOUT)',
       SHUTDOWN_TIMEOUT: '2s',
@@ -139,6 +141,7 @@ describe('guarantee 8: graceful shutdown on SIGTERM', () => {
     expect(sink.hitsTo('/act/shut-short/')).toHaveLength(1);
     expect(sink.hitsTo('/act/shut-short/')[0]!.aborted).toBeUndefined();
     reportGuarantee('graceful-shutdown-finish', {
+      topology,
       fault: 'SIGTERM mid-step (step < SHUTDOWN_TIMEOUT)',
       intake: probe,
       exitCode: exit.code ?? -1,

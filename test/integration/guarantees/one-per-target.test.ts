@@ -1,9 +1,8 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisKeys } from '../../../src/queue/keys.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
-import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import {
@@ -25,7 +24,8 @@ import {
  * target: never more than one; the second run records why it waits, then runs. And a lease held by a worker
  * that is SIGKILLed does not block the target for good.
  */
-describe('guarantee 2: one remediation per target at a time', () => {
+describe.each(TOPOLOGIES)('guarantee 2: one remediation per target at a time (%s Redis)', (topology) => {
+  let redis: TestRedis;
   const prefix = testPrefix('g2-target');
   const cleanup = new Cleanup();
   let prom: FakePrometheus;
@@ -35,8 +35,8 @@ describe('guarantee 2: one remediation per target at a time', () => {
   let api: Api;
 
   beforeAll(async () => {
-    await requireRedis();
-    cleanup.add(() => cleanupPrefix(prefix));
+    redis = await useRedis(topology, cleanup);
+    cleanup.add(() => redis.cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     // PT-C's first action hangs for 20 s (its worker is killed meanwhile); every other action takes ~2 s.
@@ -48,7 +48,7 @@ describe('guarantee 2: one remediation per target at a time', () => {
       'c.yaml': httpProcedure({ id: 'PT-C', alertname: 'LeaseHolder', sinkUrl: sink.url }),
       'd.yaml': httpProcedure({ id: 'PT-D', alertname: 'LeaseWaiter', sinkUrl: sink.url }),
     });
-    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url });
+    const env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, redis: redis.env });
     const procs = await startAll(cleanup, [
       { env, command: 'receiver', name: 'g2-receiver' },
       { env, command: 'worker', name: 'g2-worker-1' },
@@ -95,6 +95,7 @@ describe('guarantee 2: one remediation per target at a time', () => {
     expect(first!.path).toContain((await api.run(holder))!.procedure);
 
     reportGuarantee('one-per-target', {
+      topology,
       procedures: 2,
       target: 'shared-1',
       maxInFlightPerTarget: sink.maxInFlight('shared-1'),
@@ -120,15 +121,15 @@ describe('guarantee 2: one remediation per target at a time', () => {
 
     const victim = workers.find((w) => w.process.pid === workerPid(holding));
     expect(victim, `worker ${holding.worker} is one of ours`).toBeDefined();
-    const redis = new Redis(REDIS_URL);
+    const client = await redis.connect();
     try {
       const leaseKey = redisKeys(prefix).lease('shared-2');
       victim!.process.kill('SIGKILL');
       const killedAt = Date.now();
       await victim!.process.exited;
       // The dead worker's lease belongs to the run and carries a TTL: it ends by itself even if nobody resumed the run.
-      expect(await redis.get(leaseKey)).toBe(holderId);
-      const ttl = await redis.pttl(leaseKey);
+      expect(await client.get(leaseKey)).toBe(holderId);
+      const ttl = await client.pttl(leaseKey);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(4000 + 2000 + 30_000);
 
@@ -145,8 +146,9 @@ describe('guarantee 2: one remediation per target at a time', () => {
       expect(sink.maxInFlight('shared-2')).toBe(1);
       // The waiter acted once, after the holder's takeover had finished.
       expect(sink.hitsTo('/act/shared-2/PT-D/')).toHaveLength(1);
-      expect(await redis.exists(leaseKey)).toBe(0);
+      expect(await client.exists(leaseKey)).toBe(0);
       reportGuarantee('one-per-target-dead-lease', {
+        topology,
         faultsInjected: 1,
         fault: 'SIGKILL lease-holding worker',
         runsLost: 0,
@@ -154,7 +156,7 @@ describe('guarantee 2: one remediation per target at a time', () => {
         leaseTtlMs: 36_000,
       });
     } finally {
-      redis.disconnect();
+      client.disconnect();
     }
   });
 });

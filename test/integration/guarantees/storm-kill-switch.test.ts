@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../../src/engine/record.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
-import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -14,7 +14,8 @@ import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, payload, sta
  * `skipped` with the plan of what would have run, and nothing executes while paused. POST /api/pause and
  * /api/resume (401 without the token) and PAUSED=true at start do the same by hand.
  */
-describe('guarantee 4: storm breaker and kill switch', () => {
+describe.each(TOPOLOGIES)('guarantee 4: storm breaker and kill switch (%s Redis)', (topology) => {
+  let redis: TestRedis;
   const prefix = testPrefix('g4-storm');
   const cleanup = new Cleanup();
   let prom: FakePrometheus;
@@ -55,8 +56,8 @@ describe('guarantee 4: storm breaker and kill switch', () => {
   };
 
   beforeAll(async () => {
-    await requireRedis();
-    cleanup.add(() => cleanupPrefix(prefix));
+    redis = await useRedis(topology, cleanup);
+    cleanup.add(() => redis.cleanupPrefix(prefix));
     prom = await startFakePrometheus();
     cleanup.add(() => prom.close());
     sink = await startSink();
@@ -64,7 +65,10 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     const rulesDir = writeRules(cleanup, {
       'storm.yaml': httpProcedure({ id: 'STORM-1', alertname: 'StormDown', sinkUrl: sink.url, steps: ['first', 'second'] }),
     });
-    env = baseEnv({ prefix, rulesDir, prometheusUrl: prom.url, escalationUrl: `${sink.url}/escalate` }, { STORM_TARGETS: '3' });
+    env = baseEnv(
+      { prefix, rulesDir, prometheusUrl: prom.url, redis: redis.env, escalationUrl: `${sink.url}/escalate` },
+      { STORM_TARGETS: '3' },
+    );
     procs = await startAll(cleanup, [
       { env, command: 'serve', name: 'g4-serve-1' },
       { env, command: 'serve', name: 'g4-serve-2' },
@@ -99,6 +103,7 @@ describe('guarantee 4: storm breaker and kill switch', () => {
     expect(pauseNotices()).toHaveLength(1);
 
     reportGuarantee('storm-breaker', {
+      topology,
       stormTargets: 3,
       targetsFiring: 9,
       runsActed: acted.length,
