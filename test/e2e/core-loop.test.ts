@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/engine/record.js';
 import { freePort } from '../helpers/ports.js';
-import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -43,14 +43,16 @@ function startTarget(): Promise<{ server: Server; url: string; setHealthy(v: boo
   );
 }
 
-describe('e2e: real Alertmanager delivers, remediator heals, real Prometheus confirms', () => {
+describe.each(TOPOLOGIES)('e2e: real Alertmanager delivers, remediator heals, real Prometheus confirms (%s Redis)', (topology) => {
   const prefix = testPrefix('e2e-core');
+  const stops: (() => unknown)[] = [];
+  let redis: TestRedis;
   let stack: Stack;
   let remediator: RemediatorProcess;
   let target: Awaited<ReturnType<typeof startTarget>>;
 
   beforeAll(async () => {
-    await requireRedis();
+    redis = await useRedis(topology, { add: (fn) => stops.push(fn) });
     target = await startTarget();
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'remediator-e2e-'));
@@ -92,7 +94,7 @@ steps:
     });
     remediator = await startRemediator({
       PORT: String(port),
-      REDIS_URL,
+      ...redis.env,
       QUEUE_PREFIX: prefix,
       PROMETHEUS_URL: stack.prometheusUrl,
       ALERTMANAGER_URL: stack.alertmanagerUrl,
@@ -106,7 +108,8 @@ steps:
     await remediator?.stop();
     await stack?.stop();
     target?.server.close();
-    await cleanupPrefix(prefix);
+    await redis?.cleanupPrefix(prefix);
+    for (const stop of stops.reverse()) await stop();
   });
 
   it('from "target faulty" to "run record shows the action and the Prometheus-confirmed value", nobody acting, within 15 s', async () => {

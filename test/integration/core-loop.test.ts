@@ -3,17 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { RunRecord } from '../../src/engine/record.js';
 import { silentLogger } from '../../src/log.js';
-import { QUEUE_NAME, redisKeys } from '../../src/queue/keys.js';
 import { loadRulesOrThrow } from '../../src/rules/load.js';
 import { startService, type Running } from '../../src/serve.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../helpers/fake-prometheus.js';
-import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
+import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'integration-token-0123456789';
@@ -34,8 +31,10 @@ function payload(instance: string, startsAt = '2026-11-28T07:17:26.321Z', status
   return { ...fixture, status, alerts: [alert] };
 }
 
-describe('integration: webhook → queue → worker → Prometheus-confirmed record (real Redis)', () => {
+describe.each(TOPOLOGIES)('integration: webhook → queue → worker → Prometheus-confirmed record (%s Redis)', (topology) => {
   const prefix = testPrefix('core');
+  const stops: (() => unknown)[] = [];
+  let redis: TestRedis;
   let prom: FakePrometheus;
   let target: Server;
   const heals: string[] = [];
@@ -43,7 +42,7 @@ describe('integration: webhook → queue → worker → Prometheus-confirmed rec
   let base: string;
 
   beforeAll(async () => {
-    await requireRedis();
+    redis = await useRedis(topology, { add: (fn) => stops.push(fn) });
     prom = await startFakePrometheus();
     target = createServer((req, res) => {
       heals.push(req.url ?? '');
@@ -74,7 +73,7 @@ escalation:
     const config = loadConfig({
       PORT: '0',
       HOST: '127.0.0.1',
-      REDIS_URL,
+      ...redis.env,
       QUEUE_PREFIX: prefix,
       PROMETHEUS_URL: prom.url,
       RULES_DIR: rules,
@@ -90,7 +89,8 @@ escalation:
     await running?.stop();
     await prom?.close();
     target?.close();
-    await cleanupPrefix(prefix);
+    await redis?.cleanupPrefix(prefix);
+    for (const stop of stops.reverse()) await stop();
   });
 
   const post = (body: unknown, token = TOKEN, raw?: string) =>
@@ -141,12 +141,7 @@ escalation:
       Array.from({ length: 10 }, () => post(body).then((r) => r.json() as Promise<{ enqueued: number }>)),
     );
     expect(again.reduce((n, r) => n + r.enqueued, 0)).toBe(0);
-    const queue = new Queue(QUEUE_NAME, {
-      connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
-      prefix: redisKeys(prefix).bullPrefix,
-    });
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
-    await queue.close();
+    const counts = await redis.jobCounts(prefix);
     expect(counts).toMatchObject({ waiting: 0, active: 0, delayed: 0, completed: 1, failed: 0 });
     expect(heals).toHaveLength(1);
 
