@@ -21,9 +21,14 @@ export function requireRedisBinaries(): void {
   if (missing.length > 0) throw new Error(`${missing.join(' and ')} not found: ${INSTALL_HINT}`);
 }
 
+/** Passwords of the servers started here that require one, by port (redisCli authenticates with them). */
+const passwords = new Map<number, string>();
+
 /** One redis-cli command against 127.0.0.1:port; its stdout, or an error with stderr. */
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const r = await runCommand(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeoutMs: 10_000 });
+  const pw = passwords.get(port);
+  const auth = pw === undefined ? [] : ['-a', pw, '--no-auth-warning'];
+  const r = await runCommand(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], { timeoutMs: 10_000 });
   if (r.code !== 0 || /^(ERR|WRONGTYPE|NOAUTH)/.test(r.stdout))
     throw new Error(`redis-cli -p ${port} ${args.join(' ')}: ${r.stdout}${r.stderr}`);
   return r.stdout;
@@ -42,22 +47,44 @@ export async function info(port: number, section: string): Promise<Record<string
 
 export interface RedisNode {
   readonly port: number;
+  /** The running process (a new one after restart()). */
   readonly process: ManagedProcess;
   kill(): Promise<void>;
+  /** Starts it again with its arguments plus `extraArgs`, as an orchestrator restarts a pod; resolves once it answers. */
+  restart(extraArgs?: string[]): Promise<void>;
 }
 
 async function startNode(name: string, dir: string, port: number, args: string[]): Promise<RedisNode> {
-  const proc = spawnProcess(name, REDIS_SERVER, [...args], { logFile: join(dir, `${name}.log`) });
-  await waitFor(`${name} on 127.0.0.1:${port}`, async () => (await redisCli(port, 'PING')).trim() === 'PONG', {
-    processes: [proc],
-    timeoutMs: 10_000,
-  });
-  return { port, process: proc, kill: async () => void (await proc.stop({ signal: 'SIGKILL' })) };
+  const spawnAndWait = async (all: string[]) => {
+    const proc = spawnProcess(name, REDIS_SERVER, all, { logFile: join(dir, `${name}.log`) });
+    await waitFor(`${name} on 127.0.0.1:${port}`, async () => (await redisCli(port, 'PING')).trim() === 'PONG', {
+      processes: [proc],
+      timeoutMs: 10_000,
+    });
+    return proc;
+  };
+  let proc = await spawnAndWait(args);
+  return {
+    port,
+    get process() {
+      return proc;
+    },
+    kill: async () => void (await proc.stop({ signal: 'SIGKILL' })),
+    async restart(extraArgs = []) {
+      await proc.stop({ signal: 'SIGKILL' });
+      proc = await spawnAndWait([...args, ...extraArgs]);
+    },
+  };
 }
 
-/** Arguments every data node shares: loopback only, no persistence, in its own dir. */
+/**
+ * Arguments every data node shares: loopback only, no persistence, in its own dir; a replica (re)joining gets its
+ * full sync at once (by default the primary waits 5 s for more replicas to share it).
+ */
 function dataArgs(port: number, dir: string): string[] {
   return [
+    '--repl-diskless-sync-delay',
+    '0',
     '--port',
     String(port),
     '--bind',
@@ -85,13 +112,25 @@ export interface SentinelGroup {
   killPrimary(): Promise<number>;
   /** Resolves with the new primary's port once the sentinels have promoted another node. */
   waitForFailover(oldPrimary: number, timeoutMs?: number): Promise<number>;
+  /**
+   * Starts a killed node again as a replica of the current primary (what Bitnami's start script does: it asks the
+   * sentinels for the primary first) and resolves once it is in sync.
+   */
+  restartAsReplica(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** One primary, one replica and three sentinels (quorum 2), failing over 1 s after the primary stops answering. */
-export async function startSentinelGroup(opts: { name?: string; downAfterMs?: number } = {}): Promise<SentinelGroup> {
+/**
+ * One primary, one replica and three sentinels (quorum 2), failing over 1 s after the primary stops answering.
+ * `password` protects the data nodes (requirepass, masterauth), `sentinelPassword` the sentinels (as Bitnami's
+ * chart does with auth.password and auth.sentinel); `env` carries both.
+ */
+export async function startSentinelGroup(
+  opts: { name?: string; downAfterMs?: number; password?: string; sentinelPassword?: string } = {},
+): Promise<SentinelGroup> {
   requireRedisBinaries();
   const name = opts.name ?? 'mymaster';
+  const auth = opts.password === undefined ? [] : ['--requirepass', opts.password, '--masterauth', opts.password];
   const dir = mkdtempSync(join(tmpdir(), 'redis-sentinel-'));
   const started: RedisNode[] = [];
   const nodes = new Map<number, RedisNode>();
@@ -101,13 +140,15 @@ export async function startSentinelGroup(opts: { name?: string; downAfterMs?: nu
   };
   try {
     const [primaryPort, replicaPort] = [await freePort(), await freePort()];
-    const primary = await startNode('redis-primary', dir, primaryPort, dataArgs(primaryPort, dir));
+    if (opts.password !== undefined) for (const p of [primaryPort, replicaPort]) passwords.set(p, opts.password);
+    const primary = await startNode('redis-primary', dir, primaryPort, [...dataArgs(primaryPort, dir), ...auth]);
     started.push(primary);
     nodes.set(primaryPort, primary);
     const replicaDir = join(dir, 'replica');
     mkdirSync(replicaDir);
     const replica = await startNode('redis-replica', dir, replicaPort, [
       ...dataArgs(replicaPort, replicaDir),
+      ...auth,
       '--replicaof',
       '127.0.0.1',
       String(primaryPort),
@@ -122,6 +163,7 @@ export async function startSentinelGroup(opts: { name?: string; downAfterMs?: nu
     const sentinelPorts: number[] = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
+      if (opts.sentinelPassword !== undefined) passwords.set(port, opts.sentinelPassword);
       const conf = join(dir, `sentinel-${i}.conf`);
       // Sentinel rewrites its config file (what it learned), so each gets its own writable one.
       writeFileSync(
@@ -134,6 +176,8 @@ export async function startSentinelGroup(opts: { name?: string; downAfterMs?: nu
           `sentinel down-after-milliseconds ${name} ${opts.downAfterMs ?? 1000}`,
           `sentinel failover-timeout ${name} 10000`,
           `sentinel parallel-syncs ${name} 1`,
+          ...(opts.password !== undefined ? [`sentinel auth-pass ${name} ${opts.password}`] : []),
+          ...(opts.sentinelPassword !== undefined ? [`requirepass ${opts.sentinelPassword}`] : []),
           '',
         ].join('\n'),
       );
@@ -169,7 +213,12 @@ export async function startSentinelGroup(opts: { name?: string; downAfterMs?: nu
       name,
       sentinelPorts,
       nodes,
-      env: { REDIS_SENTINELS: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','), REDIS_SENTINEL_NAME: name },
+      env: {
+        REDIS_SENTINELS: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','),
+        REDIS_SENTINEL_NAME: name,
+        ...(opts.password !== undefined ? { REDIS_PASSWORD: opts.password } : {}),
+        ...(opts.sentinelPassword !== undefined ? { REDIS_SENTINEL_PASSWORD: opts.sentinelPassword } : {}),
+      },
       primaryPort: primaryNow,
       async killPrimary() {
         const port = await primaryNow();
@@ -186,6 +235,13 @@ export async function startSentinelGroup(opts: { name?: string; downAfterMs?: nu
           },
           { timeoutMs },
         );
+      },
+      async restartAsReplica(port) {
+        const primary = await primaryNow();
+        await nodes.get(port)!.restart(['--replicaof', '127.0.0.1', String(primary)]);
+        await waitFor('the restarted node in sync', async () => (await info(port, 'replication')).master_link_status === 'up', {
+          timeoutMs: 15_000,
+        });
       },
       stop,
     };
@@ -208,6 +264,8 @@ export interface RedisClusterSetup {
   killOwnerOf(hashTag: string): Promise<number>;
   /** Resolves with the new owner's port once a replica has taken the slot over and the cluster is ok again. */
   waitForFailover(hashTag: string, oldOwner: number, timeoutMs?: number): Promise<number>;
+  /** Starts a killed node again (its nodes.conf kept): it rejoins as a replica of whoever took its slots; resolves once in sync. */
+  restartAsReplica(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -335,6 +393,17 @@ export async function startRedisCluster(
             return /cluster_state:ok/.test(await redisCli(port, 'CLUSTER', 'INFO')) ? port : undefined;
           },
           { timeoutMs },
+        );
+      },
+      async restartAsReplica(port) {
+        await nodes.get(port)!.restart();
+        await waitFor(
+          'the restarted node to rejoin as a replica in sync',
+          async () => {
+            const repl = await info(port, 'replication');
+            return repl.role === 'slave' && repl.master_link_status === 'up';
+          },
+          { timeoutMs: 20_000 },
         );
       },
       stop,
