@@ -240,7 +240,13 @@ export async function startService(
   const address = server.address();
   running.port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info(
-    { port: running.port, host: config.HOST, roles, redis: describeRedis(config.redis), procedures: rules.procedures.map((p) => p.id) },
+    {
+      port: running.port,
+      host: config.HOST,
+      roles,
+      redis: describeRedis(config.redis),
+      procedures: rules.procedures.map((p) => p.id),
+    },
     'listening',
   );
 
