@@ -101,6 +101,14 @@ export function templateReferences(template: string): { namespace: string; name:
 }
 
 /**
+ * Whether only operator values (`vars`, `env`) fill a template: never an alert's labels or annotations, nor a
+ * forEach item. For fields that choose what is acted on, such as a socket path.
+ */
+export function isOperatorTemplate(template: string): boolean {
+  return templateReferences(template).every((r) => !UNTRUSTED.has(r.namespace as Namespace));
+}
+
+/**
  * Problems with a template's syntax, found without any values: unknown namespaces, and `{{`/`}}`
  * that are not part of a hole (most likely a typo such as `{{ labels.instance }`).
  */

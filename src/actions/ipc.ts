@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { DurationText, formatDuration, parseDuration } from '../duration.js';
-import { templateReferences } from '../template.js';
+import { isOperatorTemplate } from '../template.js';
 import { createIpcClient, type IpcClient, type IpcOutcome } from '../supervisor/ipc-client.js';
 import {
   commandKindOf,
@@ -25,17 +25,12 @@ export const COMMAND_TIMEOUT_MS = 30_000;
 const HELLO_TIMEOUT_MS = 2_000;
 
 export const IPC_METHODS = ['hello', 'state', ...COMMAND_KINDS.map((k) => commandMethod(k))] as const;
-const TRUSTED_NAMESPACES = new Set(['vars', 'env']);
-
 /** A template that only operator values (vars, env) may fill: never alert labels, annotations or forEach items. */
-const OperatorTemplate = (what: string) =>
+export const OperatorTemplate = (what: string) =>
   z
     .string()
     .min(1)
-    .refine(
-      (t) => templateReferences(t).every((r) => TRUSTED_NAMESPACES.has(r.namespace)),
-      `${what} comes from vars or env only (operator values), never from an alert or a forEach item`,
-    );
+    .refine(isOperatorTemplate, `${what} comes from vars or env only (operator values), never from an alert or a forEach item`);
 
 export const IpcSpec = z
   .strictObject({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeJson, judgeJson, JsonExpectations, renderWhere, toList, type JsonExpectation } from './json.js';
 import { Pattern } from './pattern.js';
 import type { Check, CheckOutcome, Observation, StepState } from './types.js';
 
@@ -16,8 +17,11 @@ export const StepResultSpec = z.strictObject({
   /** A regular expression (JavaScript syntax) that must match somewhere in the output; compiled at load. */
   output: Pattern.optional(),
   httpStatus: OneOrMany(z.number().int().min(100).max(599)).optional(),
-  /** A dotted path into the JSON body (`result`, `children.0.state`) and the value it must equal. */
-  json: z.strictObject({ path: z.string().min(1), value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).optional(),
+  /**
+   * JSON expectations over the body (one or a list): a dotted path (`result.result.accepted`) and the value it must
+   * equal, or a selection of array elements with `where`/`field` compared, counted or required absent (checks/json.ts).
+   */
+  json: JsonExpectations.optional(),
 });
 export type StepResultSpec = z.infer<typeof StepResultSpec>;
 /** What a rule file writes (the output pattern as text). */
@@ -48,13 +52,16 @@ export const stepResult: Check<StepResultSpec> = {
     if (s.exitCode !== undefined) what.push(`exit code ${list(s.exitCode)}`);
     if (s.output !== undefined) what.push(`output matches /${s.output.source}/`);
     if (s.httpStatus !== undefined) what.push(`HTTP ${list(s.httpStatus)}`);
-    if (s.json !== undefined) what.push(`${s.json.path} == ${JSON.stringify(s.json.value)}`);
+    if (s.json !== undefined) what.push(...toList(s.json).map(describeJson));
     return s.step !== undefined ? `step ${s.step} ${what.join(', ')}` : what.join(', ');
   },
   readsStep: (s) => s.step,
-  // Nothing is templated: step names are static, and a regular expression or JSON value built from alert labels
-  // would let an alert change what is being checked.
-  render: (s) => s,
+  // Only `where` values of json expectations are templated (to select the alert's child): step names are static,
+  // and a regular expression or expected value built from alert labels would let an alert change what is checked.
+  render: (s, r) =>
+    s.json === undefined
+      ? s
+      : { ...s, json: Array.isArray(s.json) ? s.json.map((j) => renderWhere(j, r)) : renderWhere(s.json, r) },
   evaluate(s, ctx) {
     const name = s.step ?? ctx.currentStep;
     const state = ctx.steps.get(name);
@@ -109,13 +116,10 @@ function judgeStep(s: StepResultSpec, step: string, state: StepState, at: string
       failures.push(`HTTP status ${got ?? '(none)'}, expected ${showWanted(s.httpStatus)}`);
     }
   }
-  if (s.json !== undefined) {
-    const { path, value } = s.json;
-    const found = lookup(result?.body, path);
-    seen('json', found.ok ? toObserved(found.value) : null);
-    if (!found.ok) failures.push(`JSON path ${path} not found in the body`);
-    else if (found.value !== value)
-      failures.push(`JSON ${path} is ${JSON.stringify(found.value) ?? 'undefined'}, expected ${JSON.stringify(value)}`);
+  for (const j of s.json === undefined ? [] : toList(s.json)) {
+    const judged = judgeJson(result?.body, j);
+    seen('json', judged.seen);
+    if (!judged.holds) failures.push(`JSON ${judged.reason}`);
   }
 
   if (failures.length > 0) return { holds: false, observed, reason: `step ${step}: ${failures.join('; ')}` };
@@ -130,34 +134,17 @@ function judgeStep(s: StepResultSpec, step: string, state: StepState, at: string
   };
 }
 
-/** A dotted path (`children.0.state`): object keys, and array indexes as numbers. */
-function lookup(body: unknown, path: string): { ok: true; value: unknown } | { ok: false } {
-  let here: unknown = body;
-  for (const key of path.split('.')) {
-    if (Array.isArray(here) && /^\d+$/.test(key) && Number(key) < here.length) here = here[Number(key)];
-    else if (typeof here === 'object' && here !== null && !Array.isArray(here) && Object.hasOwn(here, key))
-      here = (here as Record<string, unknown>)[key];
-    else return { ok: false };
-  }
-  return { ok: true, value: here };
-}
-
-function toObserved(value: unknown): Observation['value'] {
-  if (value === null || typeof value === 'string' || typeof value === 'number') return value;
-  if (typeof value === 'boolean') return String(value);
-  return clip(JSON.stringify(value) ?? String(value));
-}
-
 function toArray<T>(x: T | T[]): T[] {
   return Array.isArray(x) ? x : [x];
 }
 
 function showWanted(want: unknown): string {
-  if (Array.isArray(want)) return `one of ${want.map((w) => String(w)).join(', ')}`;
-  if (typeof want === 'object' && want !== null) {
-    const { path, value } = want as { path: string; value: unknown };
-    return `${path} = ${JSON.stringify(value)}`;
+  if (Array.isArray(want)) {
+    if (want.every((w) => typeof w === 'object' && w !== null))
+      return want.map((w) => describeJson(w as JsonExpectation)).join(', ');
+    return `one of ${want.map((w) => String(w)).join(', ')}`;
   }
+  if (typeof want === 'object' && want !== null) return describeJson(want as JsonExpectation);
   return String(want);
 }
 

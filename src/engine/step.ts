@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ActionError, type ActionResult } from '../actions/types.js';
+import { lookup, renderWhere, selectElements } from '../checks/json.js';
 import { awaitCheck } from '../checks/poll.js';
 import type { CheckContext, StepState } from '../checks/types.js';
 import type { PrometheusClient } from '../prometheus/client.js';
@@ -140,7 +141,7 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   if (action !== undefined) {
     try {
       const renders = step.forEach
-        ? forEachItems(step, ctx.states).map((item) => createRender({ ...ctx.scope, item }))
+        ? forEachItems(step, ctx.states, ctx.render).map((item) => createRender({ ...ctx.scope, item }))
         : [ctx.render];
       rendered = renders.map((r) => action.render(r));
     } catch (err) {
@@ -213,26 +214,22 @@ export class ForEachError extends Error {
   override readonly name = 'ForEachError';
 }
 
-/** The elements a forEach step acts on: an array in an earlier step's JSON body, filtered by `where`. */
-export function forEachItems(step: Step, states: ReadonlyMap<string, StepState>): Record<string, string>[] {
-  const spec = step.forEach!;
-  const body = states.get(spec.step)?.result?.body;
-  let value: unknown = body;
-  for (const key of spec.path.split('.'))
-    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
-  if (!Array.isArray(value)) throw new ForEachError(`forEach: ${spec.step}'s result has no array at "${spec.path}"`);
-  const items = value
-    .filter((v): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v))
-    .map((v) =>
-      Object.fromEntries(
-        Object.entries(v)
-          .filter(([, x]) => ['string', 'number', 'boolean'].includes(typeof x))
-          .map(([k, x]) => [k, String(x)]),
-      ),
-    );
-  const where = Object.entries(spec.where ?? {});
-  return items.filter((item) =>
-    where.every(([field, allowed]) => (Array.isArray(allowed) ? allowed : [allowed]).includes(item[field] ?? '')),
+/**
+ * The elements a forEach step acts on: an array in an earlier step's JSON body, filtered by `where` (the same
+ * selection as JSON expectations, checks/json.ts: dotted fields, values compared as text, templated from the run),
+ * each flattened to its top-level scalar fields for `{{ item.<field> }}`.
+ */
+export function forEachItems(step: Step, states: ReadonlyMap<string, StepState>, render?: Render): Record<string, string>[] {
+  const spec = render !== undefined ? renderWhere(step.forEach!, render) : step.forEach!;
+  const found = lookup(states.get(spec.step)?.result?.body, spec.path);
+  if (!found.ok || !Array.isArray(found.value))
+    throw new ForEachError(`forEach: ${spec.step}'s result has no array at "${spec.path}"`);
+  return selectElements(found.value, spec.where).map((v) =>
+    Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => ['string', 'number', 'boolean'].includes(typeof x))
+        .map(([k, x]) => [k, String(x)]),
+    ),
   );
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { actionByKind, actions } from '../actions/index.js';
 import { checks } from '../checks/index.js';
+import { Where } from '../checks/json.js';
 import { StepResultSpec } from '../checks/step-result.js';
 import type { AnyCheck } from '../checks/types.js';
 import { Duration } from '../duration.js';
@@ -151,7 +152,8 @@ export const Step = z.strictObject({
       step: Name,
       /** Dotted path to the array in the step's JSON body, e.g. `children`. */
       path: z.string().min(1),
-      where: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])).optional(),
+      /** Keep the elements whose fields (dotted paths) equal these values: `{ status: cancelling }` (checks/json.ts). */
+      where: Where.optional(),
     })
     .optional(),
   /** What to do. A step without an action only verifies (`expect`). */

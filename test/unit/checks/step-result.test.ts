@@ -129,3 +129,39 @@ describe('checks/step-result', () => {
 describeCheckContract(stepResult, {
   valid: { step: 'probe', exitCode: [0, 1], output: 'ready$' },
 });
+
+describe('checks/step-result: json selectors over an earlier ipc action body', () => {
+  const state = {
+    ok: true,
+    result: {
+      type: 'state',
+      state: {
+        child_runtime_records: [
+          { child_id: 'a', operation: 'quarantined', status: 'cancelling', liveness: { heartbeat_stale: true } },
+          { child_id: 'b', operation: 'active', status: 'running', liveness: { heartbeat_stale: false } },
+        ],
+      },
+    },
+  };
+  const withState = { 'ask-state': { status: 'passed' as const, result: { status: 'succeeded' as const, body: state } } };
+  const run = (spec: StepResultInput) => stepResult.evaluate(parse(spec), ctx(withState));
+  const RECORDS = 'result.state.child_runtime_records';
+
+  it.each`
+    json                                                                                                                              | holds
+    ${{ path: RECORDS, where: { child_id: 'a' }, field: 'operation', value: 'quarantined' }}                                          | ${true}
+    ${{ path: RECORDS, where: { 'liveness.heartbeat_stale': true }, count: 1 }}                                                       | ${true}
+    ${{ path: RECORDS, where: { child_id: 'c' }, none: true }}                                                                        | ${true}
+    ${[{ path: 'ok', value: true }, { path: RECORDS, where: { operation: 'active' }, field: 'status', value: ['running', 'ready'] }]} | ${true}
+    ${{ path: RECORDS, where: { child_id: 'b' }, field: 'operation', value: 'quarantined' }}                                          | ${false}
+  `('$json holds: $holds', async ({ json, holds }) => {
+    const outcome = await run({ step: 'ask-state', json: json as StepResultInput['json'] });
+    expect(outcome.holds, outcome.reason).toBe(holds);
+  });
+
+  it('templates where values only', () => {
+    const spec = parse({ step: 'ask-state', json: { path: RECORDS, where: { child_id: '{{ labels.child }}' }, none: true } });
+    const rendered = stepResult.render(spec, (t) => t.replace('{{ labels.child }}', 'a'));
+    expect(rendered.json).toEqual({ path: RECORDS, where: { child_id: 'a' }, none: true });
+  });
+});

@@ -287,6 +287,58 @@ steps:
     expect(r.state).toBe('succeeded');
   });
 
+  it('ipc: checks the child exists, quarantines each stale child by forEach, names the run in command_id, verifies through the socket', async () => {
+    const { goldenAnswer, startFakeSupervisor } = await import('../../helpers/golden-supervisor.js');
+    // Before: "stuck" active and heartbeat-stale; after the quarantine, state shows it quarantined.
+    const before = goldenAnswer('state-stuck-cancelling', 2)
+      .replace('"operation":"quarantined"', '"operation":"active"')
+      .replace('"heartbeat_stale":false', '"heartbeat_stale":true');
+    const sup = await startFakeSupervisor({
+      hello: goldenAnswer('hello'),
+      state: before,
+      'command.quarantine_child': goldenAnswer('quarantine-child'),
+    });
+    const p = procedure(`
+id: T
+title: ipc
+match: ['alertname="A"']
+target: x
+vars: { ipc_path: "${sup.path}", target_id: payments-worker-a }
+steps:
+  - name: review
+    when:
+      ipc: { path: "{{ vars.ipc_path }}", method: state }
+      json: { path: result.state.child_runtime_records, where: { child_id: "{{ labels.child_id }}" }, count: 1 }
+    action: { ipc: { path: "{{ vars.ipc_path }}", method: state, target_id: "{{ vars.target_id }}" } }
+    expect: { json: { path: result.state.child_runtime_records, where: { "liveness.heartbeat_stale": true }, count: 1, op: ">=" } }
+  - name: quarantine
+    forEach: { step: review, path: result.state.child_runtime_records, where: { "liveness.heartbeat_stale": true } }
+    action: { ipc: { path: "{{ vars.ipc_path }}", method: command.quarantine_child, target_id: "{{ vars.target_id }}", child: "{{ item.child_id }}" } }
+    expect:
+      ipc: { path: "{{ vars.ipc_path }}", method: state }
+      json: { path: result.state.child_runtime_records, where: { child_id: "{{ labels.child_id }}" }, field: operation, value: quarantined }
+      within: 2s
+`);
+    const running = runProcedure(p, record({ alertname: 'A', child_id: 'stuck' }), deps(), new AbortController().signal);
+    // The supervisor answers the quarantined state once the command arrived.
+    for (let i = 0; !sup.requests().some((r) => r.method === 'command.quarantine_child'); i++) {
+      if (i > 1000) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    sup.answers.set('state', goldenAnswer('state-stuck-cancelling', 2));
+    const r = await running;
+    await sup.close();
+    expect(r.steps.map((s) => [s.name, s.status, s.reason]).join('\n')).not.toMatch(/failed|skipped/);
+    expect(r.state).toBe('succeeded');
+    const command = sup.requests().find((q) => q.method === 'command.quarantine_child')!;
+    expect(command.params).toMatchObject({
+      command_id: 'T-inc-test-quarantine-stuck',
+      reason: 'T step quarantine',
+      target: { child_path: '/stuck' },
+      target_id: 'payments-worker-a',
+    });
+  });
+
   it('a procedure timeout aborts the step in progress and escalates as timeout', async () => {
     const p = procedure(`
 id: T
