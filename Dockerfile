@@ -37,9 +37,10 @@ COPY package.json ./
 COPY rules ./rules
 USER node
 EXPOSE 9095
-# Kubernetes ignores HEALTHCHECK and uses the chart's probes on the same endpoints (/healthz, /readyz).
+# Kubernetes ignores HEALTHCHECK and uses the chart's probes on the same endpoints (/healthz, /readyz). The same image
+# runs `remediator exporter` (a supervisor's sidecar) on EXPORTER_PORT: whichever of the two answers /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 9095) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "Promise.any([process.env.PORT || 9095, process.env.EXPORTER_PORT || 9466].map((p) => fetch('http://127.0.0.1:' + p + '/healthz').then((r) => r.ok || Promise.reject()))).then(() => process.exit(0), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli.js"]
 CMD ["serve"]

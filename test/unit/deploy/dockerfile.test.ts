@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
@@ -92,6 +93,32 @@ describe('Dockerfile', () => {
     expect(args(healthcheck[0]!)).toMatch(/CMD \[/);
     expect(args(healthcheck[0]!)).toContain('/healthz');
     expect(of(final, 'EXPOSE').map(args)).toEqual(['9095']);
+  });
+
+  it('the HEALTHCHECK command passes for the exporter (same image, EXPORTER_PORT) and fails when nothing answers', async () => {
+    const command = JSON.parse(/CMD (\[.*\])\s*$/s.exec(args(of(final, 'HEALTHCHECK')[0]!))![1]!) as string[];
+    expect(command.slice(0, 2)).toEqual(['node', '-e']);
+    const { loadExporterConfig } = await import('../../../src/config.js');
+    const { startExporter } = await import('../../../src/exporter/exporter.js');
+    const { silentLogger } = await import('../../../src/log.js');
+    const { freePort } = await import('../../helpers/ports.js');
+    const exporter = await startExporter(
+      loadExporterConfig({ SUPERVISOR_IPC_PATH: '/nonexistent/s.sock', EXPORTER_HOST: '127.0.0.1', EXPORTER_PORT: '0' }),
+      silentLogger,
+    );
+    const unused = String(await freePort());
+    const run = (env: Record<string, string>) =>
+      new Promise<number | null>((resolve) => {
+        // spawnSync would block the event loop that serves the exporter: run it asynchronously.
+        const child = spawn(process.execPath, command.slice(1), { env: { ...process.env, ...env }, stdio: 'ignore' });
+        child.on('exit', (code) => resolve(code));
+      });
+    try {
+      expect(await run({ PORT: unused, EXPORTER_PORT: String(exporter.port) })).toBe(0);
+    } finally {
+      await exporter.stop();
+    }
+    expect(await run({ PORT: unused, EXPORTER_PORT: unused })).toBe(1);
   });
 
   it('ships the rules, and .dockerignore keeps secrets, VCS and local builds out of the context', () => {

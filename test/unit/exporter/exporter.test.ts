@@ -121,6 +121,20 @@ describe('exporter/config', () => {
   });
 });
 
+describe('exporter docs', () => {
+  it('docs/supervisor.md documents every setting and every series; the README every setting', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { SERIES } = await import('../../../src/exporter/series.js');
+    const docs = readFileSync(new URL('../../../docs/supervisor.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const key of Object.keys(ExporterConfig.shape)) {
+      expect(docs, key).toContain(`| \`${key}\` |`);
+      expect(readme, key).toContain(`\`${key}\``);
+    }
+    for (const [name] of Object.values(SERIES)) expect(docs, name).toContain(`| \`${name}\` |`);
+  });
+});
+
 describe('exporter', () => {
   it('exports what hello, state, /proc and stat measured; /metrics passes promtool check metrics', async () => {
     supervisor = await startFakeSupervisor({ hello: goldenAnswer('hello'), state: goldenAnswer('state-crash-loop') });
