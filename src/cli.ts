@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { Alert, WebhookPayload } from './alertmanager/payload.js';
+import { Command, CommanderError, Option } from 'commander';
+import { alertsFrom } from './alertmanager/alert-input.js';
+import type { Alert } from './alertmanager/payload.js';
+import { buildInfo } from './build-info.js';
+import { createClient, type ClientOptions } from './client/api.js';
+import { cancel, listRuns, pause, resume, retry, showRun, tailRun, type Output } from './client/commands.js';
+import { RUN_STATES } from './engine/record.js';
 import { ConfigError, loadConfig, loadExporterConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import { createLogger } from './log.js';
@@ -13,26 +17,7 @@ import { formatProblem, loadRules } from './rules/load.js';
 import { matchProcedures } from './rules/match.js';
 import type { Procedure } from './rules/schema.js';
 import { createRender } from './template.js';
-import { startService } from './serve.js';
-import { startExporter } from './exporter/exporter.js';
 import { runIpcCommand } from './ipc-command.js';
-
-const USAGE = `remediator: runs runbook procedures when Prometheus alerts fire, and has Prometheus confirm the fix.
-
-Usage: remediator [command] [--rules DIR]
-
-Commands:
-  serve             receiver and worker in one process (the default)
-  receiver          only the HTTP receiver (POST /webhook, /api, /metrics)
-  worker            only the worker that runs procedures
-  exporter          the Prometheus exporter for one rust-tokio-supervisor (SUPERVISOR_IPC_PATH; docs/supervisor.md)
-  ipc <method>      one dashboard-ipc.v1 exchange with a supervisor, printed as JSON (remediator ipc --help)
-  check             validate the rule files and the configuration; exit 1 listing every problem
-  plan <alert.json> show which procedure and steps an alert would run, rendered, without running them
-  docs              print the loaded procedures as a Markdown runbook
-  schema            print the rule file's JSON Schema
-
-Configuration comes from the environment (see README.md). --rules DIR overrides RULES_DIR.`;
 
 function rulesDir(flag: string | undefined): string {
   return flag ?? process.env.RULES_DIR ?? './rules';
@@ -80,14 +65,16 @@ function check(dir: string): number {
   return 0;
 }
 
-/** Accepts a webhook payload, one alert, or an array of alerts (as `amtool`/the API print them). */
+/** A webhook payload, webhook alerts, `amtool alert query -o json` output or API v2 alerts; `-` reads stdin. */
 function readAlerts(file: string): Alert[] {
-  const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  const asPayload = WebhookPayload.safeParse(json);
-  if (asPayload.success) return asPayload.data.alerts;
-  const asList = z.array(Alert).safeParse(Array.isArray(json) ? json : [json]);
-  if (asList.success) return asList.data;
-  throw new Error(`${file}: neither an Alertmanager webhook payload nor alerts:\n${z.prettifyError(asPayload.error)}`);
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file === '-' ? 'standard input' : file}: not JSON: ${(err as Error).message}`);
+  }
+  return alertsFrom(json, file === '-' ? 'standard input' : file);
 }
 
 function plan(dir: string, file: string): number {
@@ -136,6 +123,8 @@ async function serve(dir: string, roles: { receiver: boolean; worker: boolean })
   }
   const log = createLogger(config.LOG_LEVEL);
   const procedures = loadOrExit(config.RULES_DIR);
+  // Loaded here, not at the top: the commands that only talk to a running instance start faster without it.
+  const { startService } = await import('./serve.js');
   const running = await startService(config, procedures, log, roles);
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -165,6 +154,7 @@ async function exporter(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.LOG_LEVEL);
+  const { startExporter } = await import('./exporter/exporter.js');
   const running = await startExporter(config, log);
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
@@ -177,6 +167,168 @@ async function exporter(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
+const io: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Options every command that talks to a running instance takes. */
+function remoteOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'the running remediator (default $REMEDIATOR_URL or http://127.0.0.1:9095)')
+    .option(
+      '--token-file <file>',
+      'read the token from this file (default $REMEDIATOR_TOKEN_FILE; else $REMEDIATOR_TOKEN or $WEBHOOK_TOKEN)',
+    )
+    .option('--as <name>', 'who you are, recorded with what you do (default $USER@host)');
+}
+
+const client = (cmd: Command) => {
+  const o = cmd.optsWithGlobals<ClientOptions>();
+  return createClient({
+    ...(o.url ? { url: o.url } : {}),
+    ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
+    ...(o.as ? { as: o.as } : {}),
+  });
+};
+
+/** The command tree. Each action sets `exit` (undefined: a server that keeps running). */
+function program(result: { exit?: number }): Command {
+  const root = new Command('remediator')
+    // Before any subcommand is added, so they inherit it: usage errors come back to main() as exceptions.
+    .exitOverride()
+    .description('Runs runbook procedures when Prometheus alerts fire, and has Prometheus confirm the fix.')
+    .version(buildInfo().version, '-V, --version', 'print the version')
+    .option('--rules <dir>', 'the procedures directory (overrides $RULES_DIR; default ./rules)')
+    .showSuggestionAfterError()
+    .addHelpText('after', '\nWith no command, runs `serve`. Configuration comes from the environment (see README.md).');
+  const dir = (cmd: Command) => rulesDir(cmd.optsWithGlobals<{ rules?: string }>().rules);
+
+  root
+    .command('serve')
+    .description('receiver and worker in one process (the default)')
+    .action(async (_o, cmd: Command) => {
+      await serve(dir(cmd), { receiver: true, worker: true });
+    });
+  root
+    .command('receiver')
+    .description('only the HTTP receiver (POST /webhook, /api, the console, /metrics)')
+    .action(async (_o, cmd: Command) => {
+      await serve(dir(cmd), { receiver: true, worker: false });
+    });
+  root
+    .command('worker')
+    .description('only the worker that runs procedures')
+    .action(async (_o, cmd: Command) => {
+      await serve(dir(cmd), { receiver: false, worker: true });
+    });
+  root
+    .command('exporter')
+    .description('the Prometheus exporter for one rust-tokio-supervisor (SUPERVISOR_IPC_PATH; docs/supervisor.md)')
+    .action(async () => {
+      await exporter();
+    });
+  // Parsed by runIpcCommand itself (main() hands it the raw arguments); listed here for --help.
+  root
+    .command('ipc <method>')
+    .description('one dashboard-ipc.v1 exchange with a supervisor, printed as JSON (remediator ipc --help)');
+  root
+    .command('check')
+    .description('validate the rule files and the configuration; exit 1 listing every problem')
+    .action((_o, cmd: Command) => {
+      result.exit = check(dir(cmd));
+    });
+  root
+    .command('plan')
+    .argument(
+      '<alerts.json>',
+      'a webhook payload, webhook alerts, `amtool alert query -o json` output or API v2 alerts; - for stdin',
+    )
+    .description('show which procedure and steps an alert would run, rendered, without running them')
+    .action((file: string, _o, cmd: Command) => {
+      result.exit = plan(dir(cmd), file);
+    });
+  root
+    .command('docs')
+    .description('print the loaded procedures as a Markdown runbook')
+    .action((_o, cmd: Command) => {
+      process.stdout.write(renderRunbook(loadOrExit(dir(cmd))));
+      result.exit = 0;
+    });
+  root
+    .command('schema')
+    .description("print the rule file's JSON Schema")
+    .action(() => {
+      process.stdout.write(`${JSON.stringify(ruleFileJsonSchema(), null, 2)}\n`);
+      result.exit = 0;
+    });
+
+  const runs = root.command('runs').description('list, show, follow, cancel and re-run the runs of a running instance');
+  remoteOptions(
+    runs
+      .command('list')
+      .description('recent runs, newest first')
+      .addOption(new Option('--state <state>', 'only runs in this state').choices([...RUN_STATES]))
+      .option('--procedure <id>', 'only runs of this procedure')
+      .option('--target <target>', 'only runs on this target')
+      .option('--since <when>', 'only runs received since: 30m, 2h, 1d or an RFC 3339 time')
+      .option('--limit <n>', 'at most this many', '20')
+      .option('--json', 'print the run records as JSON'),
+  ).action(async (o, cmd: Command) => {
+    result.exit = await listRuns(client(cmd), o, io);
+  });
+  remoteOptions(
+    runs
+      .command('show')
+      .argument('<id>', 'run id')
+      .description("one run's timeline as text")
+      .option('--json', 'print the run record as JSON'),
+  ).action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+    result.exit = await showRun(client(cmd), id, o.json, io);
+  });
+  remoteOptions(
+    runs
+      .command('tail')
+      .argument('[id]', 'run id (default: the newest unfinished run, or the next one to arrive)')
+      .description('follow a run live to its end; exit 0 when it ends succeeded, 1 otherwise')
+      .option('--json', 'print each new state of the record as one JSON line'),
+  ).action(async (id: string | undefined, o: { json?: boolean }, cmd: Command) => {
+    result.exit = await tailRun(client(cmd), id, o.json, io);
+  });
+  remoteOptions(
+    runs
+      .command('cancel')
+      .argument('<id>', 'run id')
+      .description('cancel a queued run (it never starts) or a running one (it stops after its current step)')
+      .option('--reason <text>', 'why (recorded with your name)'),
+  ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
+    result.exit = await cancel(client(cmd), id, o.reason, io);
+  });
+  remoteOptions(
+    runs
+      .command('retry')
+      .argument('<id>', 'run id of a finished run')
+      .description("re-run the run's incident: a new run linked to it, subject to the target's lease and the budget")
+      .option('--reason <text>', 'why (recorded with your name)'),
+  ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
+    result.exit = await retry(client(cmd), id, o.reason, io);
+  });
+  remoteOptions(
+    root
+      .command('pause')
+      .description('pause all automatic remediation (the kill switch): runs are recorded with their plan, nothing executes')
+      .option('--reason <text>', 'why (recorded with your name)', 'paused from the CLI'),
+  ).action(async (o: { reason: string }, cmd: Command) => {
+    result.exit = await pause(client(cmd), o.reason, io);
+  });
+  remoteOptions(
+    root.command('resume').description('resume automatic remediation').option('--reason <text>', 'why (recorded with your name)'),
+  ).action(async (o: { reason?: string }, cmd: Command) => {
+    result.exit = await resume(client(cmd), o.reason, io);
+  });
+  return root;
+}
+
 async function main(argv: string[]): Promise<number | undefined> {
   // `ipc` has options of its own; everything after it is its.
   if (argv[0] === 'ipc') {
@@ -186,48 +338,26 @@ async function main(argv: string[]): Promise<number | undefined> {
       stderr: (line) => process.stderr.write(`${line}\n`),
     });
   }
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { rules: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
-  const [command = 'serve', ...rest] = positionals;
-  const dir = rulesDir(values.rules);
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
+  const result: { exit?: number } = {};
+  const root = program(result);
+  const known = new Set(root.commands.map((c) => c.name()));
+  // No command (or only --rules DIR): serve, as `npm start` always did.
+  const first = argv.findIndex((a, i) => !a.startsWith('-') && argv[i - 1] !== '--rules');
+  const args = first === -1 && !argv.some((a) => ['-h', '--help', '-V', '--version'].includes(a)) ? [...argv, 'serve'] : argv;
+  if (first !== -1 && !known.has(argv[first]!)) {
+    process.stderr.write(`unknown command "${argv[first]}"\n\n${root.helpInformation()}`);
+    return 2;
   }
-  switch (command) {
-    case 'serve':
-      await serve(dir, { receiver: true, worker: true });
-      return undefined;
-    case 'receiver':
-      await serve(dir, { receiver: true, worker: false });
-      return undefined;
-    case 'worker':
-      await serve(dir, { receiver: false, worker: true });
-      return undefined;
-    case 'exporter':
-      await exporter();
-      return undefined;
-    case 'check':
-      return check(dir);
-    case 'plan':
-      if (rest[0] === undefined) {
-        process.stderr.write('plan needs an alert file: remediator plan alert.json\n');
-        return 2;
-      }
-      return plan(dir, rest[0]);
-    case 'docs':
-      process.stdout.write(renderRunbook(loadOrExit(dir)));
-      return 0;
-    case 'schema':
-      process.stdout.write(`${JSON.stringify(ruleFileJsonSchema(), null, 2)}\n`);
-      return 0;
-    default:
-      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
-      return 2;
+  try {
+    await root.parseAsync(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors (already printed) are exit 2, as before.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    throw err;
   }
+  return result.exit;
 }
 
 main(process.argv.slice(2)).then(
