@@ -125,7 +125,14 @@ async function serve(dir: string, roles: { receiver: boolean; worker: boolean })
   const procedures = loadOrExit(config.RULES_DIR);
   // Loaded here, not at the top: the commands that only talk to a running instance start faster without it.
   const { startService } = await import('./serve.js');
-  const running = await startService(config, procedures, log, roles);
+  let running;
+  try {
+    running = await startService(config, procedures, log, roles);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

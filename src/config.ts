@@ -54,7 +54,19 @@ export const Config = z.object({
    * <this>/runs/<id>. Default: http://<HOST or 127.0.0.1>:<PORT>. An https URL also marks the session cookie Secure.
    */
   REMEDIATOR_EXTERNAL_URL: Url.optional(),
-  WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  /**
+   * Required as `Authorization: Bearer` on /webhook, /api/* and /-/reload. Trimmed (a Secret made from a file ends
+   * in a newline), then at least 16 visible ASCII characters. serve and receiver refuse to start without it (or
+   * WEBHOOK_TOKEN_FILE) unless ALLOW_UNAUTHENTICATED=true.
+   */
+  WEBHOOK_TOKEN: z.string().optional(),
+  /** A file holding the token (a mounted Secret); read once at start, trimmed, validated like WEBHOOK_TOKEN. */
+  WEBHOOK_TOKEN_FILE: z.string().min(1).optional(),
+  /**
+   * Run serve/receiver without a token. Then remediator binds to 127.0.0.1 only (whatever HOST says) and warns on
+   * every start: anyone who can reach the port could run procedures and lift the kill switch.
+   */
+  ALLOW_UNAUTHENTICATED: Flag.default(false),
   WEBHOOK_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -89,6 +101,57 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** Visible ASCII only: what an `Authorization` header carries unaltered, and what Alertmanager sends as written. */
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+export const MIN_TOKEN_LENGTH = 16;
+
+/** The token as configured, trimmed; a problem in words (never quoting the token) when it cannot be used. */
+export function checkToken(raw: string): { token: string } | { problem: string } {
+  const token = raw.trim();
+  if (token === '') return { problem: 'is empty (after trimming spaces and line breaks)' };
+  if (!TOKEN_CHARS.test(token))
+    return { problem: 'may hold only visible ASCII characters (no spaces, control or non-ASCII characters inside)' };
+  if (token.length < MIN_TOKEN_LENGTH)
+    return { problem: `use at least ${MIN_TOKEN_LENGTH} characters (got ${token.length}), e.g. openssl rand -hex 24` };
+  return { token };
+}
+
+/** WEBHOOK_TOKEN or the contents of WEBHOOK_TOKEN_FILE, trimmed and checked; problems name the variable. */
+function resolveToken(
+  config: { WEBHOOK_TOKEN?: string | undefined; WEBHOOK_TOKEN_FILE?: string | undefined },
+  problems: string[],
+  readFile: (path: string) => string,
+): string | undefined {
+  if (config.WEBHOOK_TOKEN !== undefined && config.WEBHOOK_TOKEN_FILE !== undefined) {
+    problems.push('  WEBHOOK_TOKEN_FILE: set either WEBHOOK_TOKEN or WEBHOOK_TOKEN_FILE, not both');
+    return undefined;
+  }
+  let raw = config.WEBHOOK_TOKEN;
+  let name = 'WEBHOOK_TOKEN';
+  if (config.WEBHOOK_TOKEN_FILE !== undefined) {
+    name = 'WEBHOOK_TOKEN_FILE';
+    try {
+      raw = readFile(config.WEBHOOK_TOKEN_FILE);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      problems.push(`  WEBHOOK_TOKEN_FILE: cannot read ${config.WEBHOOK_TOKEN_FILE} (${code})`);
+      return undefined;
+    }
+  }
+  if (raw === undefined) return undefined;
+  const checked = checkToken(raw);
+  if ('problem' in checked) {
+    problems.push(`  ${name}: the token ${checked.problem}`);
+    return undefined;
+  }
+  return checked.token;
+}
+
+/** Loopback addresses: what an unauthenticated remediator may bind to. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** Every variable loadConfig reads: the schema's, and the `*_FILE` variants of secrets. */
 const KNOWN = [...Object.keys(Config.shape), ...SECRET_FILE_VARIABLES.map((n) => `${n}_FILE`)];
 
@@ -107,9 +170,42 @@ export function loadConfig(
   if (!parsed.success) lines.push(...parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`));
   const redis = parsed.success ? redisSettings(parsed.data, new Set(Object.keys(given)), readFile) : undefined;
   if (redis) lines.push(...redis.issues.map((i) => `  ${i.variable}: ${i.message}`));
+  const token = parsed.success ? resolveToken(parsed.data, lines, readFile) : undefined;
   if (lines.length > 0 || !parsed.success || redis?.settings === undefined)
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  return { ...parsed.data, redis: redis.settings };
+  const config: Config = { ...parsed.data, redis: redis.settings };
+  // From here on WEBHOOK_TOKEN is the token in use, whichever variable gave it.
+  if (token === undefined) delete config.WEBHOOK_TOKEN;
+  else config.WEBHOOK_TOKEN = token;
+  return config;
+}
+
+/**
+ * The secure defaults of a process that serves the webhook and the API: a token, or the explicit opt-out, which
+ * then binds loopback only. Returns the host to bind and the warning to log on every start; throws ConfigError.
+ */
+export function authSettings(
+  config: Config,
+  role: { receiver: boolean },
+): { host: string; allowUnauthenticated: boolean; warning?: string } {
+  if (config.WEBHOOK_TOKEN !== undefined) return { host: config.HOST, allowUnauthenticated: false };
+  if (!config.ALLOW_UNAUTHENTICATED) {
+    if (!role.receiver) return { host: config.HOST, allowUnauthenticated: false }; // a worker serves probes and metrics only
+    throw new ConfigError(
+      'invalid configuration:\n  WEBHOOK_TOKEN: required to serve /webhook and /api (anyone who reaches the port could run ' +
+        'procedures and lift the kill switch). Set WEBHOOK_TOKEN (16+ characters, e.g. `openssl rand -hex 24`) or ' +
+        'WEBHOOK_TOKEN_FILE; or, for a local trial only, ALLOW_UNAUTHENTICATED=true (binds 127.0.0.1)',
+    );
+  }
+  const host = isLoopback(config.HOST) ? config.HOST : '127.0.0.1';
+  return {
+    host,
+    allowUnauthenticated: true,
+    warning:
+      `ALLOW_UNAUTHENTICATED=true: no token is required on /webhook, /api and /-/reload; bound to ${host} only` +
+      (host !== config.HOST ? ` (HOST=${config.HOST} ignored)` : '') +
+      '. Any local process can run procedures and lift the kill switch. Set WEBHOOK_TOKEN for anything but a trial.',
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { AlertmanagerClient } from './alertmanager/client.js';
-import type { Config } from './config.js';
+import { authSettings, type Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
 import type { Logger } from './log.js';
 import { createMetrics, initProcedureMetrics } from './metrics.js';
@@ -51,6 +51,9 @@ export async function startService(
   log: Logger,
   roles: { receiver: boolean; worker: boolean },
 ): Promise<Running> {
+  // Secure defaults first: no token, no webhook (unless ALLOW_UNAUTHENTICATED, which binds loopback). Throws ConfigError.
+  const auth = authSettings(config, roles);
+  if (auth.warning !== undefined) log.warn({ host: auth.host }, auth.warning);
   const metrics = createMetrics(procedures);
   const keys = redisKeys(config.QUEUE_PREFIX);
   const prometheus = createPrometheusClient({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT });
@@ -218,7 +221,10 @@ export async function startService(
           console: consoleRouter,
         }
       : {}),
-    ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
+    auth: {
+      ...(config.WEBHOOK_TOKEN !== undefined ? { token: config.WEBHOOK_TOKEN } : {}),
+      allowUnauthenticated: auth.allowUnauthenticated,
+    },
     maxBodyBytes: config.WEBHOOK_MAX_BYTES,
     metrics,
     log,
@@ -233,7 +239,7 @@ export async function startService(
     reload: () => rules.reload(),
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    const s = app.listen(config.PORT, auth.host, () => resolve(s));
     s.once('error', reject);
   });
   running.server = server;
@@ -242,7 +248,7 @@ export async function startService(
   log.info(
     {
       port: running.port,
-      host: config.HOST,
+      host: auth.host,
       roles,
       redis: describeRedis(config.redis),
       procedures: rules.procedures.map((p) => p.id),

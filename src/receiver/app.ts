@@ -7,7 +7,7 @@ import type { RunFilter } from '../queue/records.js';
 import type { PauseState } from '../queue/control.js';
 import type { RunRecord } from '../engine/record.js';
 import type { ReloadOutcome } from '../rules/rule-set.js';
-import { bearerAuth } from './auth.js';
+import { bearerAuth, requireJsonBody, type AuthSettings } from './auth.js';
 import {
   cancelRun,
   operatorName,
@@ -24,7 +24,8 @@ import { handleWebhook, type WebhookDeps } from './webhook.js';
 export interface AppDeps {
   /** Absent in a worker-only process: no webhook, no API, only probes and metrics. */
   webhook?: WebhookDeps;
-  token?: string;
+  /** Who may call /webhook, /api/* and /-/reload (receiver/auth.ts); probes and /metrics stay open. */
+  auth: AuthSettings;
   maxBodyBytes: number;
   metrics: Metrics;
   log: Logger;
@@ -87,7 +88,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   const reload = deps.reload;
   // Prometheus takes POST and PUT; it has no token, but here a reload is a change, so it needs WEBHOOK_TOKEN.
-  app.all('/-/reload', bearerAuth(deps.token), (req, res) => {
+  app.all('/-/reload', bearerAuth(deps.auth), (req, res) => {
     if (req.method !== 'POST' && req.method !== 'PUT') {
       res.status(405).set('Allow', 'POST, PUT').type('text/plain').send('Only POST or PUT requests allowed\n');
       return;
@@ -145,9 +146,10 @@ export function createApp(deps: AppDeps): express.Express {
       if (deps.ready.shuttingDown?.()) res.status(503).json({ error: 'shutting down; retry' });
       else next();
     },
-    bearerAuth(deps.token),
-    // Alertmanager sends application/json; accept any type so a proxy that drops the header still works.
-    express.json({ limit: deps.maxBodyBytes, type: () => true, strict: false }),
+    bearerAuth(deps.auth),
+    // Alertmanager sends application/json; anything else (text/plain, a form: what a web page can send) is a 415.
+    requireJsonBody(),
+    express.json({ limit: deps.maxBodyBytes, type: 'application/json', strict: false }),
     async (req, res) => {
       const result = await handleWebhook(req.body, webhook);
       res.status(result.status).json(result.body);
@@ -155,7 +157,7 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   const api = express.Router();
-  api.use(bearerAuth(deps.token));
+  api.use(bearerAuth(deps.auth), requireJsonBody());
   api.get('/remediations', async (req: Request, res) => {
     const q = req.query as Record<string, string | undefined>;
     if (q.state !== undefined && !(RUN_STATES as readonly string[]).includes(q.state)) {
@@ -197,7 +199,7 @@ export function createApp(deps: AppDeps): express.Express {
       res.json(await control.state());
     });
     const ops = deps.operations;
-    const body = express.json({ limit: '16kb', type: () => true, strict: false });
+    const body = express.json({ limit: '16kb', type: 'application/json', strict: false });
     /** Who acts: the body's `by`, else the X-Remediator-User header (the CLI sends $USER@host), else "api". */
     const who = (req: Request) => {
       const given = (req.body as { by?: unknown } | undefined)?.by ?? req.get('x-remediator-user');

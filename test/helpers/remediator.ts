@@ -19,7 +19,7 @@ export interface RemediatorProcess {
  * ready (or, for a worker, a short moment after start). `npm test` builds first; a missing build fails clearly.
  */
 export async function startRemediator(
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   command: 'serve' | 'receiver' | 'worker' = 'serve',
   name = 'remediator',
 ): Promise<RemediatorProcess> {

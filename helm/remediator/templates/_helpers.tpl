@@ -54,6 +54,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or .Values.webhookToken.existingSecret .Values.webhookToken.value }}true{{ end }}
 {{- end }}
 
+{{/* Secure by default: no token, no release (remediator itself refuses to start serve/receiver without one). */}}
+{{- define "remediator.requireToken" -}}
+{{- if not (include "remediator.hasToken" .) }}
+{{- fail "webhookToken.value (16+ characters) or webhookToken.existingSecret is required: remediator runs commands because an HTTP request said so, and does not start without a token" }}
+{{- end }}
+{{- end }}
+
 {{/* Where the rules come from: a ConfigMap (by value or existing), or the rules built into the image. */}}
 {{- define "remediator.rulesConfigMap" -}}
 {{- if .Values.rules.existingConfigMap }}
@@ -134,13 +141,11 @@ with the requests recorded against a fake API server.
 - name: ESCALATION_WEBHOOK_URL
   value: {{ .Values.escalation.webhookUrl | quote }}
 {{- end }}
-{{- if include "remediator.hasToken" . }}
 - name: WEBHOOK_TOKEN
   valueFrom:
     secretKeyRef:
       name: {{ include "remediator.tokenSecretName" . }}
       key: {{ .Values.webhookToken.secretKey }}
-{{- end }}
 - name: WORKER_CONCURRENCY
   value: {{ .Values.config.workerConcurrency | quote }}
 - name: DRY_RUN

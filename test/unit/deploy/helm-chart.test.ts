@@ -51,8 +51,35 @@ describe('helm/remediator', () => {
     expect(meta.appVersion).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it('values.yaml validates against values.schema.json', () => {
-    expect(validate(values), errors()).toBe(true);
+  // Secure by default (issue 9): the chart installs nothing without a token, as remediator starts nothing without one.
+  it('values.yaml alone is refused: a token (webhookToken.value or webhookToken.existingSecret) is required', () => {
+    expect(validate(values)).toBe(false);
+    expect(JSON.stringify(validate.errors)).toContain('webhookToken');
+    for (const value of ['', 'short', '   ']) expect(validate(merge(values, { webhookToken: { value } }))).toBe(false);
+    expect(validate(merge(values, { webhookToken: { existingSecret: '' } }))).toBe(false);
+  });
+
+  it('values.yaml plus a token (by value, or an existing Secret) validates against values.schema.json', () => {
+    expect(validate(merge(values, { webhookToken: { value: 'a-token-of-16-chars-or-more' } })), errors()).toBe(true);
+    expect(validate(merge(values, { webhookToken: { existingSecret: 'remediator-token' } })), errors()).toBe(true);
+  });
+
+  it('the templates refuse to render without a token and always pass WEBHOOK_TOKEN from the Secret', () => {
+    const helpers = templates.find((t) => t.file === '_helpers.tpl')!.text;
+    const deployment = templates.find((t) => t.file === 'deployment.yaml')!.text;
+    expect(helpers).toMatch(
+      /define "remediator\.requireToken"[\s\S]*?if not \(include "remediator\.hasToken" \.\)[\s\S]*?fail "webhookToken/,
+    );
+    expect(helpers).toMatch(
+      /define "remediator\.hasToken"[\s\S]*?or \.Values\.webhookToken\.existingSecret \.Values\.webhookToken\.value/,
+    );
+    expect(
+      deployment.split('\n')[deployment.split('\n').findIndex((l) => !l.startsWith('{{- /*') && /^\{\{-? include/.test(l))],
+    ).toBe('{{- include "remediator.requireToken" . }}');
+    // WEBHOOK_TOKEN is set unconditionally (no `if hasToken` around it).
+    const env = /define "remediator\.env"[\s\S]*?\{\{- end \}\}\n\{\{- end \}\}/.exec(helpers)![0];
+    expect(env).toMatch(/\n- name: WEBHOOK_TOKEN\n {2}valueFrom:\n {4}secretKeyRef:/);
+    expect(env).not.toMatch(/if include "remediator\.hasToken"[^\n]*\n- name: WEBHOOK_TOKEN/);
   });
 
   it.each(ciFiles)('ci/%s, merged over values.yaml as helm does, validates against values.schema.json', (file) => {
@@ -62,12 +89,14 @@ describe('helm/remediator', () => {
   it.each([
     [{ mode: 'both' }, 'mode'],
     [{ webhookToken: { value: 'short' } }, 'webhookToken'],
+    [{ webhookToken: { value: '', existingSecret: '' } }, 'webhookToken'],
     [{ redis: { url: 'http://redis:6379' } }, 'redis'],
     [{ rbac: { actions: { rolloutRestart: true, scale: true, deletePod: true, execInPod: true, impersonate: true } } }, 'rbac'],
     [{ replicas: 3 }, 'additional'],
     [{ config: { shutdownTimeoutSeconds: '25s' } }, 'shutdownTimeoutSeconds'],
   ])('the schema rejects %j', (override, where) => {
-    expect(validate(merge(values, override as Values))).toBe(false);
+    const withToken = merge(values, { webhookToken: { value: 'a-token-of-16-chars-or-more' } });
+    expect(validate(merge(withToken, override as Values))).toBe(false);
     expect(JSON.stringify(validate.errors)).toContain(where);
   });
 

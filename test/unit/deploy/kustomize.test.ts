@@ -8,7 +8,7 @@ import { kustomize, repo, validateObject, type KubeObject } from './k8s-objects.
 const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1] ?? Number.NaN);
 
 type Container = {
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
   livenessProbe?: { httpGet?: { path: string } };
   readinessProbe?: { httpGet?: { path: string } };
   startupProbe?: unknown;
@@ -58,6 +58,14 @@ describe.each([
     expect(container?.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     const shutdown = seconds(container?.env?.find((e) => e.name === 'SHUTDOWN_TIMEOUT')?.value ?? '');
     expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(shutdown);
+  });
+
+  // Secure by default (issue 9): the pod takes WEBHOOK_TOKEN from a Secret that must exist (no `optional: true`).
+  it('the Deployment requires WEBHOOK_TOKEN from a Secret (not optional)', () => {
+    const [container] = podSpec(one(objects, 'Deployment')).containers;
+    const token = container?.env?.find((e) => e.name === 'WEBHOOK_TOKEN');
+    expect(token?.valueFrom?.secretKeyRef).toMatchObject({ name: expect.stringContaining('remediator'), key: 'webhook-token' });
+    expect(token?.valueFrom?.secretKeyRef?.optional).not.toBe(true);
   });
 
   it('the pods run as the ServiceAccount the RoleBinding binds to the Role', () => {

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { bearerAuth } from '../../../src/receiver/auth.js';
+import { checkToken } from '../../../src/config.js';
+import { bearerAuth, type AuthSettings } from '../../../src/receiver/auth.js';
 
 const TOKEN = 'unit-token-0123456789abcdef';
 
 /** Runs the middleware on a request with this Authorization header; what it answered, or 'next'. */
 function check(
   authorization: string | undefined,
-  token: string | null = TOKEN,
+  auth: AuthSettings = { token: TOKEN },
 ): { result: 'next' | number; headers: Record<string, string>; body: unknown; rejected: number } {
   let status = 0;
   let body: unknown;
@@ -31,14 +32,39 @@ function check(
   } as unknown as Response;
   const req = { headers: authorization === undefined ? {} : { authorization } } as Request;
   const next = vi.fn();
-  bearerAuth(token ?? undefined, () => rejected++)(req, res, next);
+  bearerAuth(auth, () => rejected++)(req, res, next);
   return { result: next.mock.calls.length === 1 ? 'next' : status, headers, body, rejected };
 }
 
 describe('receiver/auth bearerAuth', () => {
-  it('lets everything through when no token is configured', () => {
-    expect(check(undefined, null).result).toBe('next');
-    expect(check('Bearer anything', null).result).toBe('next');
+  // Secure by default (issue 9): no token configured is not "open"; only the explicit opt-in is.
+  it('refuses everything when no token is configured, unless ALLOW_UNAUTHENTICATED', () => {
+    expect(check(undefined, {}).result).toBe(401);
+    expect(check('Bearer anything', {}).result).toBe(401);
+    expect(check(undefined, { allowUnauthenticated: false }).result).toBe(401);
+    expect(check(undefined, { allowUnauthenticated: true }).result).toBe('next');
+    expect(check('Bearer anything', { allowUnauthenticated: true }).result).toBe('next');
+    // A token set wins over the opt-in.
+    expect(check(undefined, { token: TOKEN, allowUnauthenticated: true }).result).toBe(401);
+  });
+
+  it('config: the token is trimmed and must be 16+ visible ASCII characters (property)', () => {
+    expect(checkToken(`${TOKEN}\n`)).toEqual({ token: TOKEN });
+    expect(checkToken(`  ${TOKEN}\r\n`)).toEqual({ token: TOKEN });
+    expect('problem' in checkToken('short-token')).toBe(true);
+    expect('problem' in checkToken('\n\n')).toBe(true);
+    expect('problem' in checkToken('a token with spaces inside')).toBe(true);
+    expect('problem' in checkToken('tökenwithumlaut-0123456789')).toBe(true);
+    fc.assert(
+      fc.property(fc.string({ minLength: 16 }), fc.constantFrom('', ' ', '\n', '\r\n', '\t'), (raw, pad) => {
+        const r = checkToken(`${pad}${raw}${pad}`);
+        if ('token' in r) {
+          expect(r.token).toBe(r.token.trim());
+          expect(r.token).toMatch(/^[\x21-\x7e]{16,}$/);
+        } else if (raw.trim().length >= 8) expect(JSON.stringify(r)).not.toContain(raw.trim());
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it.each([
