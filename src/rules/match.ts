@@ -1,10 +1,15 @@
 /**
  * Alertmanager matcher syntax, one matcher a string: `name="value"`, `name!="value"`, `name=~"re"`, `name!~"re"`.
  * Values may be double-quoted (escapes `\"`, `\\`, `\n`, `\t`, `\r`) or unquoted as Alertmanager accepts
- * (`alertname=Foo`). Regular expressions are anchored, `^(?:re)$`, as Alertmanager anchors them.
+ * (`alertname=Foo`). Regular expressions are anchored, `^(?:re)$`, as Alertmanager anchors them, and have Go's RE2
+ * syntax and semantics: they are compiled and matched by re2js (a port of RE2), whose matching time is linear in the
+ * label value whatever the expression, so no alert can stall the receiver, the worker and the probes with a label
+ * crafted against a backtracking engine. What RE2 (and so Alertmanager) refuses, lookarounds, backreferences,
+ * possessive quantifiers, repeat counts over 1000, is refused at load with RE2's message.
  *
  * A procedure is chosen only by its `match`: no label, a `procedure` label included, selects one by itself.
  */
+import { RE2JS } from 're2js';
 import type { Procedure } from './schema.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
@@ -14,8 +19,8 @@ export interface Matcher {
   readonly op: MatchOp;
   /** The unescaped value (for regex operators, the regular expression as written). */
   readonly value: string;
-  /** The anchored regular expression, for `=~` and `!~`. */
-  readonly regex?: RegExp;
+  /** The anchored regular expression (RE2), for `=~` and `!~`. */
+  readonly regex?: LinearRegex;
 }
 
 export class MatcherError extends Error {
@@ -86,21 +91,23 @@ export function parseMatcher(text: string): Matcher {
   return { name, op: op!, value };
 }
 
-/** Alertmanager's RE2 syntax mostly matches JavaScript's `u` mode; a leading `(?i)` is RE2's case-insensitive flag. */
-function compileRegex(source: string, fail: (message: string) => never): RegExp {
-  let flags = 'u';
-  let body = source;
-  if (body.startsWith('(?i)')) {
-    flags += 'i';
-    body = body.slice(4);
-  }
+/** A compiled RE2 expression: `test` runs in time linear in the input (no backtracking). */
+export interface LinearRegex {
+  readonly source: string;
+  test(value: string): boolean;
+}
+
+/** Compiles an Alertmanager regex as Alertmanager does (`^(?:re)$`, Go RE2 syntax), failing with RE2's reason. */
+export function compileRegex(source: string, fail: (message: string) => never): LinearRegex {
+  let re: RE2JS;
   try {
-    return new RegExp(`^(?:${body})$`, flags);
+    re = RE2JS.compile(`^(?:${source})$`);
   } catch (err) {
-    // V8 says "Invalid regular expression: /^(?:…)$/u: Unterminated group"; the reason is the part worth reading.
+    // "error parsing regexp: invalid or unsupported Perl syntax: `(?=`": the same words as Go's regexp/syntax.
     const message = err instanceof Error ? err.message : String(err);
-    return fail(message.slice(message.lastIndexOf(': ') + 2));
+    return fail(message.replace(/^error parsing regexp: /, '').replace(`\`^(?:${source})$\``, `\`${source}\``));
   }
+  return Object.freeze({ source, test: (value: string) => re.matches(value) });
 }
 
 function readQuoted(text: string, start: number, fail: (message: string) => never): [string, number] {

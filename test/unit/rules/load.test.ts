@@ -17,7 +17,7 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-matcher.yaml': [
     `5: match[1]: unterminated quoted string starting at position 11 in matcher 'severity=~"page|critical'`,
     `6: match[2]: expected an operator (=, !=, =~, !~) after label name "instance" at position 9, got '~="a"' in matcher 'instance~="a"'`,
-    `7: match[3]: invalid regular expression: Unterminated group in matcher 'job=~"(unclosed"'`,
+    `7: match[3]: invalid regular expression: missing closing ): \`(unclosed\` in matcher 'job=~"(unclosed"'`,
     '8: match[4]: matchers are not templated: {{ … }} would be compared literally',
   ],
   'invalid-missing-fields.yaml': [
@@ -157,7 +157,7 @@ describe('rules/load', () => {
     ${'undeclared var'}      | ${MINIMAL('a').replace('supervisor_up', `'up{job="{{ vars.job }}"}'`)}                                               | ${['x.yaml:8: steps[0].expect.promql: {{ vars.job }}: no var "job" is declared under vars']}
     ${'template in vars'}    | ${MINIMAL('a', 'vars: { a: "{{ labels.x }}" }')}                                                                     | ${['x.yaml:5: vars.a: vars are not templated: {{ … }} would stay as written']}
     ${'step check'}          | ${MINIMAL('a').replace('{ promql: supervisor_up, op: "==", value: 1 }', '{ status: passed, exitCode: 0 }')}          | ${[]}
-    ${'problems and schema'} | ${MINIMAL('a').replace('alertname=A', 'alertname=~"("').replace('value: 1', 'value: one')}                           | ${['x.yaml:3: match[0]: invalid regular expression: Unterminated group in matcher \'alertname=~"("\'', 'x.yaml:8: steps[0].expect.value: expected number or one of "+Inf", "-Inf", "NaN", got string "one"']}
+    ${'problems and schema'} | ${MINIMAL('a').replace('alertname=A', 'alertname=~"("').replace('value: 1', 'value: one')}                           | ${['x.yaml:3: match[0]: invalid regular expression: missing closing ): `(` in matcher \'alertname=~"("\'', 'x.yaml:8: steps[0].expect.value: expected number or one of "+Inf", "-Inf", "NaN", got string "one"']}
   `('$name', ({ text, lines }: { text: string; lines: string[] }) => {
     expect(parseRuleFile('x.yaml', text, {}).problems.map(formatProblem)).toEqual(lines);
   });

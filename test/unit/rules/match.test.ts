@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { RE2JS } from 're2js';
 import { describe, expect, it } from 'vitest';
 import {
   formatMatcher,
@@ -47,7 +49,7 @@ describe('rules/match', () => {
       ${'a="b",c="d"'}              | ${'unexpected \',c="d"\' after the quoted value at position 6 in matcher \'a="b",c="d"\''}
       ${'a=b c'}                    | ${"unexpected ' ' at position 4 in an unquoted value (quote the value: a=\"…\") in matcher 'a=b c'"}
       ${'a="x\\d"'}                 | ${'unknown escape \\d at position 5 (use \\", \\\\, \\n, \\t or \\r) in matcher \'a="x\\d"\''}
-      ${'job=~"(unclosed"'}         | ${'invalid regular expression: Unterminated group in matcher \'job=~"(unclosed"\''}
+      ${'job=~"(unclosed"'}         | ${'invalid regular expression: missing closing ): `(unclosed` in matcher \'job=~"(unclosed"\''}
       ${'""="x"'}                   | ${'empty label name in matcher \'""="x"\''}
     `('rejects $text', ({ text, message }: { text: string; message: string }) => {
       let error: unknown;
@@ -66,6 +68,58 @@ describe('rules/match', () => {
         const m = parseMatcher(text);
         expect(parseMatcher(formatMatcher(m))).toMatchObject({ name: m.name, op: m.op, value: m.value });
       }
+    });
+  });
+
+  // Issue 9: matchers have Alertmanager's RE2 semantics, matched in linear time; what RE2 refuses is refused at load.
+  describe('RE2 semantics (Alertmanager regexes)', () => {
+    it.each`
+      regex        | reason
+      ${'a(?=b)'}  | ${'invalid or unsupported Perl syntax: `(?=`'}
+      ${'a(?!b)'}  | ${'invalid or unsupported Perl syntax: `(?!`'}
+      ${'(?<=a)b'} | ${'invalid named capture'}
+      ${'(a)\\1'}  | ${'invalid escape sequence: `\\1`'}
+      ${'a++'}     | ${'invalid nested repetition operator: `++`'}
+      ${'a{1001}'} | ${'invalid repeat count: `{1001}`'}
+      ${'\\Z'}     | ${'invalid escape sequence: `\\Z`'}
+    `('refuses $regex as Alertmanager (Go regexp) would', ({ regex, reason }: { regex: string; reason: string }) => {
+      expect(() => parseMatcher(formatMatcher({ name: 'x', op: '=~', value: regex }))).toThrow(reason);
+    });
+
+    it.each`
+      regex             | value     | holds
+      ${'(?i)PAGE'}     | ${'page'} | ${true}
+      ${'a(?i)b'}       | ${'aB'}   | ${true}
+      ${'a(?i)b'}       | ${'AB'}   | ${false}
+      ${'[[:alpha:]]+'} | ${'abc'}  | ${true}
+      ${'\\pL+'}        | ${'ünï'}  | ${true}
+      ${'\\Qa.b\\E'}    | ${'a.b'}  | ${true}
+      ${'\\Qa.b\\E'}    | ${'axb'}  | ${false}
+      ${'a|b'}          | ${'ab'}   | ${false}
+      ${'.*'}           | ${'a\nb'} | ${false}
+      ${'(?s).*'}       | ${'a\nb'} | ${true}
+    `('$regex against $value: $holds (anchored, Go semantics)', ({ regex, value, holds }) => {
+      expect(matches([parseMatcher(formatMatcher({ name: 'x', op: '=~', value: regex }))], { x: value })).toBe(holds);
+    });
+
+    // Before: V8's backtracking took 2^n steps here (seconds at 28 characters, hours at 40). The test finishing is the
+    // proof; how long it takes is measured by `npm run bench` (bench/regex.ts), not asserted.
+    it('a label crafted against a backtracking engine is matched at once', () => {
+      for (const regex of ['(a+)+b', '(a|aa)+b', '(a|a?)+b', '(.*a){12}', '(\\w+\\s?)+$x']) {
+        const m = parseMatcher(formatMatcher({ name: 'x', op: '=~', value: regex }));
+        for (const n of [40, 1000, 16 * 1024]) expect(matches([m], { x: `${'a'.repeat(n)}!` })).toBe(false);
+      }
+    });
+
+    it('a regex-quoted value matches exactly itself (property)', () => {
+      fc.assert(
+        fc.property(fc.string(), fc.string(), (value, other) => {
+          const m = parseMatcher(formatMatcher({ name: 'x', op: '=~', value: RE2JS.quote(value) }));
+          expect(matches([m], { x: value })).toBe(true);
+          if (other !== value) expect(matches([m], { x: other })).toBe(false);
+        }),
+        { numRuns: 500 },
+      );
     });
   });
 
