@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { parsePromValue, PROM_VALUE } from '../../../src/prometheus/schema.js';
 import { isRetryable } from '../../../src/retryable.js';
 import { createPrometheusClient, PrometheusQueryError, type PrometheusClient } from '../../../src/prometheus/client.js';
 import {
@@ -95,6 +97,55 @@ describe('prometheus/client', () => {
     prom.script(`special_${text}`, vector([{}, text]));
     const res = await client.query(`special_${text}`);
     expect(res.resultType === 'vector' && res.samples[0]!.value).toBe(value);
+  });
+
+  // Issue 9: only values Prometheus really sends are numbers. JavaScript's Number() reads all of these as numbers
+  // (0, 1, 1, 1000…), which made `== 1` checks pass on a value Prometheus never wrote.
+  it.each([
+    '',
+    ' ',
+    '0x1',
+    ' 1',
+    '1 ',
+    '1_000',
+    'Infinity',
+    '-Infinity',
+    'Inf',
+    '.5',
+    '+1',
+    '1.',
+    '0b1',
+    '0o1',
+    '1e5',
+    '1E+05',
+    'nan',
+    'true',
+  ])('refuses the sample value %j (vector and scalar): the query fails, it is never a number', async (text) => {
+    prom.script(`odd_${JSON.stringify(text)}`, vector([{ instance: 'a' }, text]));
+    const err = await client.query(`odd_${JSON.stringify(text)}`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PrometheusQueryError);
+    expect((err as Error).message).toMatch(/unexpected response .*not a sample value as Prometheus writes one/);
+    prom.script(`scalar_${JSON.stringify(text)}`, scalar(text));
+    await expect(client.query(`scalar_${JSON.stringify(text)}`)).rejects.toBeInstanceOf(PrometheusQueryError);
+  });
+
+  it('every float as Go writes it (strconv, shortest) is accepted and read back exactly (property)', () => {
+    // Go's 'f'/'e' choice and shortest digits equal JavaScript's String(), except that Go pads the exponent to 2 digits.
+    const goFormat = (v: number) => String(v).replace(/e([+-])(\d)$/, 'e$10$2');
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
+        const text = Object.is(v, -0) ? '-0' : goFormat(v);
+        expect(PROM_VALUE.test(text), text).toBe(true);
+        expect(parsePromValue(text)).toBe(v);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        if (!PROM_VALUE.test(text)) expect(parsePromValue(text)).toBeNaN();
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('an empty vector is a result with no samples, not an error', async () => {
