@@ -17,6 +17,8 @@ import { formatProblem, loadRules } from './rules/load.js';
 import { matchProcedures } from './rules/match.js';
 import type { Procedure } from './rules/schema.js';
 import { createRender } from './template.js';
+import { configureEscalationTargets, targetByKind } from './escalation/index.js';
+import { TargetConfigError } from './escalation/types.js';
 import { runIpcCommand } from './ipc-command.js';
 
 function rulesDir(flag: string | undefined): string {
@@ -44,13 +46,20 @@ function check(dir: string): number {
     if (!(err instanceof ConfigError)) throw err;
     lines.push(err.message);
   }
+  let configured: ReadonlyMap<string, unknown> = new Map();
+  try {
+    configured = configureEscalationTargets(config, process.env);
+  } catch (err) {
+    if (!(err instanceof TargetConfigError)) throw err;
+    lines.push(...err.message.split('\n'));
+  }
   const warnings: string[] = [];
   for (const p of procedures) {
     for (const [i, e] of p.escalation.entries()) {
-      if (e.to.includes('alertmanager') && !config?.ALERTMANAGER_URL)
-        warnings.push(`${p.file}: escalation[${i}].to: alertmanager, but ALERTMANAGER_URL is not set`);
-      if (e.to.includes('webhook') && !config?.ESCALATION_WEBHOOK_URL)
-        warnings.push(`${p.file}: escalation[${i}].to: webhook, but ESCALATION_WEBHOOK_URL is not set`);
+      for (const to of new Set(e.to)) {
+        if (!configured.has(to))
+          warnings.push(`${p.file}: escalation[${i}].to: ${to}, but ${targetByKind.get(to)?.needs ?? to} is not set`);
+      }
     }
   }
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);

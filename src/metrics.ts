@@ -7,6 +7,7 @@ export const ALERT_RESULTS = ['enqueued', 'duplicate', 'ignored', 'resolved', 'p
 export const RUN_OUTCOMES = ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'] as const;
 export const STEP_STATUSES = ['passed', 'failed', 'skipped', 'unknown'] as const;
 export const VERIFICATION_RESULTS = ['holds', 'not_holds', 'unknown'] as const;
+/** The escalation targets series are created for when the caller names none (serve names the registry's). */
 export const ESCALATION_TARGETS = ['alertmanager', 'webhook'] as const;
 export const ESCALATION_RESULTS = ['sent', 'failed'] as const;
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed'] as const;
@@ -26,6 +27,8 @@ export interface Metrics {
   stepEstimate: Gauge<'procedure' | 'step'>;
   verifications: Counter<'procedure' | 'result'>;
   escalations: Counter<'procedure' | 'to' | 'result'>;
+  /** The `to` values of escalations (the target registry's kinds), created up front per procedure. */
+  escalationTargets: readonly string[];
   queueJobs: Gauge<'state'>;
   /** 1 while automation is paused (kill switch or storm breaker); read at scrape time. */
   automationPaused: Gauge;
@@ -39,7 +42,10 @@ export interface Metrics {
  * Every remediator_* metric, on a registry of its own (never prom-client's global one, so tests need
  * no clearing). Labels are procedure ids, step names and closed sets: never alert label values.
  */
-export function createMetrics(procedures: { id: string; steps: { name: string; estimate?: number }[] }[] = []): Metrics {
+export function createMetrics(
+  procedures: { id: string; steps: { name: string; estimate?: number }[] }[] = [],
+  escalationTargets: readonly string[] = ESCALATION_TARGETS,
+): Metrics {
   const registry = new Registry();
   // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…),
   // so the usual dashboards and alerts for any Node.js service work on remediator too.
@@ -54,6 +60,7 @@ export function createMetrics(procedures: { id: string; steps: { name: string; e
   }).set({ version: info.version, revision: info.revision, nodejs_version: info.nodejs }, 1);
   const m: Metrics = {
     registry,
+    escalationTargets,
     webhookRequests: new Counter({
       name: 'remediator_webhook_requests_total',
       help: 'Webhook requests by HTTP status code.',
@@ -175,7 +182,7 @@ export function initProcedureMetrics(
   for (const p of procedures) {
     for (const outcome of RUN_OUTCOMES) m.runs.inc({ procedure: p.id, outcome }, 0);
     for (const result of VERIFICATION_RESULTS) m.verifications.inc({ procedure: p.id, result }, 0);
-    for (const to of ESCALATION_TARGETS)
+    for (const to of m.escalationTargets)
       for (const result of ESCALATION_RESULTS) m.escalations.inc({ procedure: p.id, to, result }, 0);
     for (const s of p.steps) {
       for (const status of STEP_STATUSES) m.steps.inc({ procedure: p.id, step: s.name, status }, 0);

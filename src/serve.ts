@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { AlertmanagerClient } from './alertmanager/client.js';
 import { authSettings, type Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
+import { configureEscalationTargets, targets } from './escalation/index.js';
 import type { Logger } from './log.js';
 import { createMetrics, initProcedureMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
@@ -54,7 +55,10 @@ export async function startService(
   // Secure defaults first: no token, no webhook (unless ALLOW_UNAUTHENTICATED, which binds loopback). Throws ConfigError.
   const auth = authSettings(config, roles);
   if (auth.warning !== undefined) log.warn({ host: auth.host }, auth.warning);
-  const metrics = createMetrics(procedures);
+  const metrics = createMetrics(
+    procedures,
+    targets.map((t) => t.kind),
+  );
   const keys = redisKeys(config.QUEUE_PREFIX);
   const prometheus = createPrometheusClient({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT });
   const rules = new RuleSet(config.RULES_DIR, procedures);
@@ -98,8 +102,7 @@ export async function startService(
       : undefined;
     const runUrl = (id: string) => `${externalUrl(config)}/runs/${encodeURIComponent(id)}`;
     const escalatorDeps = {
-      ...(alertmanager ? { alertmanager } : {}),
-      ...(config.ESCALATION_WEBHOOK_URL ? { webhookUrl: config.ESCALATION_WEBHOOK_URL } : {}),
+      targets: configureEscalationTargets(config, process.env, alertmanager),
       timeoutMs: config.HTTP_TIMEOUT,
       metrics,
       log,

@@ -1,7 +1,7 @@
-import axios from 'axios';
 import { z } from 'zod';
 import { DurationText, parseDuration } from '../duration.js';
-import { isRetryable } from '../retryable.js';
+import { createHttpClient, HttpError } from '../http/client.js';
+import { redactUrl } from '../http/redact.js';
 import type { Render } from '../template.js';
 import { ActionError, capOutput, type Action } from './types.js';
 
@@ -20,6 +20,7 @@ export type HttpSpec = z.infer<typeof HttpSpec>;
 
 /** A response body larger than this is refused (the attempt fails, not retryable). */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+const client = createHttpClient({ maxBytes: MAX_BODY_BYTES });
 
 /**
  * One HTTP request. Any response is a result: succeeded iff its status is in okStatus (default 2xx), with
@@ -48,30 +49,20 @@ export const http: Action<HttpSpec> = {
     ctx.signal.throwIfAborted();
     let res;
     try {
-      res = await axios.request<string>({
+      res = await client.request({
         method,
         url: s.url,
-        headers: {
-          ...(s.body !== undefined && !Object.keys(s.headers ?? {}).some((k) => k.toLowerCase() === 'content-type')
-            ? { 'Content-Type': 'application/json' }
-            : {}),
-          ...s.headers,
-        },
-        ...(s.body !== undefined ? { data: JSON.stringify(s.body) } : {}),
-        timeout: s.timeout !== undefined ? parseDuration(s.timeout) : 0,
+        ...(s.headers !== undefined ? { headers: s.headers } : {}),
+        ...(s.body !== undefined ? { json: s.body } : {}),
+        timeoutMs: s.timeout !== undefined ? parseDuration(s.timeout) : 0,
         signal: ctx.signal,
-        validateStatus: () => true,
-        responseType: 'text',
-        transformResponse: [(d: unknown) => d],
-        maxRedirects: 0,
-        maxContentLength: MAX_BODY_BYTES,
       });
     } catch (err) {
       throw requestError(where, s.timeout, err, ctx.signal);
     }
 
-    const text = typeof res.data === 'string' ? res.data : '';
-    const body = parseBody(text, String(res.headers['content-type'] ?? ''));
+    const text = res.text;
+    const body = parseBody(text, res.headers['content-type'] ?? '');
     const ok = s.okStatus !== undefined ? s.okStatus.includes(res.status) : res.status >= 200 && res.status < 300;
     const statusLine = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
     return {
@@ -108,31 +99,20 @@ function parseBody(text: string, contentType: string): unknown {
   return capOutput(text);
 }
 
+/** The shared client's HttpError in this action's words (the method and the URL's origin only). */
 function requestError(where: string, timeout: string | undefined, err: unknown, signal: AbortSignal): ActionError {
-  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
-  // A plain cause: axios errors carry the request config, headers (and tokens) included.
-  const cause = Object.assign(new Error(code ?? 'request failed'), code !== undefined ? { code } : {});
-  if (signal.aborted || axios.isCancel(err)) return new ActionError(`${where} aborted`, false, { cause: signal.reason ?? cause });
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT')
-    return new ActionError(`${where} timed out after ${timeout ?? '?'}`, true, { cause });
-  if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || code === 'ERR_BAD_RESPONSE') {
-    return new ActionError(`${where}: response body over ${MAX_BODY_BYTES} bytes`, false, { cause });
-  }
-  if (err instanceof TypeError || code === 'ERR_INVALID_URL')
-    return new ActionError(`http: url is not a valid URL (${where})`, false, { cause });
-  return new ActionError(`${where} failed: ${code ?? 'no response'}`, isRetryable(err), { cause });
-}
-
-/**
- * Scheme, host and path: user info and the query string may hold credentials. Thrown messages get `origin` only
- * (scheme and host), since some webhook URLs carry their token in the path.
- */
-function redactUrl(url: string, keep: 'path' | 'origin' = 'path'): string {
-  try {
-    const u = new URL(url);
-    if (keep === 'origin') return `${u.protocol}//${u.host}${u.pathname !== '/' || u.search !== '' ? '/…' : ''}`;
-    return `${u.protocol}//${u.host}${u.pathname}${u.search !== '' ? '?…' : ''}`;
-  } catch {
-    return '(invalid URL)';
+  if (!(err instanceof HttpError)) return new ActionError(`${where} failed: ${(err as Error).message}`, false);
+  const cause = err.cause !== undefined ? { cause: signal.aborted ? (signal.reason ?? err.cause) : err.cause } : {};
+  switch (err.failure) {
+    case 'aborted':
+      return new ActionError(`${where} aborted`, false, cause);
+    case 'timeout':
+      return new ActionError(`${where} timed out after ${timeout ?? '?'}`, true, cause);
+    case 'too-large':
+      return new ActionError(`${where}: response body over ${MAX_BODY_BYTES} bytes`, false, cause);
+    case 'invalid-url':
+      return new ActionError(`http: url is not a valid URL (${where})`, false, cause);
+    default:
+      return new ActionError(`${where} failed: ${err.details.code ?? 'no response'}`, err.retryable, cause);
   }
 }

@@ -1,27 +1,33 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import axios from 'axios';
+/**
+ * The escalation policy around the targets (escalation/): which entries of a procedure apply, the notice
+ * they send, retries with backoff, the webhook fallback, run records and metrics, once for every target, as
+ * Alertmanager's RetryStage wraps any Notifier. A target only makes one attempt.
+ */
 import type { Logger } from 'pino';
-import type { AlertmanagerClient, PostableAlert } from '../alertmanager/client.js';
+import { stepResult, type StepResultSpec } from '../checks/step-result.js';
+import type { StepState } from '../checks/types.js';
+import { targetByKind, type ConfiguredTarget } from '../escalation/index.js';
+import { EscalationError, type EscalationNotice, type Notice } from '../escalation/types.js';
+import { withRetries } from '../http/retry.js';
 import type { Metrics } from '../metrics.js';
 import type { Escalation, EscalationWhen, Procedure } from '../rules/schema.js';
 import { createRender } from '../template.js';
 import type { EscalationRecord, RunRecord } from './record.js';
-import { stepResult, type StepResultSpec } from '../checks/step-result.js';
-import type { StepState } from '../checks/types.js';
 
-export const ESCALATION_ALERTNAME = 'RemediationEscalated';
-const ANNOTATION_LIMIT = 8 * 1024;
+/** Delivery attempts per target and notice. */
 const ATTEMPTS = 3;
+/** The target the run's escalation falls back to when none it lists could be reached. */
+const FALLBACK = 'webhook';
 
 export interface EscalatorDeps {
-  alertmanager?: AlertmanagerClient;
-  webhookUrl?: string;
+  /** The targets configured at start (escalation/index.ts configureTargets). */
+  targets: ReadonlyMap<string, ConfiguredTarget>;
   timeoutMs: number;
   metrics: Metrics;
   log: Logger;
   /** Where a human can read the run (…/api/remediations/<id>). */
   runUrl?: (runId: string) => string;
-  /** Backoff base between delivery attempts. */
+  /** Backoff base between delivery attempts (default 500 ms, with jitter). */
   retryDelayMs?: number;
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -49,10 +55,6 @@ export function escalationsFor(procedure: Procedure, when: EscalationWhen): Esca
   return procedure.escalation.filter((e) => listed(e).includes('failed'));
 }
 
-function cap(text: string): string {
-  return text.length <= ANNOTATION_LIMIT ? text : `${text.slice(0, ANNOTATION_LIMIT)}…[truncated]`;
-}
-
 /** The attachments an escalation names, from the run record. */
 export function attachments(record: RunRecord, attach: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -72,29 +74,32 @@ export function attachments(record: RunRecord, attach: readonly string[]): Recor
   return out;
 }
 
-function tried(record: RunRecord): string {
-  return record.steps.map((s, i) => `${i + 1}. ${s.name}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`).join('\n');
-}
-
-async function withRetries(fn: () => Promise<void>, delayMs: number): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const retryable = (err as { retryable?: boolean }).retryable !== false;
-      if (!retryable || attempt >= ATTEMPTS) throw err;
-      await sleep(delayMs * 2 ** (attempt - 1));
+/** One target, one notice: the target's attempts with backoff; throws the last error. */
+function deliverer(deps: EscalatorDeps) {
+  const delay = deps.retryDelayMs ?? 500;
+  const signal = new AbortController().signal;
+  return async (to: string, notice: Notice, log: Logger): Promise<void> => {
+    const configured = deps.targets.get(to);
+    if (configured === undefined) {
+      throw new EscalationError(`${neededFor(to)} is not set`, false);
     }
-  }
+    const { target, settings } = configured;
+    const ctx = { signal, log, timeoutMs: deps.timeoutMs };
+    await withRetries(() => target.send(notice, settings, ctx), {
+      attempts: ATTEMPTS,
+      baseDelayMs: delay,
+      onRetry: (err, attempt, delayMs) =>
+        log.warn({ to, attempt, delayMs, err: (err as Error).message }, 'escalation attempt failed; retrying'),
+    });
+  };
 }
 
 /**
- * Sends a run's escalations: a RemediationEscalated alert to Alertmanager (routed like any other alert)
- * and/or a JSON POST to the escalation webhook. When Alertmanager cannot be reached, the webhook is the
- * fallback even if the rule did not list it: a human must hear about it somehow.
+ * Sends a run's escalations to the targets each entry lists. When none of them can be reached, the webhook is
+ * the fallback even if the entry did not list it: a human must hear about it somehow.
  */
 export function createEscalator(deps: EscalatorDeps) {
-  const delay = deps.retryDelayMs ?? 500;
+  const deliver = deliverer(deps);
   return async function escalate(record: RunRecord, procedure: Procedure, when: EscalationWhen): Promise<void> {
     const log = deps.log.child({ runId: record.id, procedure: procedure.id });
     const render = createRender({
@@ -112,8 +117,7 @@ export function createEscalator(deps: EscalatorDeps) {
       } catch {
         message = escalation.message;
       }
-      const attached = attachments(record, escalation.attach);
-      const payload = {
+      const notice: EscalationNotice = {
         kind: 'remediation-escalated',
         runId: record.id,
         procedure: procedure.id,
@@ -125,55 +129,14 @@ export function createEscalator(deps: EscalatorDeps) {
         message,
         alert: record.alert,
         steps: record.steps.map((s) => ({ name: s.name, status: s.status, reason: s.reason })),
-        attachments: attached,
+        attachments: attachments(record, escalation.attach),
         ...(deps.runUrl ? { runUrl: deps.runUrl(record.id) } : {}),
+        labels: escalation.labels ?? {},
       };
-      const sendWebhook = async () => {
-        if (!deps.webhookUrl) throw Object.assign(new Error('ESCALATION_WEBHOOK_URL is not set'), { retryable: false });
-        await withRetries(async () => {
-          const res = await axios.post(deps.webhookUrl!, payload, {
-            timeout: deps.timeoutMs,
-            validateStatus: () => true,
-            proxy: false,
-          });
-          if (res.status < 200 || res.status >= 300)
-            throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), {
-              retryable: res.status >= 500 || res.status === 429,
-            });
-        }, delay);
-      };
-      const sendAlert = async () => {
-        if (!deps.alertmanager) throw Object.assign(new Error('ALERTMANAGER_URL is not set'), { retryable: false });
-        const alert: PostableAlert = {
-          labels: {
-            alertname: ESCALATION_ALERTNAME,
-            severity: 'page',
-            procedure: procedure.id,
-            target: record.target,
-            reason: when,
-            ...(escalation.labels ?? {}),
-          },
-          annotations: {
-            summary: cap(message),
-            description: cap(record.reason ?? ''),
-            run_id: record.id,
-            tried: cap(tried(record)),
-            ...Object.fromEntries(
-              Object.entries(attached).map(([k, v]) => [k.replace(/[^a-zA-Z0-9_]/g, '_'), cap(JSON.stringify(v))]),
-            ),
-          },
-          startsAt: new Date().toISOString(),
-          ...(deps.runUrl ? { generatorURL: deps.runUrl(record.id) } : {}),
-        };
-        await withRetries(() => deps.alertmanager!.postAlerts([alert]), delay);
-      };
-      const targets = new Set(escalation.to);
-      const sentTo = new Set<string>();
-      for (const to of targets) {
-        const entry: EscalationRecord = { when, to, status: 'sent', at: new Date().toISOString(), message };
+      const send = async (to: string, entryMessage: string): Promise<boolean> => {
+        const entry: EscalationRecord = { when, to, status: 'sent', at: new Date().toISOString(), message: entryMessage };
         try {
-          await (to === 'alertmanager' ? sendAlert() : sendWebhook());
-          sentTo.add(to);
+          await deliver(to, notice, log);
         } catch (err) {
           entry.status = 'failed';
           entry.error = (err as Error).message;
@@ -181,23 +144,13 @@ export function createEscalator(deps: EscalatorDeps) {
         }
         record.escalations.push(entry);
         deps.metrics.escalations.inc({ procedure: procedure.id, to, result: entry.status });
-      }
-      if (sentTo.size === 0 && !targets.has('webhook') && deps.webhookUrl) {
-        const entry: EscalationRecord = {
-          when,
-          to: 'webhook',
-          status: 'sent',
-          at: new Date().toISOString(),
-          message: `${message} (fallback: Alertmanager unreachable)`,
-        };
-        try {
-          await sendWebhook();
-        } catch (err) {
-          entry.status = 'failed';
-          entry.error = (err as Error).message;
-        }
-        record.escalations.push(entry);
-        deps.metrics.escalations.inc({ procedure: procedure.id, to: 'webhook', result: entry.status });
+        return entry.status === 'sent';
+      };
+      const listed = [...new Set(escalation.to)];
+      let delivered = 0;
+      for (const to of listed) if (await send(to, message)) delivered++;
+      if (delivered === 0 && !listed.includes(FALLBACK) && deps.targets.has(FALLBACK)) {
+        await send(FALLBACK, `${message} (fallback: ${listed.map(titleOf).join(' and ')} unreachable)`);
       }
     }
   };
@@ -205,50 +158,30 @@ export function createEscalator(deps: EscalatorDeps) {
 export type Escalator = ReturnType<typeof createEscalator>;
 
 /**
- * Notices that belong to no procedure (the storm breaker pausing automation): a `RemediationPaused` alert to
- * Alertmanager and a JSON POST to the escalation webhook, each tried with retries; failures are logged.
+ * Notices that belong to no procedure (the storm breaker pausing automation): sent to every configured target,
+ * each with retries; failures are logged.
  */
 export function createNotifier(deps: EscalatorDeps) {
-  const delay = deps.retryDelayMs ?? 500;
+  const deliver = deliverer(deps);
   return async function notify(kind: 'paused', message: string, record: RunRecord): Promise<void> {
     const log = deps.log.child({ notice: kind });
-    const payload = {
+    const notice: Notice = {
       kind: `remediation-${kind}`,
       message,
       example: { runId: record.id, procedure: record.procedure, target: record.target },
       at: new Date().toISOString(),
     };
-    const sends: Promise<void>[] = [];
-    if (deps.alertmanager) {
-      const am = deps.alertmanager;
-      sends.push(
-        withRetries(
-          () =>
-            am.postAlerts([
-              {
-                labels: { alertname: 'RemediationPaused', severity: 'page', reason: kind },
-                annotations: { summary: message },
-                startsAt: new Date().toISOString(),
-              },
-            ]),
-          delay,
-        ),
-      );
-    }
-    if (deps.webhookUrl) {
-      const url = deps.webhookUrl;
-      sends.push(
-        withRetries(async () => {
-          const res = await axios.post(url, payload, { timeout: deps.timeoutMs, validateStatus: () => true, proxy: false });
-          if (res.status < 200 || res.status >= 300)
-            throw Object.assign(new Error(`escalation webhook answered HTTP ${res.status}`), { retryable: res.status >= 500 });
-        }, delay),
-      );
-    }
-    const results = await Promise.allSettled(sends);
+    const results = await Promise.allSettled([...deps.targets.keys()].map((to) => deliver(to, notice, log)));
     for (const r of results) if (r.status === 'rejected') log.error({ err: (r.reason as Error).message }, 'pause notice failed');
-    if (sends.length === 0)
-      log.error('automation paused, but neither ALERTMANAGER_URL nor ESCALATION_WEBHOOK_URL is set: nobody is told');
+    if (results.length === 0) log.error('automation paused, but no escalation target is configured: nobody is told');
   };
 }
 export type Notifier = ReturnType<typeof createNotifier>;
+
+function neededFor(kind: string): string {
+  return targetByKind.get(kind)?.needs ?? `escalation target ${kind}`;
+}
+
+function titleOf(kind: string): string {
+  return targetByKind.get(kind)?.title ?? kind;
+}

@@ -6,8 +6,9 @@
  * vector means "no data", not an error; errors are 400 bad_data, 422 execution, 503 timeout/canceled, 500
  * internal; and before Prometheus is ready every `/api/v1/*` call gets a plain-text 503.
  */
-import axios, { type AxiosInstance } from 'axios';
-import { isRetryable } from '../retryable.js';
+import { createHttpClient, type HttpError } from '../http/client.js';
+import { redactUrl } from '../http/redact.js';
+import { isRetryable } from '../http/retryable.js';
 import { QueryResponse, parsePromValue } from './schema.js';
 
 export interface Sample {
@@ -57,16 +58,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClientOptions): PrometheusClient {
   const where = redactUrl(url);
-  const http: AxiosInstance = axios.create({
-    baseURL: url.replace(/\/+$/, ''),
-    timeout: timeoutMs,
-    // Every status is an answer to interpret here, and the body is parsed here too (it may not be JSON).
-    validateStatus: () => true,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
-    maxContentLength: MAX_RESPONSE_BYTES,
-    maxRedirects: 0,
-  });
+  // Every status is an answer to interpret here, and the body is parsed here too (it may not be JSON).
+  const http = createHttpClient({ baseUrl: url, timeoutMs, maxBytes: MAX_RESPONSE_BYTES });
 
   return {
     async query(promql, signal) {
@@ -74,13 +67,16 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
       let status: number;
       let text: string;
       try {
-        const res = await http.post<string>('/api/v1/query', new URLSearchParams({ query: promql }), {
+        const res = await http.request({
+          method: 'POST',
+          url: '/api/v1/query',
+          body: new URLSearchParams({ query: promql }),
           ...(signal ? { signal } : {}),
         });
         status = res.status;
-        text = typeof res.data === 'string' ? res.data : String(res.data ?? '');
+        text = res.text;
       } catch (err) {
-        throw transportError(named, where, timeoutMs, err, signal);
+        throw transportError(named, where, timeoutMs, err as HttpError);
       }
 
       let json: unknown;
@@ -144,7 +140,7 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
 
     async ready(signal) {
       try {
-        const res = await http.get('/-/ready', signal ? { signal } : {});
+        const res = await http.request({ method: 'GET', url: '/-/ready', ...(signal ? { signal } : {}) });
         return res.status === 200;
       } catch {
         return false;
@@ -153,24 +149,16 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
   };
 }
 
-function transportError(
-  named: string,
-  where: string,
-  timeoutMs: number,
-  err: unknown,
-  signal?: AbortSignal,
-): PrometheusQueryError {
-  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
-  const message = err instanceof Error ? err.message : String(err);
-  // The cause is a plain copy: axios errors carry the request config, and with it any credentials in the URL.
-  const cause = Object.assign(new Error(message), code !== undefined ? { code } : {});
-  if (signal?.aborted || axios.isCancel(err)) {
-    return new PrometheusQueryError(`${named} aborted`, false, undefined, undefined, { cause: signal?.reason ?? cause });
+/** The shared client's HttpError in the words of a query: what was asked, and where (without credentials). */
+function transportError(named: string, where: string, timeoutMs: number, err: HttpError): PrometheusQueryError {
+  const cause = err.cause;
+  const options = cause !== undefined ? { cause } : {};
+  if (err.failure === 'aborted') return new PrometheusQueryError(`${named} aborted`, false, undefined, undefined, options);
+  if (err.failure === 'timeout') {
+    return new PrometheusQueryError(`${named} timed out after ${timeoutMs} ms (${where})`, true, undefined, undefined, options);
   }
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-    return new PrometheusQueryError(`${named} timed out after ${timeoutMs} ms (${where})`, true, undefined, undefined, { cause });
-  }
-  return new PrometheusQueryError(`${named} failed: ${message} (${where})`, isRetryable(err), undefined, undefined, { cause });
+  const message = err.details.detail ?? err.message;
+  return new PrometheusQueryError(`${named} failed: ${message} (${where})`, err.retryable, undefined, undefined, options);
 }
 
 /** Prometheus timestamps are Unix seconds with millisecond decimals. */
@@ -185,14 +173,4 @@ function quote(promql: string): string {
 function firstLine(text: string): string {
   const line = text.trim().split('\n', 1)[0] ?? '';
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
-}
-
-/** Scheme, host and path only: user info and query strings may hold credentials. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-  } catch {
-    return '(invalid Prometheus URL)';
-  }
 }

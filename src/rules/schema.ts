@@ -4,6 +4,7 @@ import { checks } from '../checks/index.js';
 import { Where } from '../checks/json.js';
 import { StepResultSpec } from '../checks/step-result.js';
 import type { AnyCheck } from '../checks/types.js';
+import { targets } from '../escalation/index.js';
 import { Duration } from '../duration.js';
 import { ActionUse, CheckUse, type AnyActionUse, type AnyCheckUse } from './model.js';
 
@@ -179,8 +180,11 @@ export type EscalationWhen = z.infer<typeof EscalationWhen>;
 export const Escalation = z.strictObject({
   /** The run outcome(s) this escalation is for. `failed` also covers `unknown` unless an `unknown` entry exists. */
   when: z.union([EscalationWhen, z.array(EscalationWhen).min(1)]),
-  /** alertmanager: a RemediationEscalated alert (needs ALERTMANAGER_URL); webhook: a JSON POST to ESCALATION_WEBHOOK_URL. */
-  to: z.array(z.enum(['alertmanager', 'webhook'])).min(1),
+  /**
+   * Where it goes, from the target registry (escalation/index.ts): alertmanager (a RemediationEscalated alert,
+   * needs ALERTMANAGER_URL), webhook (a JSON POST to ESCALATION_WEBHOOK_URL), slack (ESCALATION_SLACK_URL), …
+   */
+  to: z.array(z.enum(targets.map((t) => t.kind) as [string, ...string[]])).min(1),
   /**
    * What to attach: `outputs` (every step's action output), `metrics` (every observed value),
    * `steps` (the step table), or `step:<name>` (one step's full result, e.g. the core dump listing).

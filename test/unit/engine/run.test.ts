@@ -394,8 +394,9 @@ escalation:
     unless: { step: restart, output: 'field_path="dashboard.path"' }
     message: still disconnected
 `);
+    const { configureTargets } = await import('../../../src/escalation/index.js');
     const escalate = createEscalator({
-      webhookUrl: `http://127.0.0.1:${(sink.address() as { port: number }).port}/`,
+      targets: configureTargets({ ESCALATION_WEBHOOK_URL: `http://127.0.0.1:${(sink.address() as { port: number }).port}/` }),
       timeoutMs: 2000,
       metrics: createMetrics(),
       log: silentLogger,

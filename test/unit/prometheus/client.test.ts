@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parsePromValue, PROM_VALUE } from '../../../src/prometheus/schema.js';
-import { isRetryable } from '../../../src/retryable.js';
+import { isRetryable } from '../../../src/http/retryable.js';
 import { createPrometheusClient, PrometheusQueryError, type PrometheusClient } from '../../../src/prometheus/client.js';
 import {
   badData,

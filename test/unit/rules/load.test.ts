@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { actions } from '../../../src/actions/index.js';
+import { targets } from '../../../src/escalation/index.js';
 import { formatPath, formatProblem, loadRules, loadRulesOrThrow, parseRuleFile, RuleFileError } from '../../../src/rules/load.js';
 
 const DIR = 'test/fixtures/rules';
 const KINDS = actions.map((a) => a.kind).join(', ');
+const TARGETS = targets.map((t) => JSON.stringify(t.kind)).join(', ');
 
 /** Every fixture's problems, exactly as `remediator check` prints them. */
 const EXPECTED: Record<string, string[]> = {
@@ -153,7 +155,7 @@ describe('rules/load', () => {
     ${'duplicate key'}       | ${'id: a\nid: b\n'}                                                                                                  | ${['x.yaml:2: YAML: Map keys must be unique']}
     ${'two kinds'}           | ${MINIMAL('a').replace('    expect', '    action: { wait: { duration: 1s }, exec: { command: [ls] } }\n    expect')} | ${[`x.yaml:8: steps[0].action: exactly one action kind must be set (one of ${KINDS}), got exec, wait`]}
     ${'bad var value'}       | ${MINIMAL('a', 'vars: { a: [1] }')}                                                                                  | ${['x.yaml:5: vars.a: expected string or number or boolean, got a list']}
-    ${'bad escalation'}      | ${MINIMAL('a', 'escalation: [{ when: nope, to: [pager], message: m }]')}                                             | ${['x.yaml:5: escalation[0].when: expected a list or one of "failed", "unknown", "budget-exhausted", "timeout", "paused", "succeeded", got string "nope"', 'x.yaml:5: escalation[0].to[0]: expected one of "alertmanager", "webhook", got "pager"']}
+    ${'bad escalation'}      | ${MINIMAL('a', 'escalation: [{ when: nope, to: [pager], message: m }]')}                                             | ${['x.yaml:5: escalation[0].when: expected a list or one of "failed", "unknown", "budget-exhausted", "timeout", "paused", "succeeded", got string "nope"', `x.yaml:5: escalation[0].to[0]: expected one of ${TARGETS}, got "pager"`]}
     ${'undeclared var'}      | ${MINIMAL('a').replace('supervisor_up', `'up{job="{{ vars.job }}"}'`)}                                               | ${['x.yaml:8: steps[0].expect.promql: {{ vars.job }}: no var "job" is declared under vars']}
     ${'template in vars'}    | ${MINIMAL('a', 'vars: { a: "{{ labels.x }}" }')}                                                                     | ${['x.yaml:5: vars.a: vars are not templated: {{ … }} would stay as written']}
     ${'step check'}          | ${MINIMAL('a').replace('{ promql: supervisor_up, op: "==", value: 1 }', '{ status: passed, exitCode: 0 }')}          | ${[]}

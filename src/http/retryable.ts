@@ -1,6 +1,6 @@
 /**
  * Whether trying again could help: decided once, at the edge where the failure is seen
- * (like Alertmanager's `Retrier.Check`). Used by the Prometheus client and the http action.
+ * (like Alertmanager's `Retrier.Check`). Used by every outgoing request (http/client.ts).
  *
  * - an HTTP status: 5xx and 429 yes; every other status no (a 4xx will fail the same way again);
  * - an error: a response status inside it decides; otherwise connection-level failures
