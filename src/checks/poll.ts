@@ -45,15 +45,21 @@ export type AwaitedOutcome = CheckOutcome & {
  *
  * Abort: rejects with `ctx.signal.reason` promptly; no timer is left behind. Other errors (bugs) propagate.
  */
-export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ctx: CheckContext): Promise<AwaitedOutcome> {
-  const t0 = performance.now();
-  const elapsed = (): number => Math.round(performance.now() - t0);
+export async function awaitCheck<S>(
+  check: Check<S>,
+  spec: S,
+  timing: Timing,
+  ctx: CheckContext,
+  clock: Clock = systemClock,
+): Promise<AwaitedOutcome> {
+  const t0 = clock.now();
+  const elapsed = (): number => Math.round(clock.now() - t0);
   const interval = Math.max(1, timing.pollIntervalMs);
 
   ctx.signal.throwIfAborted();
-  if (timing.afterMs !== undefined && timing.afterMs > 0) await pause(timing.afterMs, ctx.signal);
+  if (timing.afterMs !== undefined && timing.afterMs > 0) await clock.sleep(timing.afterMs, ctx.signal);
 
-  const start = performance.now();
+  const start = clock.now();
   const forMs = timing.forMs;
   // The latest moment at which the check may (begin to) hold for the wait still to succeed.
   const startBy = start + (forMs !== undefined ? Math.max(0, (timing.withinMs ?? 0) - forMs) : (timing.withinMs ?? 0));
@@ -68,7 +74,7 @@ export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ct
 
   for (;;) {
     attempts++;
-    const evaluatedAt = performance.now();
+    const evaluatedAt = clock.now();
     let holds = false;
     try {
       last = await check.evaluate(spec, ctx);
@@ -89,7 +95,7 @@ export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ct
       if (!err.retryable) break;
     }
 
-    const now = performance.now();
+    const now = clock.now();
     let next: number;
     if (holds) {
       holdingSince ??= evaluatedAt;
@@ -104,7 +110,7 @@ export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ct
       if (now >= startBy) break;
       next = Math.min(now + interval, startBy);
     }
-    await pause(next - now, ctx.signal);
+    await clock.sleep(next - now, ctx.signal);
   }
 
   if (lastError !== undefined) {
@@ -130,6 +136,16 @@ export async function awaitCheck<S>(check: Check<S>, spec: S, timing: Timing, ct
       : '';
   return { ...outcome, holds: false, reason: `${reason}${held}`, attempts, elapsedMs: elapsed(), unknown: false };
 }
+
+/** Where awaitCheck reads the time and waits: the system's, or a virtual one in tests. */
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** Waits `ms`; rejects with the signal's own reason when it aborts, leaving no timer behind. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = { now: () => performance.now(), sleep: pause };
 
 /** An abortable sleep that leaves no timer behind; rejects with the signal's own reason. */
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
