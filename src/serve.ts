@@ -133,6 +133,7 @@ export async function startService(
               );
           }
         : undefined;
+    const locks = new TargetLocks(workerRedis, keys, leaseTtl(config));
     const worker = createWorker({
       redis: workerRedis,
       keys,
@@ -140,17 +141,22 @@ export async function startService(
       lockDurationMs: config.LOCK_DURATION,
       stalledIntervalMs: config.STALLED_INTERVAL,
       procedures: byId,
-      store: new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated),
-      locks: new TargetLocks(workerRedis, keys, leaseTtl(config)),
-      control: new AutomationControl(workerRedis, keys),
-      storm: { targets: config.STORM_TARGETS, windowMs: config.STORM_WINDOW },
-      escalate: createEscalator(escalatorDeps),
-      notify: createNotifier(escalatorDeps),
-      ...(alertmanager ? { alertmanager } : {}),
-      engine: {
-        prometheus,
+      admission: {
+        store: new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated),
+        leases: locks,
+        budgets: locks,
+        automation: new AutomationControl(workerRedis, keys),
+        storm: { targets: config.STORM_TARGETS, windowMs: config.STORM_WINDOW },
+        silencer: alertmanager,
+        escalate: createEscalator(escalatorDeps),
+        notify: createNotifier(escalatorDeps),
         metrics,
-        settings: { dryRun: config.DRY_RUN, pollIntervalMs: config.POLL_INTERVAL, stepTimeoutMs: config.STEP_TIMEOUT },
+        log,
+        engine: {
+          prometheus,
+          metrics,
+          settings: { dryRun: config.DRY_RUN, pollIntervalMs: config.POLL_INTERVAL, stepTimeoutMs: config.STEP_TIMEOUT },
+        },
       },
       log,
     });

@@ -104,3 +104,39 @@ export interface RunRecord {
 export function isFinal(state: RunState): boolean {
   return FINAL_STATES.has(state);
 }
+
+/** What a new run is made of: the incident, what triggered it, and whether it only records its plan. */
+export interface NewRun {
+  id: string;
+  procedure: string;
+  title: string;
+  target: string;
+  alert: Omit<RunRecord['alert'], 'annotations'> & { annotations?: Record<string, string> | undefined };
+  trigger: RunRecord['trigger'];
+  dryRun: boolean;
+  /** A re-run: the run of the same incident it repeats. */
+  rerunOf?: string | undefined;
+}
+
+/**
+ * The one way to make a run record (the webhook on arrival, the worker when the record went missing, tests):
+ * queued, no step yet, epoch 0.
+ */
+export function newRunRecord(run: NewRun): RunRecord {
+  return {
+    id: run.id,
+    procedure: run.procedure,
+    title: run.title,
+    target: run.target,
+    state: 'queued',
+    alert: { ...run.alert, annotations: run.alert.annotations ?? {} },
+    trigger: run.trigger,
+    ...(run.rerunOf !== undefined ? { rerunOf: run.rerunOf } : {}),
+    dryRun: run.dryRun,
+    steps: [],
+    escalations: [],
+    epoch: 0,
+    takeovers: 0,
+    sla: {},
+  };
+}

@@ -25,6 +25,8 @@ export interface EngineDeps {
   log: Logger;
   settings: StepSettings;
   env?: Readonly<Record<string, string | undefined>>;
+  /** Throws when this worker may no longer act for the run (its target lease was lost); asked before every action. */
+  mayAct?(): void;
 }
 
 export function templateScope(
@@ -124,6 +126,7 @@ export async function runProcedure(
         signal: runSignal,
         log: stepLog,
         resumedAfterAction: resumed,
+        ...(deps.mayAct ? { mayAct: deps.mayAct } : {}),
         checkpoint: async (phase, attempt) => {
           record.checkpoint = { index: i, phase, attempt, at: new Date().toISOString() };
           await deps.save(record);

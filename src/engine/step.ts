@@ -33,6 +33,8 @@ export interface StepContext {
   log: Logger;
   /** True when a worker died while this step's action may already have run: verify before acting again. */
   resumedAfterAction: boolean;
+  /** Throws when the run may no longer act (its target lease was lost): asked before every action attempt. */
+  mayAct?(): void;
   /** Called before each action attempt so the checkpoint names the attempt (crash-safe resume). */
   checkpoint(phase: 'when' | 'action' | 'verify', attempt: number): Promise<void>;
 }
@@ -89,6 +91,7 @@ export async function evaluateCheck(
 async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, attempt: number): Promise<ActionResult> {
   const own = use.action.timeoutMs?.(spec);
   const timeoutMs = ctx.step.timeout ?? (own !== undefined ? own + 2000 : ctx.settings.stepTimeoutMs);
+  ctx.mayAct?.();
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
   try {
     return await use.action.run(spec, { signal, log: ctx.log, run: { ...ctx.run, step: ctx.step.name, attempt } });
@@ -177,6 +180,7 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   for (let attempt = firstAttempt; attempt <= maxAttempts; attempt++) {
     record.attempts = attempt;
     if (action !== undefined) {
+      ctx.mayAct?.();
       await ctx.checkpoint('action', attempt);
       record.result =
         rendered.length === 1 && !step.forEach

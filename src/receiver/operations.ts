@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { isFinal, type OperatorAction, type RunRecord } from '../engine/record.js';
+import { isFinal, newRunRecord, type OperatorAction, type RunRecord } from '../engine/record.js';
 import type { RangeQuery, RangeSeries } from '../prometheus/range.js';
 import type { AutomationControl, PauseState } from '../queue/control.js';
 import type { RunJob } from '../queue/queue.js';
@@ -82,22 +82,16 @@ export async function retryRun(deps: OperationsDeps, id: string, by: string, rea
   const newId = rerunId(id, (run.reruns?.length ?? 0) + 1);
   const at = now();
   const trigger: RunRecord['trigger'] = { source: 'operator', by, receivedAt: at };
-  const record: RunRecord = {
+  const record = newRunRecord({
     id: newId,
     procedure: run.procedure,
     title: procedure.title,
     target: run.target,
-    state: 'queued',
     alert: run.alert,
     trigger,
     rerunOf: id,
     dryRun: run.dryRun,
-    steps: [],
-    escalations: [],
-    epoch: 0,
-    takeovers: 0,
-    sla: {},
-  };
+  });
   const created = await deps.store.create(record);
   await deps.enqueue({ runId: newId, procedure: run.procedure, target: run.target, alert: run.alert, trigger, rerunOf: id });
   if (created) {

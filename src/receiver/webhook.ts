@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { WebhookPayload, normaliseTime, type Alert } from '../alertmanager/payload.js';
-import type { RunRecord } from '../engine/record.js';
+import { newRunRecord, type RunRecord } from '../engine/record.js';
 import type { Metrics } from '../metrics.js';
 import { incidentJobId } from '../queue/keys.js';
 import type { RunJob } from '../queue/queue.js';
@@ -114,21 +114,15 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
         receivedAt,
       };
       work.push(async () => {
-        const record: RunRecord = {
+        const record = newRunRecord({
           id: runId,
           procedure: procedure.id,
           title: procedure.title,
           target,
-          state: 'queued',
           alert: alertData,
           trigger,
           dryRun: deps.dryRun,
-          steps: [],
-          escalations: [],
-          epoch: 0,
-          takeovers: 0,
-          sla: {},
-        };
+        });
         // Record first (NX), then the job: a retry after a failure in between finds the record and adds the job.
         const created = await deps.createRecord(record);
         await deps.enqueue({ runId, procedure: procedure.id, target, alert: alertData, trigger });

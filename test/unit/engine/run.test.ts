@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMetrics } from '../../../src/metrics.js';
-import type { RunRecord } from '../../../src/engine/record.js';
+import { newRunRecord, type RunRecord } from '../../../src/engine/record.js';
 import { runProcedure, type EngineDeps } from '../../../src/engine/run.js';
 import { createPrometheusClient } from '../../../src/prometheus/client.js';
 import { RuleFile, type EscalationWhen, type Procedure } from '../../../src/rules/schema.js';
@@ -13,21 +13,16 @@ function procedure(yaml: string): Procedure {
 }
 
 function record(labels: Record<string, string> = { alertname: 'A', instance: 'i-1' }): RunRecord {
-  return {
+  const run = newRunRecord({
     id: 'inc-test',
     procedure: 'T',
     title: 'T',
     target: 'i-1',
-    state: 'queued',
     alert: { labels, annotations: {}, fingerprint: '0123456789abcdef', startsAt: new Date().toISOString(), status: 'firing' },
     trigger: { source: 'alertmanager', receivedAt: new Date().toISOString() },
     dryRun: false,
-    steps: [],
-    escalations: [],
-    epoch: 1,
-    takeovers: 0,
-    sla: {},
-  };
+  });
+  return { ...run, epoch: 1 };
 }
 
 describe('engine/run', () => {
