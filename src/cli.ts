@@ -103,7 +103,7 @@ function plan(dir: string, file: string): number {
           return `!! ${(err as Error).message} (the step would fail without running)`;
         }
       };
-      process.stdout.write(`  → ${p.id}: ${p.title}  target=${safe(() => render(p.target, 'text'))}\n`);
+      process.stdout.write(`  → ${p.id}: ${p.title}  target=${safe(() => render(p.target, 'target'))}\n`);
       if (alert.status === 'resolved')
         process.stdout.write('    resolved: a run of this incident still waiting would be cancelled\n');
       p.steps.forEach((s, i) => {

@@ -41,7 +41,12 @@ export const exec: Action<ExecSpec> = {
   describe: (s) => `${s.command.map(quoteArg).join(' ')}${s.timeout !== undefined ? ` (timeout ${s.timeout})` : ''}`,
   timeoutMs: (s) => (s.timeout !== undefined ? parseDuration(s.timeout) : undefined),
   // renderCommand: each element one argument for the argv sink; an element that is exactly a list var splices it.
-  render: (s, r) => ({ ...s, command: renderCommand(r, s.command) }),
+  // env values are templated too (e.g. a token from `{{ env.X }}`); cwd is not (the loader refuses a template there).
+  render: (s, r) => ({
+    ...s,
+    command: renderCommand(r, s.command),
+    ...(s.env !== undefined ? { env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, r(v, 'env')])) } : {}),
+  }),
   run(s, ctx) {
     const program = s.command[0]!;
     const okCodes = s.okExitCodes ?? [0];

@@ -75,9 +75,12 @@ export const http: Action<HttpSpec> = {
   },
 };
 
-/** Strings anywhere in the JSON body are rendered as text; keys and other values stay as written. */
+/**
+ * Strings anywhere in the JSON body are rendered as data (JSON encoding escapes them; an empty alert value is
+ * refused, as `{"pod": ""}` can mean "all pods" to an API); keys and other values stay as written.
+ */
 function renderBody(value: unknown, r: Render): unknown {
-  if (typeof value === 'string') return r(value, 'text');
+  if (typeof value === 'string') return r(value, 'data');
   if (Array.isArray(value)) return value.map((v) => renderBody(v, r));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderBody(v, r)]));

@@ -103,10 +103,10 @@ export const ipc: Action<IpcSpec> = {
   render: (s, r) => ({
     ...s,
     path: r(s.path, 'path'),
-    ...(s.target_id !== undefined ? { target_id: r(s.target_id, 'text') } : {}),
+    ...(s.target_id !== undefined ? { target_id: r(s.target_id, 'data') } : {}),
     // One path segment: an alert's child label may not hold "/" nor be "." or "..".
     ...(s.child !== undefined ? { child: r(s.child, 'path') } : {}),
-    ...(s.manifest !== undefined ? { manifest: r(s.manifest, 'text') } : {}),
+    ...(s.manifest !== undefined ? { manifest: r(s.manifest, 'data') } : {}),
     ...(s.reason !== undefined ? { reason: r(s.reason, 'text') } : {}),
   }),
   async run(s, ctx) {

@@ -78,7 +78,7 @@ export const ipc: Check<IpcCheckSpec> = {
     ipc: {
       ...s.ipc,
       path: r(s.ipc.path, 'path'),
-      ...(s.ipc.target_id !== undefined ? { target_id: r(s.ipc.target_id, 'text') } : {}),
+      ...(s.ipc.target_id !== undefined ? { target_id: r(s.ipc.target_id, 'data') } : {}),
     },
     ...(s.json !== undefined
       ? { json: Array.isArray(s.json) ? s.json.map((j) => renderWhere(j, r)) : renderWhere(s.json, r) }

@@ -70,10 +70,13 @@ export function toList(j: JsonExpectations): JsonExpectation[] {
   return Array.isArray(j) ? j : [j];
 }
 
-/** Fills the templates of `where` values (for the `text` sink: an exact comparison, nothing else). */
+/**
+ * Fills the templates of `where` values (the `data` sink: an exact comparison, nothing else; an empty alert value is
+ * refused, since `child_id: ""` would select every element without the field).
+ */
 export function renderWhere<T extends { where?: Where | undefined }>(j: T, render: Render): T {
   if (j.where === undefined) return j;
-  const fill = (v: Scalar): Scalar => (typeof v === 'string' ? render(v, 'text') : v);
+  const fill = (v: Scalar): Scalar => (typeof v === 'string' ? render(v, 'data') : v);
   return {
     ...j,
     where: Object.fromEntries(Object.entries(j.where).map(([k, v]) => [k, Array.isArray(v) ? v.map(fill) : fill(v)])),

@@ -6,7 +6,7 @@
 import { parser } from '@prometheus-io/lezer-promql';
 
 const HOLE = /\{\{\s*([A-Za-z]+)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
-const UNTRUSTED = new Set(['labels', 'annotations']);
+const UNTRUSTED = new Set(['labels', 'annotations', 'item']);
 
 /** Where a hole sits in a query: inside which kind of string literal, or outside any. */
 type Context = 'double' | 'single' | 'backtick' | 'code';
@@ -78,7 +78,45 @@ export function promqlSyntaxErrors(query: string): string[] {
     if (best === undefined || errors.length < best.length) best = errors;
     if (errors.length === 0) break;
   }
+  if (best !== undefined && best.length === 0) problems.push(...regexArgumentProblems(query, holes));
   return [...problems, ...(best ?? [])];
+}
+
+/** Functions with a regular expression among their string arguments, and its index. */
+const REGEX_ARGUMENTS: Readonly<Record<string, number>> = { label_replace: 4 };
+
+/**
+ * An alert value as a function's regex argument (label_replace's): the promql sink quotes alert values as regexes
+ * only in matchers (=~, !~), so here it would be a pattern an alert chose. Refused; use a matcher instead.
+ */
+function regexArgumentProblems(query: string, holes: readonly Hole[]): string[] {
+  let text = '';
+  const at: { hole: Hole; pos: number }[] = [];
+  let last = 0;
+  for (const h of holes) {
+    text += query.slice(last, h.start);
+    at.push({ hole: h, pos: text.length });
+    text += h.context === 'code' ? '1' : 'x';
+    last = h.end;
+  }
+  text += query.slice(last);
+  const tree = parser.parse(text);
+  const problems: string[] = [];
+  for (const { hole, pos } of at) {
+    if (!UNTRUSTED.has(hole.namespace) || hole.context !== 'double') continue;
+    const literal = tree.resolve(pos, 1);
+    const body = literal.parent;
+    const call = body?.parent;
+    if (literal.name !== 'StringLiteral' || body?.name !== 'FunctionCallBody' || call?.name !== 'FunctionCall') continue;
+    const fn = text.slice(call.firstChild?.from ?? 0, call.firstChild?.to ?? 0);
+    const args: number[] = [];
+    for (let c = body.firstChild; c !== null; c = c.nextSibling) if (/^[A-Z]/.test(c.name)) args.push(c.from);
+    if (REGEX_ARGUMENTS[fn] !== undefined && args.indexOf(literal.from) === REGEX_ARGUMENTS[fn])
+      problems.push(
+        `{{ ${hole.namespace}.${hole.name} }} is ${fn}'s regex argument: an alert value there is a pattern the alert chose; match it with a label matcher (=~ quotes it) instead`,
+      );
+  }
+  return problems;
 }
 
 function parseErrors(query: string, holes: readonly Hole[], codePlaceholder: string): string[] {

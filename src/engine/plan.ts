@@ -36,7 +36,7 @@ export function planProcedure(
     }
   };
   return {
-    target: safe(() => render(p.target, 'text')),
+    target: safe(() => render(p.target, 'target')),
     steps: p.steps.map((s) => ({
       name: s.name,
       ...(s.estimate !== undefined ? { estimate: s.estimate } : {}),

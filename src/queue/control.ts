@@ -1,5 +1,5 @@
 import type { RedisClient } from './connection.js';
-import type { RedisKeys } from './keys.js';
+import { canonicalTarget, type RedisKeys } from './keys.js';
 
 /** An operator action that belongs to no single run (pause, resume), kept in a capped list. */
 export interface AuditEntry {
@@ -69,7 +69,7 @@ export class AutomationControl {
       NOTE_TARGET_1,
       1,
       this.keys.stormTargets,
-      target,
+      canonicalTarget(target), // spellings of one target count once
       String(Date.now()),
       String(windowMs),
     )) as number;

@@ -8,6 +8,22 @@ function digest(text: string): string {
 }
 
 /**
+ * One spelling per target, so that variants of the same target share one lease, one budget and one storm-breaker
+ * entry instead of multiplying them: `Host-1`, ` host-1 `, `host\u200b-1`, `ｈｏｓｔ-1` and `host-1:9100` are all
+ * `host-1`. Unicode compatibility forms are folded (NFKC), controls, invisible format characters (zero-width,
+ * bidi) and white space are dropped, case is folded, and a port (`host:9100`, `[::1]:9100`) or a host name's final
+ * dot is cut. Coarser is the safe direction: two targets wrongly merged wait for each other; two spellings wrongly
+ * kept apart would each get the budget.
+ */
+export function canonicalTarget(target: string): string {
+  const folded = target
+    .normalize('NFKC')
+    .replace(/[\p{Cc}\p{Cf}\p{Z}\s]/gu, '')
+    .toLowerCase();
+  return folded.replace(/^(\[[^\]]*\]|[^:/[\]]+):\d+$/, '$1').replace(/^([^/]+)\.$/, '$1');
+}
+
+/**
  * Every Redis key remediator writes, in one place. All share the `{prefix}` hash tag so that the Lua
  * scripts touching several of them work on Redis Cluster too.
  */
@@ -23,14 +39,16 @@ export function redisKeys(queuePrefix: string) {
     runsVersion: `${tag}:runs:version`,
     /** Capped list (newest first) of operator actions that belong to no single run: pause, resume. */
     audit: `${tag}:audit`,
-    lease: (target: string) => `${tag}:lease:${digest(target)}`,
-    budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${target}`)}`,
+    /** Per target, whatever its spelling (canonicalTarget). */
+    lease: (target: string) => `${tag}:lease:${digest(canonicalTarget(target))}`,
+    budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${canonicalTarget(target)}`)}`,
     /** Set when automation is paused by hand or by the storm breaker. */
     paused: `${tag}:paused`,
     /** Claimed by the one process that escalates about the current pause. */
     pausedNotice: `${tag}:paused:notice`,
     /** Claimed by the one run that escalates an exhausted budget within its window. */
-    budgetNotice: (procedure: string, target: string) => `${tag}:budget-notice:${digest(`${procedure}\u0000${target}`)}`,
+    budgetNotice: (procedure: string, target: string) =>
+      `${tag}:budget-notice:${digest(`${procedure}\u0000${canonicalTarget(target)}`)}`,
     /** ZSET of recently firing targets (storm detection). */
     stormTargets: `${tag}:storm:targets`,
   };

@@ -83,7 +83,7 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
         target = renderTemplate(
           procedure.target,
           { labels: alert.labels, annotations: alert.annotations, vars: procedure.vars, env },
-          'text',
+          'target',
         );
       } catch (err) {
         if (!(err instanceof TemplateError)) throw err;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { actions } from '../actions/index.js';
+import { templateHazards } from './hazards.js';
 import { MatcherError, parseMatcher } from './match.js';
 import { freezeData } from './model.js';
 import { RuleFile, type Procedure } from './schema.js';
@@ -159,6 +160,8 @@ function checkRuleFile(
     for (const { path, message } of stepReferenceProblems(raw)) add(path, message);
   }
   for (const { path, message } of contentProblems(raw)) add(path, message);
+  // Hazards of where templates land (never rendered; alert values in a URL's host): only on a file that parsed.
+  if (parsed.success) for (const { path, message } of templateHazards(parsed.data, raw)) add(path, message);
 
   const rawId = get(raw, ['id']);
   const id = typeof rawId === 'string' ? { value: rawId, line: lineOf(['id']) } : undefined;

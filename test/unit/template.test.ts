@@ -1,5 +1,6 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import fc from 'fast-check';
+import { RE2JS } from 're2js';
 import { describe, expect, it } from 'vitest';
 import {
   escapePromqlString,
@@ -12,8 +13,13 @@ import {
 } from '../../src/template.js';
 
 const scope = (x: string): TemplateScope => ({ labels: { x }, annotations: {}, vars: { x }, env: {} });
-const render = (value: string, sink: Sink, namespace: 'labels' | 'vars' = 'labels') =>
-  renderTemplate(`{{ ${namespace}.x }}`, scope(value), sink);
+/** Where a lone hole sits in each sink's template: promql inside a matcher's string, url in a path segment. */
+const AROUND: Partial<Record<Sink, [string, string]>> = { promql: ['up{a="', '"}'], url: ['http://h/', ''] };
+const render = (value: string, sink: Sink, namespace: 'labels' | 'vars' = 'labels') => {
+  const [before, after] = AROUND[sink] ?? ['', ''];
+  const out = renderTemplate(`${before}{{ ${namespace}.x }}${after}`, scope(value), sink);
+  return out.slice(before.length, out.length - after.length);
+};
 
 /** What renderTemplate gives, or the TemplateError it throws, so one table covers both. */
 function outcome(value: string, sink: Sink): string | { error: string } {
@@ -28,7 +34,7 @@ function outcome(value: string, sink: Sink): string | { error: string } {
 const REJECTED = { error: expect.stringContaining('labels.x') as unknown as string };
 
 // Hostile alert label values, each against every sink: the value lands where it is written, escaped, or is refused.
-const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
+const HOSTILE: [string, Partial<Record<Sink, string | { error: string }>>][] = [
   [
     '; rm -rf /',
     {
@@ -79,7 +85,7 @@ const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
     '../../etc/passwd',
     {
       text: '../../etc/passwd',
-      argv: '../../etc/passwd',
+      argv: REJECTED, // a ".." segment would leave the directory the command works in
       url: '..%2F..%2Fetc%2Fpasswd',
       promql: '../../etc/passwd',
       path: REJECTED,
@@ -87,7 +93,7 @@ const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
       'k8s-name': REJECTED,
     },
   ],
-  ['..', { text: '..', argv: '..', url: REJECTED, promql: '..', path: REJECTED, header: '..', 'k8s-name': REJECTED }],
+  ['..', { text: '..', argv: REJECTED, url: REJECTED, promql: '..', path: REJECTED, header: '..', 'k8s-name': REJECTED }],
   ['-rf', { text: '-rf', argv: REJECTED, url: '-rf', promql: '-rf', path: '-rf', header: '-rf', 'k8s-name': REJECTED }],
   [
     '--help',
@@ -135,7 +141,7 @@ const HOSTILE: [string, Record<Sink, string | { error: string }>][] = [
   ],
 ];
 
-const SINKS: Sink[] = ['text', 'argv', 'url', 'promql', 'path', 'header', 'k8s-name'];
+const SINKS: Sink[] = ['text', 'data', 'target', 'env', 'argv', 'url', 'promql', 'path', 'header', 'k8s-name'];
 
 /** Go's strconv.Unquote for a double-quoted literal, as Prometheus reads one. */
 function goUnquote(literal: string): string {
@@ -209,6 +215,14 @@ const anyString = fc.oneof(
   wellFormed,
 );
 
+/** data and target take what text takes (none of these is empty); env refuses control characters. */
+for (const [value, expected] of HOSTILE) {
+  expected.data ??= expected.text;
+  expected.target ??= expected.text;
+  // eslint-disable-next-line no-control-regex -- control characters are what env refuses
+  expected.env ??= /[\u0000-\u001f\u007f]/.test(value) ? REJECTED : value;
+}
+
 describe('template', () => {
   describe.each(HOSTILE)('untrusted value %j', (value, expected) => {
     it.each(SINKS)('in the %s sink', (sink) => {
@@ -270,9 +284,106 @@ describe('template', () => {
             ['StringLiteral', literal],
           ]);
           expect(goUnquote(literal)).toBe(v);
-          // and inside a label matcher, it stays the matcher's value
+          // and inside a label matcher, it stays the matcher's value (an empty one is refused: issue 9)
+          if (v === '') return;
           const query = renderTemplate('up{instance="{{ labels.x }}"}', scope(v), 'promql');
           expect(nodes(query).filter(([n]) => n === 'StringLiteral' || n === '⚠')).toEqual([['StringLiteral', literal]]);
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    // Issue 9: untrusted values never widen an action.
+    it('an empty alert value is refused in every sink but free text, whatever surrounds it', () => {
+      for (const sink of SINKS.filter((x) => x !== 'text')) {
+        for (const t of ['{{ labels.x }}', 'pre{{ labels.x }}', 'http://h/p/{{ labels.x }}', 'up{i="{{ labels.x }}"}'])
+          expect(() => renderTemplate(t, scope(''), sink), `${sink} ${t}`).toThrow(/labels\.x is empty/);
+      }
+      expect(renderTemplate('a{{ labels.x }}b', scope(''), 'text')).toBe('ab');
+      // vars are the operator's: an empty var is the operator's choice
+      expect(renderTemplate('{{ vars.x }}', scope(''), 'argv')).toBe('');
+    });
+
+    it('a label in a URL only ever fills its path or query (property)', () => {
+      const templates = [
+        'http://{{ labels.x }}/restart',
+        'http://{{ labels.x }}:8080/restart',
+        'https://user:{{ labels.x }}@h/p',
+        '{{ labels.x }}://h/p',
+        'http://h/p#{{ labels.x }}',
+        '//{{ labels.x }}/p',
+      ];
+      for (const t of templates) expect(() => renderTemplate(t, scope('evil.example'), 'url'), t).toThrow(/URL's/);
+      fc.assert(
+        fc.property(
+          anyString,
+          fc.constantFrom('http://h:8080/a/{{ labels.x }}/b?q={{ labels.x }}', 'http://h/{{ labels.x }}'),
+          (v, t) => {
+            let out: string;
+            try {
+              out = renderTemplate(t, scope(v), 'url');
+            } catch (err) {
+              if (err instanceof TemplateError) return;
+              throw err;
+            }
+            const u = new URL(out);
+            expect(u.host).toBe(t.includes(':8080') ? 'h:8080' : 'h');
+            expect(u.username + u.password + u.hash).toBe('');
+            expect(u.pathname.split('/').length).toBe(t.includes('/b?') ? 4 : 2);
+            expect([...u.searchParams.keys()]).toEqual(t.includes('?q=') ? ['q'] : []);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('in a regex matcher an alert value is regex-quoted: the matcher matches exactly that value (property)', () => {
+      expect(renderTemplate('up{i=~"{{ labels.x }}"}', scope('.*'), 'promql')).toBe('up{i=~"\\\\.\\\\*"}');
+      expect(renderTemplate('up{i!~"{{ labels.x }}|b"}', scope('a+'), 'promql')).toBe('up{i!~"a\\\\+|b"}');
+      // vars are the operator's regex
+      expect(renderTemplate('up{i=~"{{ vars.x }}"}', scope('a.*'), 'promql')).toBe('up{i=~"a.*"}');
+      // and a plain string matcher is not regex-quoted
+      expect(renderTemplate('up{i="{{ labels.x }}"}', scope('a.*'), 'promql')).toBe('up{i="a.*"}');
+      fc.assert(
+        fc.property(
+          wellFormed.filter((v) => v !== ''),
+          fc.string(),
+          (v, other) => {
+            const query = renderTemplate('up{i=~"{{ labels.x }}"}', scope(v), 'promql');
+            const literal = nodes(query).find(([n]) => n === 'StringLiteral')![1];
+            const regex = RE2JS.compile(`^(?:${goUnquote(literal)})$`);
+            expect(regex.matches(v)).toBe(true);
+            if (other !== v) expect(regex.matches(other)).toBe(false);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('a label outside a double-quoted PromQL string is refused at render too', () => {
+      for (const t of ["up{i='{{ labels.x }}'}", 'up{i=`{{ labels.x }}`}', 'up > {{ labels.x }}', 'up # {{ labels.x }}'])
+        expect(() => renderTemplate(t, scope('1'), 'promql'), t).toThrow(/outside a double-quoted string/);
+    });
+
+    it('argv: a ".." segment is refused anywhere; in a path-like element a label is one path component (property)', () => {
+      expect(renderTemplate('/var/log/{{ labels.x }}.log', scope('app'), 'argv')).toBe('/var/log/app.log');
+      for (const v of ['../etc/passwd', 'a/../../b', '..', 'a/b', 'a\\b'])
+        expect(() => renderTemplate('/var/log/{{ labels.x }}', scope(v), 'argv'), v).toThrow(TemplateError);
+      expect(() => renderTemplate('{{ labels.x }}', scope('x/../../etc'), 'argv')).toThrow(/"\.\." path segment/);
+      expect(renderTemplate('{{ labels.x }}', scope('a/b'), 'argv')).toBe('a/b'); // a whole argument: the author's choice
+      fc.assert(
+        fc.property(anyString, (v) => {
+          let out: string;
+          try {
+            out = renderTemplate('/srv/data/{{ labels.x }}/current', scope(v), 'argv');
+          } catch (err) {
+            if (err instanceof TemplateError) return;
+            throw err;
+          }
+          const parts = out.split('/');
+          expect(parts.slice(0, 3)).toEqual(['', 'srv', 'data']);
+          expect(parts.length).toBe(5);
+          expect(['', '.', '..']).not.toContain(parts[3]);
         }),
         { numRuns: 500 },
       );

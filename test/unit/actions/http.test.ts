@@ -178,7 +178,7 @@ describe('actions/http', () => {
     expect(err).toMatchObject({ name: 'ActionError', retryable: false });
   });
 
-  it('render(): url → url sink, header values → header sink, body strings → text sink (recursively)', () => {
+  it('render(): url → url sink, header values → header sink, body strings → data sink (recursively)', () => {
     const calls: [string, string][] = [];
     const rendered = http.render(
       spec({
@@ -191,8 +191,8 @@ describe('actions/http', () => {
     expect(calls).toEqual([
       ['http://h/{{ labels.child }}', 'url'],
       ['Bearer {{ env.TOKEN }}', 'header'],
-      ['{{ labels.child }}', 'text'],
-      ['x', 'text'],
+      ['{{ labels.child }}', 'data'],
+      ['x', 'data'],
     ]);
     expect(rendered.body).toEqual({ child: '<{{ labels.child }}>', nested: [{ why: '<x>' }, 3, true, null] });
   });

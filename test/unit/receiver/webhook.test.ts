@@ -212,15 +212,14 @@ describe('receiver/webhook handleWebhook (fake deps)', () => {
           };
           expect(body.alerts).toHaveLength(alerts.length);
           expect(body.enqueued + body.duplicate + body.ignored + body.resolved).toBe(alerts.length);
-          // Only alerts whose alertname is exactly "Probe" (and with an instance) may run; the procedure label never matters.
-          const runnable = alerts.filter(
-            (a) => a.labels.alertname === 'Probe' && a.labels.instance !== undefined && a.status === 'firing',
-          );
+          // Only alerts whose alertname is exactly "Probe" (and with a non-empty instance: an empty target would share
+          // one lease with every other empty one, issue 9) may run; the procedure label never matters.
+          const runnable = alerts.filter((a) => a.labels.alertname === 'Probe' && !!a.labels.instance && a.status === 'firing');
           expect(deps.jobs.length).toBe(runnable.length);
           for (const j of deps.jobs) {
             expect(j.procedure).toBe('PROBE-001');
             expect(j.alert.labels.alertname).toBe('Probe');
-            // The target is the label as sent (text sink): it is a lock key, never a command.
+            // The target is the label as sent (target sink): it is a lock key, never a command.
             expect(j.target).toBe(j.alert.labels.instance);
           }
           expect(new Set(deps.records.map((r) => r.id)).size).toBe(deps.records.length);

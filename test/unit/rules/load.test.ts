@@ -164,6 +164,35 @@ describe('rules/load', () => {
     expect(parseRuleFile('x.yaml', text, {}).problems.map(formatProblem)).toEqual(lines);
   });
 
+  // Issue 9: hazards the loader can see are refused, each naming its field.
+  const STEP = (step: string, extra = '') => `id: a
+title: T
+match: [alertname=A]
+target: "{{ labels.instance }}"
+vars: { base: "http://h:8080", dir: /srv }
+${extra}
+steps:
+  - name: s
+${step}
+`;
+  it.each`
+    name                                    | text                                                                                                                                                                        | lines
+    ${'a label in the URL host'}            | ${STEP('    action: { http: { url: "http://{{ labels.host }}:8080/restart" } }')}                                                                                           | ${["x.yaml:9: steps[0].action.http.url: {{ labels.host }} is in the URL's authority: an alert value may only fill the path or the query (it would choose where the request goes)"]}
+    ${'a label as the whole URL'}           | ${STEP('    action: { http: { url: "{{ labels.url }}" } }')}                                                                                                                | ${["x.yaml:9: steps[0].action.http.url: {{ labels.url }} is in the URL's scheme or host: an alert value may only fill the path or the query (it would choose where the request goes)"]}
+    ${'a label in user info'}               | ${STEP('    action: { http: { url: "http://u:{{ labels.p }}@h/x" } }')}                                                                                                     | ${["x.yaml:9: steps[0].action.http.url: {{ labels.p }} is in the URL's authority: an alert value may only fill the path or the query (it would choose where the request goes)"]}
+    ${'a label in the fragment'}            | ${STEP('    action: { http: { url: "http://h/x#{{ labels.p }}" } }')}                                                                                                       | ${["x.yaml:9: steps[0].action.http.url: {{ labels.p }} is in the URL's fragment: an alert value may only fill the path or the query (it would choose where the request goes)"]}
+    ${'a label right after a var'}          | ${STEP('    action: { http: { url: "{{ vars.base }}{{ labels.p }}" } }')}                                                                                                   | ${["x.yaml:9: steps[0].action.http.url: {{ labels.p }} is in the URL's authority: an alert value may only fill the path or the query (it would choose where the request goes)"]}
+    ${'path and query are fine'}            | ${STEP('    action: { http: { url: "{{ vars.base }}/x/{{ labels.p }}?q={{ labels.p }}" } }')}                                                                               | ${[]}
+    ${'cwd is never rendered'}              | ${STEP('    action: { exec: { command: [ls], cwd: "/srv/{{ labels.dir }}" } }')}                                                                                            | ${['x.yaml:9: steps[0].action.exec.cwd: templates are not rendered here: {{ … }} would be used as written (take it out, or move it to a field that is rendered)']}
+    ${'exec env is rendered'}               | ${STEP('    action: { exec: { command: [ls], env: { T: "{{ env.TOKEN }}" } } }')}                                                                                           | ${[]}
+    ${'a step check is never rendered'}     | ${STEP('    expect: { output: "err {{ labels.x }}" }')}                                                                                                                     | ${['x.yaml:9: steps[0].expect.output: templates are not rendered here: {{ … }} would be used as written (take it out, or move it to a field that is rendered)']}
+    ${'a title is never rendered'}          | ${STEP('    expect: { promql: up, op: "==", value: 1 }').replace('title: T', 'title: "T {{ labels.x }}"')}                                                                  | ${['x.yaml:2: title: templates are not rendered here: {{ … }} would be used as written (take it out, or move it to a field that is rendered)']}
+    ${'escalation labels are not rendered'} | ${STEP('    expect: { promql: up, op: "==", value: 1 }', 'escalation: [{ when: failed, to: [webhook], message: "m {{ labels.x }}", labels: { host: "{{ labels.x }}" } }]')} | ${['x.yaml:6: escalation[0].labels.host: templates are not rendered here: {{ … }} would be used as written (take it out, or move it to a field that is rendered)']}
+    ${'label_replace regex argument'}       | ${STEP(`    expect: { promql: 'label_replace(up, "d", "$1", "i", "{{ labels.x }}")', op: "==", value: 1 }`)}                                                                | ${["x.yaml:9: steps[0].expect.promql: {{ labels.x }} is label_replace's regex argument: an alert value there is a pattern the alert chose; match it with a label matcher (=~ quotes it) instead"]}
+  `('$name', ({ text, lines }: { text: string; lines: string[] }) => {
+    expect(parseRuleFile('x.yaml', text, {}).problems.map(formatProblem)).toEqual(lines);
+  });
+
   it('loadRulesOrThrow throws RuleFileError listing every problem', () => {
     let error: unknown;
     try {
