@@ -22,6 +22,8 @@ export const IPC_USAGE = `Usage: remediator ipc <method> [options]
 
   method     hello | state | ${COMMAND_KINDS.join(' | ')}
              (or command.<kind>, the wire name)
+             snapshot: not an IPC method: the exporter's last hello and last good state (its GET /snapshot),
+             for when the control loop is too starved to answer state
 
 Options:
   --path PATH         the supervisor's ipc.path socket (default: $SUPERVISOR_IPC_PATH)
@@ -31,6 +33,7 @@ Options:
   --manifest FILE     add_child: the child's YAML declaration ("-" reads stdin)
   --reason TEXT       words for the command's reason
   --timeout DURATION  default: the supervisor's advertised command timeout (30s), 5s for hello and state
+  --exporter URL      snapshot: the exporter (default http://127.0.0.1:$EXPORTER_PORT, port 9466)
 
 Prints the answer line; exit 0 ok (and accepted), 1 answered otherwise, 2 timed out, 3 no answer, 64 usage.`;
 
@@ -56,6 +59,7 @@ export async function runIpcCommand(argv: string[], io: IpcCommandIo): Promise<n
         manifest: { type: 'string' },
         reason: { type: 'string' },
         timeout: { type: 'string' },
+        exporter: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,6 +77,7 @@ export async function runIpcCommand(argv: string[], io: IpcCommandIo): Promise<n
     return 64;
   }
   const raw = positionals[0]!;
+  if (raw === 'snapshot') return snapshot(values.exporter ?? `http://127.0.0.1:${io.env.EXPORTER_PORT || '9466'}`, io);
   const method = raw === 'hello' || raw === 'state' || raw.startsWith('command.') ? raw : `command.${raw}`;
   const path = values.path ?? io.env.SUPERVISOR_IPC_PATH;
   if (path === undefined || path === '') {
@@ -133,6 +138,25 @@ export async function runIpcCommand(argv: string[], io: IpcCommandIo): Promise<n
   } catch (err) {
     if (!(err instanceof ActionError)) throw err;
     noAnswer(err.message, err.retryable, false);
+    return 3;
+  }
+}
+
+/** `remediator ipc snapshot`: prints the exporter's /snapshot (exit 0), or `{"error":…}` and exit 3. */
+async function snapshot(base: string, io: IpcCommandIo): Promise<number> {
+  try {
+    const res = await fetch(`${base.replace(/\/+$/, '')}/snapshot`, {
+      signal: AbortSignal.any([AbortSignal.timeout(5000), ...(io.signal ? [io.signal] : [])]),
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    io.stdout((await res.text()).trimEnd());
+    return 0;
+  } catch (err) {
+    io.stdout(
+      JSON.stringify({
+        error: { message: `exporter snapshot at ${base}: ${(err as Error).message}`, retryable: true, timedOut: false },
+      }),
+    );
     return 3;
   }
 }

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadExporterConfig } from '../../src/config.js';
+import { startExporter } from '../../src/exporter/exporter.js';
 import { runIpcCommand } from '../../src/ipc-command.js';
+import { silentLogger } from '../../src/log.js';
 import { parseWireJson } from '../../src/supervisor/json.js';
 import { goldenAnswer, startFakeSupervisor, type FakeSupervisor } from '../helpers/golden-supervisor.js';
 
@@ -87,5 +90,27 @@ describe('remediator ipc', () => {
       child_manifest: 'id: x\n',
       child_path: null,
     });
+  });
+});
+
+describe('remediator ipc snapshot', () => {
+  it("prints the exporter's last hello and last good state; exit 3 when no exporter answers", async () => {
+    supervisor = await startFakeSupervisor({ hello: goldenAnswer('hello'), state: goldenAnswer('state-healthy') });
+    const exporter = await startExporter(
+      loadExporterConfig({ SUPERVISOR_IPC_PATH: supervisor.path, EXPORTER_HOST: '127.0.0.1', EXPORTER_PORT: '0' }),
+      silentLogger,
+    );
+    try {
+      await fetch(`http://127.0.0.1:${exporter.port}/metrics`);
+      const r = await run(['snapshot'], { EXPORTER_PORT: String(exporter.port) });
+      expect(r.code).toBe(0);
+      const body = parseWireJson(r.out[0]!) as { target_id: string; last_good_state: { answer: { ok: boolean } } };
+      expect(body).toMatchObject({ target_id: 'payments-worker-a', last_good_state: { answer: { ok: true } } });
+    } finally {
+      await exporter.stop();
+    }
+    const gone = await run(['snapshot', '--exporter', `http://127.0.0.1:${exporter.port}`]);
+    expect(gone.code).toBe(3);
+    expect(JSON.parse(gone.out[0]!)).toMatchObject({ error: { retryable: true } });
   });
 });

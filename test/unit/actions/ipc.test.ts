@@ -250,3 +250,29 @@ describe('actions/ipc run', () => {
     expect(supervisor.lines).toEqual([]);
   });
 });
+
+describe('actions/ipc in a rule file (what `remediator check` reports)', () => {
+  it('a remove_child without confirmed: true, and a socket path from a label, are refused at load with their place', async () => {
+    const { parseRuleFile, formatProblem } = await import('../../../src/rules/load.js');
+    const text = `id: T
+title: t
+match: ['alertname="ChildCrashLoop"']
+target: "{{ labels.instance }}"
+vars: { ipc_path: /run/s.sock, target_id: t }
+steps:
+  - name: remove
+    action: { ipc: { path: "{{ vars.ipc_path }}", method: command.remove_child, target_id: "{{ vars.target_id }}", child: "{{ labels.child_id }}" } }
+  - name: state
+    action: { ipc: { path: "/run/{{ labels.instance }}.sock", method: state } }
+`;
+    const { procedure, problems } = parseRuleFile('t.yaml', text, {});
+    expect(procedure).toBeUndefined();
+    const lines = problems.map(formatProblem);
+    expect(lines).toContainEqual(expect.stringMatching(/^t\.yaml:8: steps\[0\]\.action\.ipc\.confirmed: .*confirmed: true/));
+    expect(lines).toContainEqual(expect.stringMatching(/^t\.yaml:10: steps\[1\]\.action\.ipc\.path: .*vars or env only/));
+    const fixed = text
+      .replace('child: "{{ labels.child_id }}" }', 'child: "{{ labels.child_id }}", confirmed: true }')
+      .replace('/run/{{ labels.instance }}.sock', '{{ vars.ipc_path }}');
+    expect(parseRuleFile('t.yaml', fixed, {}).problems).toEqual([]);
+  });
+});
