@@ -5,7 +5,7 @@ import { alertsFrom } from './alertmanager/alert-input.js';
 import type { Alert } from './alertmanager/payload.js';
 import { buildInfo } from './build-info.js';
 import { createClient, type ClientOptions } from './client/api.js';
-import { cancel, listRuns, pause, resume, retry, showRun, tailRun, type Output } from './client/commands.js';
+import { acknowledge, cancel, listRuns, pause, resume, retry, showRun, tailRun, type Output } from './client/commands.js';
 import { RUN_STATES } from './engine/record.js';
 import { ConfigError, loadConfig, loadExporterConfig } from './config.js';
 import { formatDuration } from './duration.js';
@@ -328,6 +328,15 @@ function program(result: { exit?: number }): Command {
       .option('--reason <text>', 'why (recorded with your name)'),
   ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
     result.exit = await retry(client(cmd), id, o.reason, io);
+  });
+  remoteOptions(
+    runs
+      .command('ack')
+      .argument('<id>', 'run id of an escalated run')
+      .description("acknowledge the run's escalation: its RemediationEscalated alert is resolved in Alertmanager")
+      .option('--reason <text>', 'why (recorded with your name)'),
+  ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
+    result.exit = await acknowledge(client(cmd), id, o.reason, io);
   });
   remoteOptions(
     root

@@ -46,6 +46,11 @@ export const Config = z.object({
   PROMETHEUS_URL: Url.default('http://127.0.0.1:9090'),
   /** Optional: silences and RemediationEscalated alerts go here. */
   ALERTMANAGER_URL: Url.optional(),
+  /**
+   * How often an open RemediationEscalated alert is re-sent to Alertmanager (each send lives 4 intervals), until a
+   * later run verifies the target healthy or an operator acknowledges it.
+   */
+  ESCALATION_RESEND_INTERVAL: Duration.default(60_000),
   /** Optional: escalations are POSTed here as JSON (and are the fallback when Alertmanager is unreachable). */
   ESCALATION_WEBHOOK_URL: Url.optional(),
   RULES_DIR: z.string().min(1).default('./rules'),

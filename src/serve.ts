@@ -16,6 +16,10 @@ import { createWorker } from './queue/worker.js';
 import { createConsole } from './console/router.js';
 import { createRangeQuery } from './prometheus/range.js';
 import { createApp } from './receiver/app.js';
+import type { RunRecord } from './engine/record.js';
+import { fetchAlerts } from './alertmanager/alerts.js';
+import { createEscalationLifecycle } from './queue/escalation-lifecycle.js';
+import { OpenEscalations } from './queue/open-escalations.js';
 import type { OperationsDeps } from './receiver/operations.js';
 import { describeRedis } from './redis-settings.js';
 import { RuleSet, type ReloadOutcome } from './rules/rule-set.js';
@@ -96,10 +100,31 @@ export async function startService(
     log.warn('automation paused by PAUSED=true: runs are recorded with their plan, nothing executes');
   }
 
+  // Escalation alerts stay open (re-sent) until a later run verifies the target healthy or someone acknowledges.
+  const alertmanager = config.ALERTMANAGER_URL ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT) : undefined;
+  const escalations = alertmanager
+    ? createEscalationLifecycle({
+        store: new OpenEscalations(producer.redis, keys),
+        alertmanager,
+        activeAlerts: (filters) => fetchAlerts(alertmanager.baseUrl, filters, config.HTTP_TIMEOUT),
+        links: async (runId, procedure) => {
+          const run = await receiverStore.get(runId).catch(() => undefined);
+          return {
+            runUrl: `${externalUrl(config)}/runs/${encodeURIComponent(runId)}`,
+            runbookUrl:
+              run?.alert.annotations.runbook_url ?? `${externalUrl(config)}/procedures#${encodeURIComponent(procedure)}`,
+          };
+        },
+        resendIntervalMs: config.ESCALATION_RESEND_INTERVAL,
+        log,
+      })
+    : undefined;
+  if (escalations) {
+    escalations.start();
+    stops.push(async () => escalations.stop());
+  }
+
   if (roles.worker) {
-    const alertmanager = config.ALERTMANAGER_URL
-      ? new AlertmanagerClient(config.ALERTMANAGER_URL, config.HTTP_TIMEOUT)
-      : undefined;
     const runUrl = (id: string) => `${externalUrl(config)}/runs/${encodeURIComponent(id)}`;
     const escalatorDeps = {
       targets: configureEscalationTargets(config, process.env, alertmanager),
@@ -150,6 +175,9 @@ export async function startService(
         silencer: alertmanager,
         escalate: createEscalator(escalatorDeps),
         notify: createNotifier(escalatorDeps),
+        ...(escalations
+          ? { onVerified: (r: RunRecord) => escalations.resolveVerified(r, (id, e) => receiverStore.appendAudit(id, e)) }
+          : {}),
         metrics,
         log,
         engine: {
@@ -177,6 +205,7 @@ export async function startService(
     control,
     procedures: rules.byId,
     queryRange: createRangeQuery({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT }),
+    ...(escalations ? { escalations } : {}),
     log,
   };
   const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));

@@ -143,6 +143,19 @@ export async function retry(api: ApiClient, id: string, reason: string | undefin
   return 0;
 }
 
+export async function acknowledge(api: ApiClient, id: string, reason: string | undefined, io: Output): Promise<number> {
+  const r = await api.post<{ error?: string; resolved?: Record<string, string>[] }>(
+    `/api/remediations/${encodeURIComponent(id)}/acknowledge`,
+    { reason },
+  );
+  if (r.status >= 400) {
+    io.err(r.body.error ?? `refused (HTTP ${r.status})`);
+    return 1;
+  }
+  io.out(`acknowledged: ${r.body.resolved?.length ?? 0} escalation alert(s) of ${id} resolved in Alertmanager`);
+  return 0;
+}
+
 export async function pause(api: ApiClient, reason: string, io: Output): Promise<number> {
   const r = await api.post<{ paused: boolean; by?: string; reason?: string; at?: string; note?: string }>('/api/pause', {
     reason,

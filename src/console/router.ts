@@ -14,7 +14,9 @@ import { isFinal, RUN_STATES, type RunRecord, type RunState } from '../engine/re
 import type { AuditEntry, PauseState } from '../queue/control.js';
 import type { RunFilter } from '../queue/records.js';
 import {
+  acknowledgeRun,
   cancelRun,
+  openEscalationsOf,
   operatorName,
   pauseAutomation,
   reasonText,
@@ -301,6 +303,16 @@ export function createConsole(deps: ConsoleDeps): express.Router {
     act(
       (req, who, reason) => retryRun(deps.ops, String(req.params.id), who, reason),
       (_req, body) => runPath((body as { runId: string }).runId),
+    ),
+  );
+  router.post(
+    '/runs/:id/acknowledge',
+    authed,
+    form,
+    csrf,
+    act(
+      (req, who, reason) => acknowledgeRun(deps.ops, String(req.params.id), who, reason),
+      (req) => runPath(String(req.params.id)),
     ),
   );
   router.post(

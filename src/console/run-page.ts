@@ -4,9 +4,21 @@ import { html, path, type Html } from './html.js';
 import { badge, bar, csrfField, type PageContext } from './layout.js';
 import { fmt, runTimeline, slaLine } from './timeline.js';
 
-function controls(run: RunRecord, ctx: PageContext): Html {
+function controls(run: RunRecord, ctx: PageContext, openEscalations: number): Html {
   const base = path('runs', run.id);
   const forms: Html[] = [];
+  if (openEscalations > 0)
+    forms.push(
+      html`<form
+        method="post"
+        action="${base}/acknowledge"
+        data-confirm="Acknowledge the escalation? Its RemediationEscalated alert is resolved in Alertmanager now."
+      >
+        ${csrfField(ctx)} <span class="badge escalated">escalation open</span>
+        <input name="reason" maxlength="500" placeholder="reason (optional)" />
+        <button type="submit" name="acknowledge">Acknowledge escalation</button>
+      </form>`,
+    );
   if (!isFinal(run.state)) {
     forms.push(
       run.cancelRequested
@@ -86,10 +98,10 @@ function facts(run: RunRecord): Html {
   </dl>`;
 }
 
-export function runPage(run: RunRecord, ctx: PageContext): Html {
+export function runPage(run: RunRecord, ctx: PageContext, openEscalations = 0): Html {
   const entries = runTimeline(run);
   return html`<h1>${badge(run.state)} ${run.procedure} on <span class="mono">${run.target}</span></h1>
-    ${controls(run, ctx)} ${facts(run)}
+    ${controls(run, ctx, openEscalations)} ${facts(run)}
     <h2>Timeline</h2>
     <ol class="timeline" id="timeline">
       ${entries.map((e) => {

@@ -79,6 +79,8 @@ export interface AdmissionDeps {
   targetBusyRetryMs?: number;
   /** How often the lease is renewed while the run holds it (default a third of its TTL, at least 1 s). */
   leaseRenewMs?: number;
+  /** A run ended verified healthy (succeeded): earlier escalations of its procedure on its target can be resolved. */
+  onVerified?: (record: RunRecord) => Promise<void>;
 }
 
 /** One run going through the gates. Gates read it and may change how it runs. */
@@ -195,6 +197,12 @@ export async function admitAndRun(
       },
       signal,
     );
+    if (finished.state === 'succeeded' && deps.onVerified)
+      await deps
+        .onVerified(finished)
+        .catch((err: Error) =>
+          log.warn({ err: err.message }, 'could not resolve open escalations; they stay open until the next healthy run'),
+        );
     return { kind: 'done', state: finished.state };
   } finally {
     for (const f of undo.reverse())

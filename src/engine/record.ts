@@ -47,7 +47,8 @@ export interface EscalationRecord {
 
 /** Something an operator did to a run (console or CLI): who, when, why. `by` is self-declared; the token is shared. */
 export interface OperatorAction {
-  action: 'cancel' | 'retry' | 'acknowledge';
+  /** acknowledge: an operator resolved the run's escalation; escalation-resolved: a later run verified the target. */
+  action: 'cancel' | 'retry' | 'acknowledge' | 'escalation-resolved';
   by: string;
   at: string;
   reason?: string;

@@ -39,6 +39,12 @@ export function redisKeys(queuePrefix: string) {
     runsVersion: `${tag}:runs:version`,
     /** Capped list (newest first) of operator actions that belong to no single run: pause, resume. */
     audit: `${tag}:audit`,
+    /** Hash of escalation alerts still open in Alertmanager (re-sent until a later run verifies, or an ack). */
+    openEscalations: `${tag}:escalations:open`,
+    /** When each escalation alert identity was last resolved (so a stale listing cannot reopen it). */
+    closedEscalations: `${tag}:escalations:closed`,
+    /** Claimed by the one process that re-sends the open escalations this interval. */
+    escalationResend: `${tag}:escalations:resend`,
     /** Per target, whatever its spelling (canonicalTarget). */
     lease: (target: string) => `${tag}:lease:${digest(canonicalTarget(target))}`,
     budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${canonicalTarget(target)}`)}`,

@@ -9,6 +9,7 @@ import type { RunRecord } from '../engine/record.js';
 import type { ReloadOutcome } from '../rules/rule-set.js';
 import { bearerAuth, requireJsonBody, type AuthSettings } from './auth.js';
 import {
+  acknowledgeRun,
   cancelRun,
   operatorName,
   pauseAutomation,
@@ -236,6 +237,13 @@ export function createApp(deps: AppDeps): express.Express {
       api.post('/remediations/:id/retry', body, async (req, res) => {
         const r = await retryRun(ops, String(req.params.id), who(req), reasonOf(req));
         res.status(r.status).json(r.body);
+      });
+      api.post('/remediations/:id/acknowledge', body, async (req, res) => {
+        const r = await acknowledgeRun(ops, String(req.params.id), who(req), reasonOf(req));
+        res.status(r.status).json(r.body);
+      });
+      api.get('/escalations', async (_req, res) => {
+        res.json({ open: ops.escalations ? await ops.escalations.open() : [] });
       });
       api.get('/remediations/:id/steps/:index/series', async (req, res) => {
         const index = Number(req.params.index);

@@ -8,6 +8,7 @@ import { isFinal, newRunRecord, type OperatorAction, type RunRecord } from '../e
 import type { RangeQuery, RangeSeries } from '../prometheus/range.js';
 import type { AutomationControl, PauseState } from '../queue/control.js';
 import type { RunJob } from '../queue/queue.js';
+import type { OpenEscalation } from '../queue/open-escalations.js';
 import type { RecordStore } from '../queue/records.js';
 import type { Procedure } from '../rules/schema.js';
 import type { HandlerResponse } from './webhook.js';
@@ -20,6 +21,11 @@ export interface OperationsDeps {
   control: Pick<AutomationControl, 'state' | 'pause' | 'resume' | 'audit'>;
   procedures: ReadonlyMap<string, Procedure>;
   queryRange?: RangeQuery;
+  /** Open escalation alerts (absent without ALERTMANAGER_URL). */
+  escalations?: {
+    open(): Promise<OpenEscalation[]>;
+    resolve(match: (e: OpenEscalation) => boolean, why: string): Promise<OpenEscalation[]>;
+  };
   log: Logger;
 }
 
@@ -101,6 +107,31 @@ export async function retryRun(deps: OperationsDeps, id: string, by: string, rea
     deps.log.warn({ runId: id, rerun: newId, by, reason }, 're-run requested by an operator');
   }
   return { status: 202, body: { runId: newId, rerunOf: id, created } };
+}
+
+/** The escalation alerts a run raised that are still open in Alertmanager. */
+export async function openEscalationsOf(deps: OperationsDeps, id: string): Promise<OpenEscalation[]> {
+  return deps.escalations ? (await deps.escalations.open()).filter((e) => e.runId === id) : [];
+}
+
+/**
+ * An operator acknowledges a run's escalation: its RemediationEscalated alert is resolved in Alertmanager now
+ * (instead of staying open until a later run verifies the target healthy), and the run records who and why.
+ */
+export async function acknowledgeRun(deps: OperationsDeps, id: string, by: string, reason?: string): Promise<HandlerResponse> {
+  const run = await deps.store.get(id);
+  if (run === undefined) return { status: 404, body: { error: `no run ${id}` } };
+  if (deps.escalations === undefined)
+    return { status: 409, body: { error: 'no ALERTMANAGER_URL: there are no escalation alerts to resolve' } };
+  const at = now();
+  const closed = await deps.escalations.resolve(
+    (e) => e.runId === id,
+    `acknowledged by ${by} at ${at}${reason ? `: ${reason}` : ''}`,
+  );
+  if (closed.length === 0) return { status: 409, body: { error: `run ${id} has no open escalation` } };
+  await deps.store.appendAudit(id, { action: 'acknowledge', by, at, ...(reason ? { reason } : {}) });
+  deps.log.warn({ runId: id, by, reason, alerts: closed.length }, 'escalation acknowledged by an operator');
+  return { status: 200, body: { runId: id, resolved: closed.map((e) => e.alert.labels) } };
 }
 
 export async function pauseAutomation(deps: OperationsDeps, by: string, reason: string): Promise<HandlerResponse> {
