@@ -132,6 +132,7 @@ export async function startService(
       metrics,
       log,
       runUrl,
+      runbookUrl: (procedure: string) => `${externalUrl(config)}/procedures#${encodeURIComponent(procedure)}`,
     };
     // Workers wait for Redis forever (maxRetriesPerRequest: null); their records go through the same connection.
     const workerRedis = connectRedis(config.redis, 'worker');

@@ -234,11 +234,12 @@ export function createConsole(deps: ConsoleDeps): express.Router {
       res.status(404).type('text/plain').send('no such run\n');
       return;
     }
+    const open = (await openEscalationsOf(deps.ops, run.id)).length;
     send(
       req,
       res,
       `${run.procedure} ${run.target}`,
-      runPage(run, ctxOf(req as Authed)),
+      runPage(run, ctxOf(req as Authed), open),
       `/runs/${encodeURIComponent(run.id)}/events`,
     );
   });

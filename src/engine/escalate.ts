@@ -25,8 +25,10 @@ export interface EscalatorDeps {
   timeoutMs: number;
   metrics: Metrics;
   log: Logger;
-  /** Where a human can read the run (…/api/remediations/<id>). */
+  /** Where a human can read the run: the console's run page at REMEDIATOR_EXTERNAL_URL. */
   runUrl?: (runId: string) => string;
+  /** Where the procedure is described when the alert brings no runbook_url of its own (the console's procedures page). */
+  runbookUrl?: (procedure: string) => string;
   /** Backoff base between delivery attempts (default 500 ms, with jitter). */
   retryDelayMs?: number;
   env?: Readonly<Record<string, string | undefined>>;
@@ -131,6 +133,9 @@ export function createEscalator(deps: EscalatorDeps) {
         steps: record.steps.map((s) => ({ name: s.name, status: s.status, reason: s.reason })),
         attachments: attachments(record, escalation.attach),
         ...(deps.runUrl ? { runUrl: deps.runUrl(record.id) } : {}),
+        ...(record.alert.annotations.runbook_url || deps.runbookUrl
+          ? { runbookUrl: record.alert.annotations.runbook_url || deps.runbookUrl!(procedure.id) }
+          : {}),
         labels: escalation.labels ?? {},
       };
       const send = async (to: string, entryMessage: string): Promise<boolean> => {

@@ -43,6 +43,9 @@ export function toAlert(notice: Notice): PostableAlert {
       summary: cap(notice.message, ANNOTATION_LIMIT),
       description: cap(notice.reason ?? '', ANNOTATION_LIMIT),
       run_id: notice.runId,
+      // Links people follow from the page: the run in remediator's console, and the runbook.
+      ...(notice.runUrl ? { run_url: notice.runUrl } : {}),
+      ...(notice.runbookUrl ? { runbook_url: notice.runbookUrl } : {}),
       tried: cap(tried(notice), ANNOTATION_LIMIT),
       ...Object.fromEntries(
         Object.entries(notice.attachments).map(([k, v]) => [

@@ -32,6 +32,8 @@ export interface EscalationNotice {
   readonly labels: Readonly<Record<string, string>>;
   /** Where a human can read the run. */
   readonly runUrl?: string | undefined;
+  /** The runbook: the firing alert's runbook_url annotation, else the procedure's page in the console. */
+  readonly runbookUrl?: string | undefined;
 }
 
 /** Automation paused by the storm breaker: one notice, belonging to no procedure. */
