@@ -98,6 +98,14 @@ export const Config = z.object({
   STORM_WINDOW: Duration.default(5 * 60_000),
   /** Finished runs stay in the history API (and block re-runs of the same incident) this long. */
   RUN_RETENTION: Duration.default(7 * 24 * 3_600_000),
+  /**
+   * Names of remediator's environment variables exec children inherit besides the fixed allow-list
+   * (actions/exec.ts INHERITED_ENV: PATH, HOME, locale…), comma-separated. Read by the exec action at spawn.
+   */
+  EXEC_ENV_ALLOW: z
+    .string()
+    .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*\s*(,\s*[A-Za-z_][A-Za-z0-9_]*\s*)*)?$/, 'expected variable names, comma-separated')
+    .default(''),
 });
 /** The validated environment, plus the Redis connection settings resolved from its REDIS_* variables. */
 export type Config = z.infer<typeof Config> & { redis: RedisSettings };

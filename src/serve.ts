@@ -12,6 +12,7 @@ import { redisKeys } from './queue/keys.js';
 import { TargetLocks } from './queue/locks.js';
 import { Producer } from './queue/queue.js';
 import { RecordStore } from './queue/records.js';
+import { redactingRunStore } from './engine/redacted-store.js';
 import { createWorker } from './queue/worker.js';
 import { createConsole } from './console/router.js';
 import { createRangeQuery } from './prometheus/range.js';
@@ -168,7 +169,8 @@ export async function startService(
       stalledIntervalMs: config.STALLED_INTERVAL,
       procedures: byId,
       admission: {
-        store: new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated),
+        // Every save of a run record goes through its procedure's env redactor: `{{ env.X }}` values never stored.
+        store: redactingRunStore(new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated), rules.byId),
         leases: locks,
         budgets: locks,
         automation: new AutomationControl(workerRedis, keys),

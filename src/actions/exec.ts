@@ -187,24 +187,36 @@ function quoteArg(arg: string): string {
 }
 
 /**
- * remediator's environment minus its own secrets: a rule's command (a diagnostic script, `env`, a tool that dumps
- * its environment on error) must not be able to put the webhook token or connection passwords into a run record.
- * A rule that needs one passes it explicitly through `env:` (e.g. `{{ env.X }}`).
+ * What an exec child inherits from remediator's environment: an allow-list, never "everything but our secrets"
+ * (a new secret variable, REDIS_*, a cloud credential, would otherwise leak through a diagnostic script that dumps
+ * its environment into a run record). The program search path, home, user, locale, time zone, temp dir, terminal,
+ * and where a Kubernetes client finds its cluster. More names: EXEC_ENV_ALLOW (comma-separated). Anything else a
+ * command needs, the rule passes through `env:` (e.g. `TOKEN: "{{ env.X }}"`, redacted from run records).
  */
-export const WITHHELD_ENV = [
-  'WEBHOOK_TOKEN',
-  'REDIS_URL',
-  'REDIS_PASSWORD',
-  'REDIS_PASSWORD_FILE',
-  'REDIS_SENTINEL_PASSWORD',
-  'REDIS_SENTINEL_PASSWORD_FILE',
-  'PROMETHEUS_URL',
-  'ALERTMANAGER_URL',
-  'ESCALATION_WEBHOOK_URL',
+export const INHERITED_ENV = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+  'KUBECONFIG',
+  'KUBERNETES_SERVICE_HOST',
+  'KUBERNETES_SERVICE_PORT',
 ] as const;
 
-function inheritedEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of WITHHELD_ENV) delete env[name];
-  return env;
+/** The child's base environment: the allow-list (and LC_*), plus EXEC_ENV_ALLOW's names. */
+export function inheritedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const extra = (env.EXEC_ENV_ALLOW ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const allowed = new Set<string>([...INHERITED_ENV, ...extra]);
+  return Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => value !== undefined && (allowed.has(name) || /^LC_[A-Z]+$/.test(name))),
+  );
 }

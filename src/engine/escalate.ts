@@ -11,6 +11,7 @@ import { EscalationError, type EscalationNotice, type Notice } from '../escalati
 import { withRetries } from '../http/retry.js';
 import type { Metrics } from '../metrics.js';
 import type { Escalation, EscalationWhen, Procedure } from '../rules/schema.js';
+import { envRedactor } from '../redact.js';
 import { createRender } from '../template.js';
 import type { EscalationRecord, RunRecord } from './record.js';
 
@@ -138,10 +139,12 @@ export function createEscalator(deps: EscalatorDeps) {
           : {}),
         labels: escalation.labels ?? {},
       };
+      // What leaves remediator carries no `{{ env.X }}` value (redact.ts), however it got into the run.
+      const safeNotice = envRedactor(procedure, deps.env ?? process.env)(notice);
       const send = async (to: string, entryMessage: string): Promise<boolean> => {
         const entry: EscalationRecord = { when, to, status: 'sent', at: new Date().toISOString(), message: entryMessage };
         try {
-          await deliver(to, notice, log);
+          await deliver(to, safeNotice, log);
         } catch (err) {
           entry.status = 'failed';
           entry.error = (err as Error).message;

@@ -3,6 +3,7 @@ import type { StepState } from '../checks/types.js';
 import type { Metrics } from '../metrics.js';
 import type { PrometheusClient } from '../prometheus/client.js';
 import type { EscalationWhen, Procedure } from '../rules/schema.js';
+import { envRedactor } from '../redact.js';
 import { createRender, type TemplateScope } from '../template.js';
 import type { RunRecord, RunState, StepRecord } from './record.js';
 import { escalationsFor } from './escalate.js';
@@ -65,7 +66,13 @@ export async function runProcedure(
   deps: EngineDeps,
   signal: AbortSignal,
 ): Promise<RunRecord> {
-  const log = deps.log.child({ runId: record.id, procedure: procedure.id });
+  // Logged reasons and errors can quote an action's output: `{{ env.X }}` values are redacted there too (redact.ts).
+  const redact = envRedactor(procedure, deps.env ?? process.env);
+  const scrub = (value: unknown) => redact(value);
+  const log = deps.log.child(
+    { runId: record.id, procedure: procedure.id },
+    { serializers: { reason: scrub, err: scrub, checkpoint: scrub } },
+  );
   const scope = templateScope(procedure, record, deps.env ?? process.env);
   const render = createRender(scope);
   const states = new Map<string, StepState>();

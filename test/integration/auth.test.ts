@@ -184,7 +184,7 @@ steps:
     expect(logLines.filter((l) => l.includes(TOKEN.slice(0, 12)))).toEqual([]);
   });
 
-  // exec children get remediator's environment minus its own secrets (src/actions/exec.ts WITHHELD_ENV), so no
+  // exec children get an allow-listed environment (src/actions/exec.ts INHERITED_ENV), so no
   // rule's command can put the token into a run record that GET /api/remediations/:id serves.
   it('an exec action cannot hand the token to a run record served by the API', async () => {
     const labels = { alertname: 'AuthProbe', instance: 'host-1' };

@@ -78,16 +78,21 @@ describe('actions/exec', () => {
     expect(result.output).toBe('€\n');
   });
 
-  it('adds spec.env to the environment it inherits', async () => {
+  // Issue 9: an allow-list (PATH, HOME, locale… and EXEC_ENV_ALLOW's names), plus spec.env; nothing else of remediator's.
+  it('inherits only the allow-listed environment (and EXEC_ENV_ALLOW), and adds spec.env', async () => {
     process.env.REMEDIATOR_EXEC_INHERITED = 'inherited';
+    process.env.SOME_CLOUD_SECRET = 'secret';
     try {
-      const result = await exec.run(
-        { ...js('console.log(process.env.REMEDIATOR_EXEC_INHERITED + " " + process.env.EXTRA)'), env: { EXTRA: 'extra' } },
-        actionContext(),
+      const print = js(
+        'console.log([process.env.REMEDIATOR_EXEC_INHERITED, process.env.SOME_CLOUD_SECRET, process.env.EXTRA, !!process.env.PATH].join(" "))',
       );
-      expect(result.output).toBe('inherited extra\n');
+      expect((await exec.run({ ...print, env: { EXTRA: 'extra' } }, actionContext())).output).toBe('  extra true\n');
+      process.env.EXEC_ENV_ALLOW = ' REMEDIATOR_EXEC_INHERITED ,OTHER';
+      expect((await exec.run({ ...print, env: { EXTRA: 'extra' } }, actionContext())).output).toBe('inherited  extra true\n');
     } finally {
       delete process.env.REMEDIATOR_EXEC_INHERITED;
+      delete process.env.SOME_CLOUD_SECRET;
+      delete process.env.EXEC_ENV_ALLOW;
     }
   });
 
