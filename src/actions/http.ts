@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DurationText, parseDuration } from '../duration.js';
 import { createHttpClient, HttpError } from '../http/client.js';
 import { redactUrl } from '../http/redact.js';
+import { isRetryable } from '../http/retryable.js';
 import type { Render } from '../template.js';
 import { ActionError, capOutput, type Action } from './types.js';
 
@@ -68,6 +69,7 @@ export const http: Action<HttpSpec> = {
     return {
       status: ok ? 'succeeded' : 'failed',
       httpStatus: res.status,
+      ...(ok ? {} : { retryable: isRetryable(res.status) }),
       ...(body !== undefined ? { body } : {}),
       output: capOutput(text === '' ? statusLine : `${statusLine}\n${text}`),
       detail: { request: `${method} ${redactUrl(s.url)}` },

@@ -34,6 +34,11 @@ export interface ActionResult {
   output?: string;
   httpStatus?: number;
   body?: unknown;
+  /**
+   * For a failed result: whether another attempt could turn out differently (an HTTP 4xx other than 429: no).
+   * Unset: it might. The step runner does not retry a step whose action said no.
+   */
+  retryable?: boolean;
   /** Anything else worth keeping in the run record (pids signalled, pod name…). */
   detail?: Record<string, unknown>;
 }

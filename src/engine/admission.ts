@@ -112,10 +112,7 @@ export const PASS: Verdict = { kind: 'pass' };
 /** The worker (host:pid) recorded on the runs it runs. */
 export const WORKER_ID = `${hostname()}:${process.pid}`;
 
-/** This worker may no longer act for the run: its target lease went to another run (or could not be renewed in time). */
-export class LeaseLostError extends Error {
-  override readonly name = 'LeaseLostError';
-}
+export { LeaseLostError } from './errors.js';
 
 export type RunOutcome = { kind: 'done'; state: RunState } | { kind: 'defer'; delayMs: number };
 

@@ -3,7 +3,8 @@
  * reason; the entry gates (storm, pause, budget, silence) apply once, before a run first acts: a run resumed
  * after a crash or a hand-back has been admitted already.
  */
-import { PASS, LeaseLostError, WORKER_ID, type Admission, type AdmissionDeps, type Gate, type Verdict } from './admission.js';
+import { LeaseLostError } from './errors.js';
+import { PASS, WORKER_ID, type Admission, type AdmissionDeps, type Gate, type Verdict } from './admission.js';
 import { isFinal } from './record.js';
 import { cancelReason } from './run.js';
 

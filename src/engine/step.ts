@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Logger } from 'pino';
 import { ActionError, type ActionResult } from '../actions/types.js';
 import { lookup, renderWhere, selectElements } from '../checks/json.js';
@@ -5,6 +7,8 @@ import { awaitCheck } from '../checks/poll.js';
 import type { CheckContext, StepState } from '../checks/types.js';
 import type { PrometheusClient } from '../prometheus/client.js';
 import { formatDuration } from '../duration.js';
+import { withRetries } from '../http/retry.js';
+import { LeaseLostError } from './errors.js';
 import type { AnyActionUse, AnyCheckUse } from '../rules/model.js';
 import type { Step } from '../rules/schema.js';
 import { createRender, TemplateError, type Render, type TemplateScope } from '../template.js';
@@ -16,7 +20,11 @@ export interface StepSettings {
   planReason?: string;
   pollIntervalMs: number;
   stepTimeoutMs: number;
+  /** First delay before retrying a step attempt or an action call that could not be made (default 500 ms; grows, with jitter). */
+  retryDelayMs?: number;
 }
+
+const DEFAULT_RETRY_DELAY_MS = 500;
 
 export interface StepContext {
   /** The run this step belongs to (actions name it to their target: ActionContext.run). */
@@ -88,17 +96,43 @@ export async function evaluateCheck(
   };
 }
 
+/** Attempts of one action call when it could not be made at all and says trying again could help (ActionError). */
+const TRANSIENT_ATTEMPTS = 3;
+
+/**
+ * ONE action call, with the attempt's timeout. An ActionError that says retrying could help (no connection)
+ * is tried again with backoff, up to TRANSIENT_ATTEMPTS: by the Action contract the call was not made at all,
+ * so trying again repeats nothing. What is left is a failed result saying whether the failure is permanent.
+ */
 async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, attempt: number): Promise<ActionResult> {
   const own = use.action.timeoutMs?.(spec);
   const timeoutMs = ctx.step.timeout ?? (own !== undefined ? own + 2000 : ctx.settings.stepTimeoutMs);
-  ctx.mayAct?.();
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+  let timedOut = false;
   try {
-    return await use.action.run(spec, { signal, log: ctx.log, run: { ...ctx.run, step: ctx.step.name, attempt } });
+    return await withRetries(
+      async () => {
+        ctx.mayAct?.();
+        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+        try {
+          return await use.action.run(spec, { signal, log: ctx.log, run: { ...ctx.run, step: ctx.step.name, attempt } });
+        } catch (err) {
+          timedOut = signal.aborted && !ctx.signal.aborted;
+          throw err;
+        }
+      },
+      {
+        attempts: TRANSIENT_ATTEMPTS,
+        baseDelayMs: ctx.settings.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+        signal: ctx.signal,
+        retryable: (err) => err instanceof ActionError && err.retryable && !timedOut && !ctx.signal.aborted,
+        onRetry: (err, n, delayMs) =>
+          ctx.log.warn({ attempt, call: n, delayMs, err: (err as Error).message }, 'action could not be made; trying again'),
+      },
+    );
   } catch (err) {
     if (ctx.signal.aborted) throw err; // worker shutdown or cancellation: not the step's failure
+    if (err instanceof LeaseLostError) throw err; // not the step's failure either: the run stops acting here
     const message = err instanceof Error ? err.message : String(err);
-    const timedOut = signal.aborted;
     return {
       status: 'failed',
       output: timedOut ? `timed out after ${formatDuration(timeoutMs)}` : message,
@@ -109,14 +143,22 @@ async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, att
   }
 }
 
+/** How one attempt of action + expect ended, when it did not pass. */
+interface AttemptFailure {
+  status: 'failed' | 'unknown';
+  why: string;
+  /** Another attempt cannot turn out differently: the action said so (a 4xx, a program that is not there). */
+  permanent: boolean;
+}
+
 /**
- * Runs ONE step: its `when`, then attempts of action + expect (several only with onFailure: retry).
- * Timeouts, retries, dry-run and takeover verification live here once for every action kind.
+ * Runs ONE step: its `when`, then attempts of action + expect (several only with onFailure: retry, with backoff
+ * between them, and none after a permanent failure). Timeouts, retries, dry-run and takeover verification live
+ * here once for every action kind.
  */
 export async function runStep(ctx: StepContext, record: StepRecord): Promise<StepRecord> {
   const { step } = ctx;
-  const started = Date.now();
-  record.startedAt ??= new Date(started).toISOString();
+  record.startedAt ??= new Date().toISOString();
   const state: StepState = {};
   ctx.states.set(step.name, state);
   const finish = (status: StepRecord['status'], reason?: string): StepRecord => {
@@ -129,89 +171,133 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
     return record;
   };
 
-  if (step.when && !ctx.resumedAfterAction) {
-    await ctx.checkpoint('when', 0);
-    const when = await evaluateCheck(step.when, ctx, 'when');
-    record.when = when;
-    if (!when.holds) {
-      return finish('skipped', `condition not met: ${when.description}${when.reason ? ` (${when.reason})` : ''}`);
-    }
-  }
+  const skip = await checkWhen(ctx, record);
+  if (skip !== undefined) return finish('skipped', skip);
 
-  const action = step.action;
-  // One rendered spec per run of the action: one, or one per forEach item.
-  let rendered: unknown[] = [];
-  if (action !== undefined) {
-    try {
-      const renders = step.forEach
-        ? forEachItems(step, ctx.states, ctx.render).map((item) => createRender({ ...ctx.scope, item }))
-        : [ctx.render];
-      rendered = renders.map((r) => action.render(r));
-    } catch (err) {
-      if (!(err instanceof TemplateError) && !(err instanceof ForEachError)) throw err;
-      return finish('failed', `not run: ${(err as Error).message}`);
-    }
-    const description =
-      rendered.length === 1
-        ? action.describe(rendered[0])
-        : `${rendered.length}× ${rendered.map((r) => action.describe(r)).join('; ') || action.kind}`;
-    record.action = { kind: action.kind, spec: rendered.length === 1 && !step.forEach ? rendered[0] : rendered, description };
-  }
+  const prepared = prepareAction(ctx, record);
+  if ('notRun' in prepared) return finish('failed', prepared.notRun);
 
   if (ctx.settings.dryRun) {
     if (record.action) record.result = { status: 'succeeded', output: `dry run: would run ${record.action.description}` };
     return finish('skipped', 'dry run: nothing executed, nothing verified');
   }
 
-  // A takeover where the action may already have happened: look before acting again.
-  if (ctx.resumedAfterAction && step.expect && action !== undefined) {
-    const before = await evaluateCheck(step.expect.once(), ctx, 'expect');
-    if (before.holds) {
-      record.expect = before;
-      record.observed = before.observed;
-      return finish('passed', 'verified after takeover; the action was not repeated');
-    }
-  }
+  if (await holdsAfterTakeover(ctx, record)) return finish('passed', 'verified after takeover; the action was not repeated');
 
   const maxAttempts = step.onFailure === 'retry' ? 1 + step.retries : 1;
   // A takeover repeats the interrupted attempt (its action may or may not have happened; the look above said the
   // fix does not hold), rather than counting it as used.
   const firstAttempt = ctx.resumedAfterAction ? Math.max(1, record.attempts) : record.attempts + 1;
-  for (let attempt = firstAttempt; attempt <= maxAttempts; attempt++) {
+  const backoff = stepBackoff(ctx.settings);
+  for (let attempt = firstAttempt; ; attempt++) {
     record.attempts = attempt;
-    if (action !== undefined) {
-      ctx.mayAct?.();
-      await ctx.checkpoint('action', attempt);
-      record.result =
-        rendered.length === 1 && !step.forEach
-          ? await runAction(ctx, action, rendered[0], attempt)
-          : await runEach(ctx, action, rendered, attempt);
-      state.result = record.result;
+    const failure = await runAttempt(ctx, record, state, prepared, attempt);
+    if (failure === undefined) {
+      const passed = record.expect?.holds === true;
+      return finish('passed', passed ? record.expect!.reason : record.result ? 'action succeeded (no expectation)' : undefined);
     }
-    await ctx.checkpoint('verify', attempt);
-    if (step.expect) {
-      // An action that failed outright is verified once, now: waiting out `within` for a fix that was not
-      // applied only delays the retry or the escalation.
-      const actionFailed = record.result?.status === 'failed';
-      const expect = await evaluateCheck(actionFailed ? step.expect.once() : step.expect, ctx, 'expect');
-      record.expect = expect;
-      record.observed = expect.observed;
-      if (expect.holds) return finish('passed', expect.reason);
-      const why =
-        (expect.unknown
-          ? `verification unknown: ${expect.reason}`
-          : `expected ${expect.description}: ${expect.reason ?? 'does not hold'}`) +
-        (actionFailed ? ` (the action failed: ${firstLine(record.result?.output)}; verified once without waiting)` : '');
-      if (attempt === maxAttempts)
-        return finish(expect.unknown ? 'unknown' : 'failed', attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
-      ctx.log.warn({ attempt, reason: why }, 'step attempt failed, retrying');
-    } else if (record.result === undefined || record.result.status === 'succeeded') {
-      return finish('passed', record.result ? 'action succeeded (no expectation)' : undefined);
-    } else if (attempt === maxAttempts) {
-      return finish('failed', `action failed: ${record.result.output ?? record.result.status}`);
+    if (attempt >= maxAttempts) {
+      return finish(failure.status, attempt > 1 && record.expect ? `${failure.why} (after ${attempt} attempts)` : failure.why);
     }
+    if (failure.permanent) {
+      return finish(failure.status, `${failure.why} (not retried: the action says another attempt cannot help)`);
+    }
+    const delayMs = backoff.next();
+    ctx.log.warn({ attempt, reason: failure.why, delayMs }, 'step attempt failed, retrying');
+    await sleep(delayMs, undefined, { signal: ctx.signal });
   }
-  return finish('failed', 'no attempts left');
+}
+
+/** The step's `when`: undefined to go on, or why the step is skipped. */
+async function checkWhen(ctx: StepContext, record: StepRecord): Promise<string | undefined> {
+  if (!ctx.step.when || ctx.resumedAfterAction) return undefined;
+  await ctx.checkpoint('when', 0);
+  const when = await evaluateCheck(ctx.step.when, ctx, 'when');
+  record.when = when;
+  return when.holds ? undefined : `condition not met: ${when.description}${when.reason ? ` (${when.reason})` : ''}`;
+}
+
+/** The action rendered once per call (one, or one per forEach item), recorded; or why it cannot run. */
+type Prepared = { use?: AnyActionUse; specs: unknown[]; each: boolean } | { notRun: string };
+
+function prepareAction(ctx: StepContext, record: StepRecord): Prepared {
+  const { step } = ctx;
+  const use = step.action;
+  if (use === undefined) return { specs: [], each: false };
+  let specs: unknown[];
+  try {
+    const renders = step.forEach
+      ? forEachItems(step, ctx.states, ctx.render).map((item) => createRender({ ...ctx.scope, item }))
+      : [ctx.render];
+    specs = renders.map((r) => use.render(r));
+  } catch (err) {
+    if (!(err instanceof TemplateError) && !(err instanceof ForEachError)) throw err;
+    return { notRun: `not run: ${(err as Error).message}` };
+  }
+  const description =
+    specs.length === 1 ? use.describe(specs[0]) : `${specs.length}× ${specs.map((r) => use.describe(r)).join('; ') || use.kind}`;
+  record.action = { kind: use.kind, spec: specs.length === 1 && !step.forEach ? specs[0] : specs, description };
+  return { use, specs, each: step.forEach !== undefined || specs.length !== 1 };
+}
+
+/** A takeover where the action may already have happened: look before acting again. */
+async function holdsAfterTakeover(ctx: StepContext, record: StepRecord): Promise<boolean> {
+  if (!ctx.resumedAfterAction || !ctx.step.expect || ctx.step.action === undefined) return false;
+  const before = await evaluateCheck(ctx.step.expect.once(), ctx, 'expect');
+  if (!before.holds) return false;
+  record.expect = before;
+  record.observed = before.observed;
+  return true;
+}
+
+/** One attempt: the action (if any), then the expectation. Undefined when it passed. */
+async function runAttempt(
+  ctx: StepContext,
+  record: StepRecord,
+  state: StepState,
+  prepared: { use?: AnyActionUse; specs: unknown[]; each: boolean },
+  attempt: number,
+): Promise<AttemptFailure | undefined> {
+  const { use, specs, each } = prepared;
+  if (use !== undefined) {
+    ctx.mayAct?.();
+    await ctx.checkpoint('action', attempt);
+    record.result = each ? await runEach(ctx, use, specs, attempt) : await runAction(ctx, use, specs[0], attempt);
+    state.result = record.result;
+  }
+  await ctx.checkpoint('verify', attempt);
+  const result = record.result;
+  const permanent = result?.status === 'failed' && (result.retryable === false || result.detail?.error === 'permanent');
+  const expect = ctx.step.expect;
+  if (expect === undefined) {
+    if (result === undefined || result.status === 'succeeded') return undefined;
+    return { status: 'failed', why: `action failed: ${result.output ?? result.status}`, permanent };
+  }
+  // An action that failed outright is verified once, now: waiting out `within` for a fix that was not
+  // applied only delays the retry or the escalation.
+  const actionFailed = result?.status === 'failed';
+  const verified = await evaluateCheck(actionFailed ? expect.once() : expect, ctx, 'expect');
+  record.expect = verified;
+  record.observed = verified.observed;
+  if (verified.holds) return undefined;
+  const why =
+    (verified.unknown
+      ? `verification unknown: ${verified.reason}`
+      : `expected ${verified.description}: ${verified.reason ?? 'does not hold'}`) +
+    (actionFailed ? ` (the action failed: ${firstLine(result?.output)}; verified once without waiting)` : '');
+  return { status: verified.unknown ? 'unknown' : 'failed', why, permanent };
+}
+
+/** Delays between a step's attempts: exponential with jitter (cockatiel's decorrelated jitter), from retryDelayMs. */
+function stepBackoff(settings: StepSettings): { next(): number } {
+  let backoff: IBackoff<unknown> | undefined;
+  const factory = new ExponentialBackoff({ initialDelay: settings.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS, maxDelay: 30_000 });
+  return {
+    next() {
+      backoff = (backoff ?? factory).next(undefined);
+      return backoff.duration;
+    },
+  };
 }
 
 export class ForEachError extends Error {

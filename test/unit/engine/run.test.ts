@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMetrics } from '../../../src/metrics.js';
@@ -401,5 +402,77 @@ escalation:
     expect(r.steps[0]!.result?.output).toMatch(/field_path="dashboard.path"/);
     expect(got.map((g) => g.message)).toEqual(['socket path contention']);
     expect(r.state).toBe('escalated');
+  });
+
+  describe('step policy: the action verdict decides retries', () => {
+    const server = async (handle: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const { createServer } = await import('node:http');
+      const s = createServer(handle);
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      return { url: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => new Promise((r) => s.close(r)) };
+    };
+    const fast = { dryRun: false, pollIntervalMs: 20, stepTimeoutMs: 5000, retryDelayMs: 5 };
+    const withAction = (url: string, extra = '') =>
+      procedure(`
+id: T
+title: policy
+match: ['alertname="A"']
+target: x
+steps:
+  - name: call
+    action: { http: { method: POST, url: "${url}" } }
+${extra}
+`);
+
+    it('a permanent failure (HTTP 403) is not retried, even with onFailure: retry', async () => {
+      let calls = 0;
+      const s = await server((_req, res) => void (calls++, res.writeHead(403).end('forbidden')));
+      const r = await runProcedure(
+        withAction(s.url, '    onFailure: retry\n    retries: 3'),
+        record(),
+        deps({ settings: fast }),
+        new AbortController().signal,
+      );
+      await s.close();
+      expect(calls).toBe(1);
+      expect(r.steps[0]).toMatchObject({ status: 'failed', attempts: 1, result: { httpStatus: 403, retryable: false } });
+      expect(r.steps[0]!.reason).toMatch(/not retried: the action says another attempt cannot help/);
+    });
+
+    it('a call that could not be made (connection reset) is tried again with backoff, also without onFailure: retry', async () => {
+      let calls = 0;
+      const s = await server((req) => void (calls++, req.socket.destroy()));
+      const r = await runProcedure(withAction(s.url), record(), deps({ settings: fast }), new AbortController().signal);
+      await s.close();
+      expect(calls).toBe(3);
+      expect(r.steps[0]).toMatchObject({
+        status: 'failed',
+        attempts: 1,
+        result: { status: 'failed', detail: { error: 'retryable' } },
+      });
+    });
+
+    it('a transient failure that clears is a success on the same attempt', async () => {
+      let calls = 0;
+      const s = await server((req, res) => void (++calls < 3 ? req.socket.destroy() : res.writeHead(200).end('ok')));
+      const r = await runProcedure(withAction(s.url), record(), deps({ settings: fast }), new AbortController().signal);
+      await s.close();
+      expect(calls).toBe(3);
+      expect(r.steps[0]).toMatchObject({ status: 'passed', attempts: 1, result: { httpStatus: 200 } });
+    });
+
+    it('a retryable failure (HTTP 503) with onFailure: retry uses its attempts', async () => {
+      let calls = 0;
+      const s = await server((_req, res) => void (calls++, res.writeHead(503).end('busy')));
+      const r = await runProcedure(
+        withAction(s.url, '    onFailure: retry\n    retries: 2'),
+        record(),
+        deps({ settings: fast }),
+        new AbortController().signal,
+      );
+      await s.close();
+      expect(calls).toBe(3);
+      expect(r.steps[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    });
   });
 });
