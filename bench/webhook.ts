@@ -2,6 +2,7 @@
  * npm run bench: accepted alerts/s and webhook latency (p50/p99) for 1-alert and 20-alert payloads, with a bare
  * node:http server answering the same payloads in the same run as the baseline. Real Redis, receiver only, a
  * queue prefix of its own that is deleted afterwards. Prints numbers; passes or fails nothing.
+ * Then the scale section (bench/scale.ts), which needs the build (`npm run bench` builds first).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
 import { loadRulesOrThrow } from '../src/rules/load.js';
 import { startService } from '../src/serve.js';
+import { runScaleBench } from './scale.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
@@ -135,9 +137,13 @@ async function main(): Promise<void> {
     if (keys.length) await redis.del(...keys);
   } while (cursor !== '0');
   redis.disconnect();
+  // The scale section (bench/scale.ts): worker and receiver processes, one Redis vs a Cluster. BENCH_SCALE=0 skips it.
+  if (process.env.BENCH_SCALE !== '0') await runScaleBench();
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.message}\n`);
-  process.exit(1);
-});
+main()
+  .then(() => process.exit(0))
+  .catch((err: Error) => {
+    process.stderr.write(`bench failed: ${err.message}\n`);
+    process.exit(1);
+  });

@@ -252,6 +252,45 @@ export async function startSentinelGroup(
   }
 }
 
+export interface ReplicatedRedis {
+  readonly primaryPort: number;
+  readonly replicaPort: number;
+  /** REDIS_URL of the primary. */
+  readonly env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** One primary and one replica in sync, no Sentinel (the bench's "single Redis", replicated as in production). */
+export async function startPrimaryWithReplica(): Promise<ReplicatedRedis> {
+  requireRedisBinaries();
+  const dir = mkdtempSync(join(tmpdir(), 'redis-replicated-'));
+  const started: RedisNode[] = [];
+  const stop = async () => {
+    for (const n of started.reverse()) await n.kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const [primaryPort, replicaPort] = [await freePort(), await freePort()];
+    started.push(await startNode('redis-primary', dir, primaryPort, dataArgs(primaryPort, dir)));
+    mkdirSync(join(dir, 'replica'));
+    started.push(
+      await startNode('redis-replica', dir, replicaPort, [
+        ...dataArgs(replicaPort, join(dir, 'replica')),
+        '--replicaof',
+        '127.0.0.1',
+        String(primaryPort),
+      ]),
+    );
+    await waitFor('the replica in sync', async () => (await info(replicaPort, 'replication')).master_link_status === 'up', {
+      timeoutMs: 15_000,
+    });
+    return { primaryPort, replicaPort, env: { REDIS_URL: `redis://127.0.0.1:${primaryPort}` }, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
 export interface RedisClusterSetup {
   /** Every node's client port (primaries first, as created). */
   readonly ports: number[];
