@@ -12,7 +12,7 @@
  * sink as the action's target. Prints a Markdown table; passes or fails nothing.
  */
 import { cpus, loadavg } from 'node:os';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPrimaryWithReplica, startRedisCluster } from '../test/helpers/redis-servers.js';
@@ -220,13 +220,27 @@ async function measureIngest(
 const f0 = (n: number) => n.toFixed(0);
 const f1 = (n: number) => n.toFixed(1);
 const x = (n: number) => `${n.toFixed(2)}×`;
+const median = (ns: number[]) => percentile(ns, 50);
 
-/** Runs the whole scale section and writes its table to `out`. */
+/** One configuration the section measures; every round measures each once, interleaved, so drift hits all alike. */
+interface Case {
+  kind: 'workers' | 'ingest';
+  topology: Topology;
+  processes: number;
+  wait: boolean;
+  workers: WorkerRow[];
+  ingest: IngestRow[];
+}
+
+const WAIT = { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT: '500ms' };
+
+/** Runs the whole scale section and writes its tables to `out`. */
 export async function runScaleBench(out: (text: string) => void = (t) => process.stdout.write(t)): Promise<void> {
+  const rounds = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
   const dir = mkdtempSync(join(tmpdir(), 'remediator-scale-'));
   const sink = await startSink();
   const rulesDir = join(dir, 'rules');
-  (await import('node:fs')).mkdirSync(rulesDir);
+  mkdirSync(rulesDir);
   writeFileSync(
     join(rulesDir, 'scale.yaml'),
     `id: SCALE\ntitle: Scale bench\nmatch: ['alertname="ScaleBench"']\ntarget: "{{ labels.instance }}"\nsteps:\n  - name: act\n    action: { http: { method: POST, url: "${sink.url}/act/{{ labels.instance }}", timeout: 5s } }\n`,
@@ -238,69 +252,85 @@ export async function runScaleBench(out: (text: string) => void = (t) => process
     topologies.push({ name: 'one primary', env: single.env, stop: single.stop });
     const cluster = await startRedisCluster({ primaries: 3, replicas: 1 });
     topologies.push({ name: 'Cluster 3+3', env: cluster.env, stop: cluster.stop });
+    const load = loadavg();
+
+    const cases: Case[] = [];
+    const add = (kind: Case['kind'], topology: Topology, processes: number, wait = false) =>
+      cases.push({ kind, topology, processes, wait, workers: [], ingest: [] });
+    for (const t of topologies) for (const n of [1, 2, 4]) add('workers', t, n);
+    for (const t of topologies) for (const n of [1, 2]) add('ingest', t, n);
+    for (const t of topologies) {
+      add('workers', t, 2, true);
+      add('ingest', t, 1, true);
+    }
+    for (let round = 0; round < rounds; round++)
+      for (const c of cases) {
+        const extra = c.wait ? WAIT : {};
+        if (c.kind === 'workers') c.workers.push(await measureWorkers(c.topology, env, c.processes, extra));
+        else c.ingest.push(await measureIngest(c.topology, env, c.processes, extra));
+      }
+    const find = (kind: Case['kind'], t: string, n: number, wait = false) =>
+      cases.find((c) => c.kind === kind && c.topology.name === t && c.processes === n && c.wait === wait)!;
+    const rate = (c: Case) =>
+      median(c.kind === 'workers' ? c.workers.map((r) => r.actionsPerSec) : c.ingest.map((r) => r.alertsPerSec));
+    const spread = (c: Case) => {
+      const all = c.kind === 'workers' ? c.workers.map((r) => r.actionsPerSec) : c.ingest.map((r) => r.alertsPerSec);
+      return `${f0(Math.min(...all))}–${f0(Math.max(...all))}`;
+    };
+    const singleName = topologies[0]!.name;
 
     out(
       `\n## Scale: worker and receiver processes, one Redis vs a Redis Cluster\n\n` +
-        `${cpus().length} vCPU (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg()
-          .map((l) => l.toFixed(1))
-          .join(' ')} at start; every process (Redis nodes, receivers, workers, this load generator and the action's ` +
-        `HTTP target) shares these cores. Burst: ${BURST} incidents in payloads of ${ALERTS_PER_PAYLOAD}; one http action ` +
-        `per run; WORKER_CONCURRENCY 10; LOG_LEVEL warn. Redis: one primary with a replica attached, and a Cluster of 3 ` +
-        `primaries with 1 replica each (remediator's keys share one hash tag, so one primary serves them).\n\n`,
+        `${cpus().length} vCPU (${cpus()[0]?.model ?? 'unknown'}), load average ${load.map((l) => l.toFixed(1)).join(' ')} before ` +
+        `the first round; every process (Redis nodes, receivers, workers, this load generator and the action's HTTP target) ` +
+        `shares these cores. Medians of ${rounds} interleaved rounds (range in brackets). Burst: ${BURST} incidents in ` +
+        `payloads of ${ALERTS_PER_PAYLOAD}, one http action per run, WORKER_CONCURRENCY 10, LOG_LEVEL warn. Ingest: ` +
+        `${INGEST_PAYLOADS} payloads of ${ALERTS_PER_PAYLOAD}, ${IN_FLIGHT} in flight, no worker. Redis: one primary with a ` +
+        `replica attached, and a Cluster of 3 primaries with 1 replica each.\n\n`,
     );
-
-    const WAIT = { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT: '500ms' };
-    const workerRows: { topology: string; workers: number; row: WorkerRow }[] = [];
-    for (const t of topologies)
-      for (const workers of [1, 2, 4]) workerRows.push({ topology: t.name, workers, row: await measureWorkers(t, env, workers) });
-    const workerOf = (t: string, workers: number) => workerRows.find((r) => r.topology === t && r.workers === workers)!.row;
-    const singleName = topologies[0]!.name;
     out('| Redis | worker processes | actions/s | × 1 worker | × one primary | webhook → first step p50 / p95 ms (idle) |\n');
     out('|---|---|---|---|---|---|\n');
-    for (const r of workerRows) {
-      const vsOne = r.row.actionsPerSec / workerOf(r.topology, 1).actionsPerSec;
-      const vsSingle = r.row.actionsPerSec / workerOf(singleName, r.workers).actionsPerSec;
+    for (const c of cases.filter((c) => c.kind === 'workers' && !c.wait)) {
+      const vsOne = rate(c) / rate(find('workers', c.topology.name, 1));
+      const vsSingle = rate(c) / rate(find('workers', singleName, c.processes));
+      const p50 = median(c.workers.map((r) => r.firstStepP50));
+      const p95 = median(c.workers.map((r) => r.firstStepP95));
       out(
-        `| ${r.topology} | ${r.workers} | ${f0(r.row.actionsPerSec)} | ${x(vsOne)} | ${x(vsSingle)} | ${f1(r.row.firstStepP50)} / ${f1(r.row.firstStepP95)} |\n`,
+        `| ${c.topology.name} | ${c.processes} | ${f0(rate(c))} (${spread(c)}) | ${x(vsOne)} | ${x(vsSingle)} | ${f1(p50)} / ${f1(p95)} |\n`,
       );
     }
-
-    const ingestRows: { topology: string; receivers: number; row: IngestRow }[] = [];
-    for (const t of topologies)
-      for (const receivers of [1, 2])
-        ingestRows.push({ topology: t.name, receivers, row: await measureIngest(t, env, receivers) });
-    const ingestOf = (t: string, receivers: number) => ingestRows.find((r) => r.topology === t && r.receivers === receivers)!.row;
     out('\n| Redis | receiver processes | alerts accepted/s | × 1 receiver | × one primary | 202 p50 / p99 ms |\n');
     out('|---|---|---|---|---|---|\n');
-    for (const r of ingestRows) {
-      const vsOne = r.row.alertsPerSec / ingestOf(r.topology, 1).alertsPerSec;
-      const vsSingle = r.row.alertsPerSec / ingestOf(singleName, r.receivers).alertsPerSec;
+    for (const c of cases.filter((c) => c.kind === 'ingest' && !c.wait)) {
+      const vsOne = rate(c) / rate(find('ingest', c.topology.name, 1));
+      const vsSingle = rate(c) / rate(find('ingest', singleName, c.processes));
+      const p50 = median(c.ingest.map((r) => r.p50));
+      const p99 = median(c.ingest.map((r) => r.p99));
       out(
-        `| ${r.topology} | ${r.receivers} | ${f0(r.row.alertsPerSec)} | ${x(vsOne)} | ${x(vsSingle)} | ${f1(r.row.p50)} / ${f1(r.row.p99)} |\n`,
+        `| ${c.topology.name} | ${c.processes} | ${f0(rate(c))} (${spread(c)}) | ${x(vsOne)} | ${x(vsSingle)} | ${f1(p50)} / ${f1(p99)} |\n`,
       );
     }
-
     // What REDIS_WAIT_REPLICAS=1 costs: every 202 and every checkpoint waits for the replica's acknowledgement.
     out(
-      '\n| REDIS_WAIT_REPLICAS=1 on | Redis | without | with | × | latency p50 without → with (ms) |\n|---|---|---|---|---|---|\n',
+      '\n| REDIS_WAIT_REPLICAS=1 on | Redis | without | with | × | p50 latency without → with (ms) |\n|---|---|---|---|---|---|\n',
     );
     for (const t of topologies) {
-      const ingest = await measureIngest(t, env, 1, WAIT);
-      const plain = ingestOf(t.name, 1);
+      const [plainIn, waitIn] = [find('ingest', t.name, 1), find('ingest', t.name, 1, true)];
+      const [plainRun, waitRun] = [find('workers', t.name, 2), find('workers', t.name, 2, true)];
+      const lat = (c: Case) => median(c.kind === 'workers' ? c.workers.map((r) => r.firstStepP50) : c.ingest.map((r) => r.p50));
       out(
-        `| ingest, 1 receiver (alerts/s) | ${t.name} | ${f0(plain.alertsPerSec)} | ${f0(ingest.alertsPerSec)} | ${x(ingest.alertsPerSec / plain.alertsPerSec)} | 202: ${f1(plain.p50)} → ${f1(ingest.p50)} |\n`,
+        `| ingest, 1 receiver (alerts/s) | ${t.name} | ${f0(rate(plainIn))} | ${f0(rate(waitIn))} | ${x(rate(waitIn) / rate(plainIn))} | 202 under load: ${f1(lat(plainIn))} → ${f1(lat(waitIn))} |\n`,
       );
-      const work = await measureWorkers(t, env, 2, WAIT);
-      const base = workerOf(t.name, 2);
       out(
-        `| runs, 2 workers (actions/s) | ${t.name} | ${f0(base.actionsPerSec)} | ${f0(work.actionsPerSec)} | ${x(work.actionsPerSec / base.actionsPerSec)} | first step: ${f1(base.firstStepP50)} → ${f1(work.firstStepP50)} |\n`,
+        `| runs, 2 workers (actions/s) | ${t.name} | ${f0(rate(plainRun))} | ${f0(rate(waitRun))} | ${x(rate(waitRun) / rate(plainRun))} | first step, idle: ${f1(lat(plainRun))} → ${f1(lat(waitRun))} |\n`,
       );
     }
     out(
       `\nThe limit of this machine: ${cpus().length} cores run everything above at once, so a process added beyond ` +
-        `the cores only takes CPU time from the others; the ratios show what coordination through Redis costs, not the ` +
-        `speed-up separate machines would give. The Cluster adds availability, not throughput: every key of ` +
-        `QUEUE_PREFIX lives in one hash slot on one primary (BullMQ needs them together), and its client does more work.\n`,
+        `the cores only takes CPU time from the others, and other work on the machine moves every figure (hence the ` +
+        `rounds). The ratios show what coordinating through Redis costs, not the speed-up that processes on separate ` +
+        `machines would give. A Cluster adds availability, not throughput: every key of QUEUE_PREFIX lives in one hash ` +
+        `slot on one primary (BullMQ and the fenced checkpoints need them together).\n`,
     );
   } finally {
     for (const t of topologies.reverse()) await t.stop();

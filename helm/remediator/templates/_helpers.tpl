@@ -119,7 +119,15 @@ with the requests recorded against a fake API server.
   value: {{ .Values.service.port | quote }}
 - name: RULES_DIR
   value: {{ include "remediator.rulesDir" . | quote }}
-{{- if .Values.redis.existingSecret }}
+{{- if .Values.redis.sentinel.nodes }}
+- name: REDIS_SENTINELS
+  value: {{ join "," .Values.redis.sentinel.nodes | quote }}
+- name: REDIS_SENTINEL_NAME
+  value: {{ .Values.redis.sentinel.masterSet | quote }}
+{{- else if .Values.redis.cluster.nodes }}
+- name: REDIS_CLUSTER_NODES
+  value: {{ join "," .Values.redis.cluster.nodes | quote }}
+{{- else if .Values.redis.existingSecret }}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
@@ -129,6 +137,30 @@ with the requests recorded against a fake API server.
 - name: REDIS_URL
   value: {{ .Values.redis.url | quote }}
 {{- end }}
+{{- if .Values.redis.username }}
+- name: REDIS_USERNAME
+  value: {{ .Values.redis.username | quote }}
+{{- end }}
+{{- if .Values.redis.password.existingSecret }}
+- name: REDIS_PASSWORD_FILE
+  value: /etc/remediator/redis/password
+{{- end }}
+{{- if and .Values.redis.sentinel.nodes .Values.redis.sentinelPassword.existingSecret }}
+- name: REDIS_SENTINEL_PASSWORD_FILE
+  value: /etc/remediator/redis/sentinel-password
+{{- end }}
+{{- if .Values.redis.tls.enabled }}
+- name: REDIS_TLS
+  value: "true"
+{{- end }}
+{{- if .Values.redis.tls.caSecret }}
+- name: REDIS_CA_FILE
+  value: /etc/remediator/redis/ca.crt
+{{- end }}
+- name: REDIS_WAIT_REPLICAS
+  value: {{ .Values.redis.waitReplicas | quote }}
+- name: REDIS_WAIT_TIMEOUT
+  value: {{ .Values.redis.waitTimeout | quote }}
 - name: QUEUE_PREFIX
   value: {{ .Values.config.queuePrefix | quote }}
 - name: PROMETHEUS_URL
@@ -160,5 +192,27 @@ with the requests recorded against a fake API server.
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Redis secrets as files (REDIS_PASSWORD_FILE, REDIS_SENTINEL_PASSWORD_FILE, REDIS_CA_FILE): one projected volume,
+present when any of them is set.
+*/}}
+{{- define "remediator.redisSecretSources" -}}
+{{- if .Values.redis.password.existingSecret }}
+- secret:
+    name: {{ .Values.redis.password.existingSecret }}
+    items: [{ key: {{ .Values.redis.password.key | quote }}, path: password }]
+{{- end }}
+{{- if and .Values.redis.sentinel.nodes .Values.redis.sentinelPassword.existingSecret }}
+- secret:
+    name: {{ .Values.redis.sentinelPassword.existingSecret }}
+    items: [{ key: {{ .Values.redis.sentinelPassword.key | quote }}, path: sentinel-password }]
+{{- end }}
+{{- if .Values.redis.tls.caSecret }}
+- secret:
+    name: {{ .Values.redis.tls.caSecret }}
+    items: [{ key: {{ .Values.redis.tls.caKey | quote }}, path: ca.crt }]
 {{- end }}
 {{- end }}
