@@ -6,7 +6,7 @@ import { configureEscalationTargets, targets } from './escalation/index.js';
 import type { Logger } from './log.js';
 import { createMetrics, initProcedureMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
-import { connectRedis, waitForReplicas } from './queue/connection.js';
+import { checkpointReplication, connectRedis } from './queue/connection.js';
 import { AutomationControl } from './queue/control.js';
 import { redisKeys } from './queue/keys.js';
 import { TargetLocks } from './queue/locks.js';
@@ -146,20 +146,12 @@ export async function startService(
       if (redisDown) log.info('worker reconnected to redis');
       redisDown = false;
     });
-    // REDIS_WAIT_REPLICAS: an action runs only once replicas hold its checkpoint. A replica that does not confirm in
-    // time does not stop the remediation (the primary has the checkpoint; only its loss in the same moment matters).
-    const { waitReplicas, waitTimeoutMs } = config.redis;
-    const checkpointReplicated =
-      waitReplicas > 0
-        ? async () => {
-            const acked = await waitForReplicas(workerRedis, keys.bullPrefix, waitReplicas, waitTimeoutMs);
-            if (acked < waitReplicas)
-              log.warn(
-                { acked, wanted: waitReplicas, timeoutMs: waitTimeoutMs },
-                'checkpoint not confirmed by enough replicas; going on',
-              );
-          }
-        : undefined;
+    // REDIS_WAIT_REPLICAS: an action runs only once replicas hold its checkpoint (or the wait timed out: logged once).
+    const checkpointReplicated = checkpointReplication(workerRedis, config.redis, keys.bullPrefix, (shortfall) =>
+      shortfall
+        ? log.warn(shortfall, 'checkpoints not confirmed by enough replicas; runs go on')
+        : log.info('replicas confirm checkpoints again'),
+    );
     const locks = new TargetLocks(workerRedis, keys, leaseTtl(config));
     const worker = createWorker({
       redis: workerRedis,

@@ -123,3 +123,39 @@ export async function waitForReplicas(
     throw new Error(`no connection to the primary of hash slot ${calculateSlot(hashTag)} (${owner ?? 'unknown'})`);
   return node.wait(replicas, timeoutMs);
 }
+
+export interface ReplicationShortfall {
+  acked: number;
+  wanted: number;
+  timeoutMs: number;
+  error?: string;
+}
+
+/**
+ * The worker's side of REDIS_WAIT_REPLICAS: after each checkpoint, wait until replicas hold it (and every write
+ * before it on this connection: the job taken, the lease, the budget). A replica that does not confirm in time, or a
+ * WAIT that fails, does not stop the remediation: the primary has the checkpoint, and only its loss in that same
+ * moment would matter. `report` hears of a shortfall once when it starts (and `undefined` once it is over), not on
+ * every checkpoint. Undefined when REDIS_WAIT_REPLICAS is 0.
+ */
+export function checkpointReplication(
+  client: RedisClient,
+  settings: RedisSettings,
+  hashTag: string,
+  report: (shortfall: ReplicationShortfall | undefined) => void,
+): (() => Promise<void>) | undefined {
+  const { waitReplicas: wanted, waitTimeoutMs: timeoutMs } = settings;
+  if (wanted === 0) return undefined;
+  let short = false;
+  return async () => {
+    let shortfall: ReplicationShortfall | undefined;
+    try {
+      const acked = await waitForReplicas(client, hashTag, wanted, timeoutMs);
+      if (acked < wanted) shortfall = { acked, wanted, timeoutMs };
+    } catch (err) {
+      shortfall = { acked: 0, wanted, timeoutMs, error: (err as Error).message };
+    }
+    if ((shortfall !== undefined) !== short) report(shortfall);
+    short = shortfall !== undefined;
+  };
+}
