@@ -182,6 +182,8 @@ interface IngestRow {
   alertsPerSec: number;
   p50: number;
   p99: number;
+  /** One alert at a time on an otherwise idle receiver: what a single 202 costs. */
+  idleP50: number;
 }
 
 /** `receivers` receiver processes and no worker: alerts accepted per second. */
@@ -207,10 +209,18 @@ async function measureIngest(
     const t0 = performance.now();
     const { latencies } = await send(urls, bodies);
     const seconds = (performance.now() - t0) / 1000;
+    const idle: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const { body } = payload(1, `${tag}-idle`);
+      const t = performance.now();
+      await post(urls[0]!, body);
+      idle.push(performance.now() - t);
+    }
     return {
       alertsPerSec: (bodies.length * ALERTS_PER_PAYLOAD) / seconds,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
+      idleP50: percentile(idle, 50),
     };
   } finally {
     await stopAll(procs);
@@ -314,12 +324,13 @@ export async function runScaleBench(out: (text: string) => void = (t) => process
     out(
       '\n| REDIS_WAIT_REPLICAS=1 on | Redis | without | with | × | p50 latency without → with (ms) |\n|---|---|---|---|---|---|\n',
     );
+    const idle = (c: Case) => median(c.ingest.map((r) => r.idleP50));
     for (const t of topologies) {
       const [plainIn, waitIn] = [find('ingest', t.name, 1), find('ingest', t.name, 1, true)];
       const [plainRun, waitRun] = [find('workers', t.name, 2), find('workers', t.name, 2, true)];
       const lat = (c: Case) => median(c.kind === 'workers' ? c.workers.map((r) => r.firstStepP50) : c.ingest.map((r) => r.p50));
       out(
-        `| ingest, 1 receiver (alerts/s) | ${t.name} | ${f0(rate(plainIn))} | ${f0(rate(waitIn))} | ${x(rate(waitIn) / rate(plainIn))} | 202 under load: ${f1(lat(plainIn))} → ${f1(lat(waitIn))} |\n`,
+        `| ingest, 1 receiver (alerts/s) | ${t.name} | ${f0(rate(plainIn))} | ${f0(rate(waitIn))} | ${x(rate(waitIn) / rate(plainIn))} | 202 idle: ${f1(idle(plainIn))} → ${f1(idle(waitIn))}; under load: ${f1(lat(plainIn))} → ${f1(lat(waitIn))} |\n`,
       );
       out(
         `| runs, 2 workers (actions/s) | ${t.name} | ${f0(rate(plainRun))} | ${f0(rate(waitRun))} | ${x(rate(waitRun) / rate(plainRun))} | first step, idle: ${f1(lat(plainRun))} → ${f1(lat(waitRun))} |\n`,
