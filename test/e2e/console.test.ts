@@ -109,6 +109,21 @@ steps:
     action: { wait: { duration: 1s } }
 `,
     );
+    writeFileSync(
+      join(rulesDir, 'stuck.yaml'),
+      `id: STUCK-001
+title: Stuck probe
+match: ['alertname="StuckProbe"']
+target: "{{ labels.instance }}"
+steps:
+  - name: look
+    expect: { promql: 'vector(0)', op: "==", value: 1, within: 1s }
+escalation:
+  - when: failed
+    to: [alertmanager]
+    message: "{{ labels.instance }} stays stuck"
+`,
+    );
     stack = await startStack({
       webhookUrl: `http://127.0.0.1:${port}/webhook`,
       webhookToken: TOKEN,
@@ -277,6 +292,43 @@ steps:
     ]);
     const fresh = await api<RunRecord>(`/api/remediations/${newId}`);
     expect(fresh).toMatchObject({ rerunOf: demoRunId, trigger: { source: 'operator', by: 'alice' }, state: 'succeeded' });
+  });
+
+  it("acknowledges an escalated run's open escalation: resolved in Alertmanager, recorded with who", async () => {
+    const res = await fetch(`${remediator.url}/webhook`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: '4',
+        status: 'firing',
+        receiver: 'remediator',
+        alerts: [
+          {
+            status: 'firing',
+            labels: { alertname: 'StuckProbe', instance: 'stuck-1' },
+            annotations: {},
+            startsAt: new Date().toISOString(),
+            endsAt: '0001-01-01T00:00:00Z',
+            fingerprint: '00000000000057c1',
+          },
+        ],
+      }),
+    });
+    const runId = ((await res.json()) as { alerts: { runId: string }[] }).alerts[0]!.runId;
+    await waitFor('the stuck run to escalate', async () => ((await runState(runId)) === 'escalated' ? true : undefined), 20_000);
+    const active = async () =>
+      (
+        (await (
+          await fetch(`${stack.alertmanagerUrl}/api/v2/alerts?filter=${encodeURIComponent('alertname="RemediationEscalated"')}`)
+        ).json()) as { labels: Record<string, string> }[]
+      ).filter((a) => a.labels.target === 'stuck-1');
+    await waitFor('the escalation in Alertmanager', async () => ((await active()).length === 1 ? true : undefined));
+    await page.goto(`${remediator.url}/runs/${runId}`);
+    await page.fill('form[action$="/acknowledge"] input[name=reason]', 'looking into it');
+    await page.click('form[action$="/acknowledge"] button');
+    await page.locator('li.k-operator', { hasText: 'acknowledge by alice' }).waitFor();
+    expect(await page.locator('form[action$="/acknowledge"]').count()).toBe(0);
+    await waitFor('the escalation to be resolved', async () => ((await active()).length === 0 ? true : undefined));
   });
 
   it('refuses a control without the CSRF token or from another origin', async () => {
