@@ -112,7 +112,7 @@ export function runTimeline(run: RunRecord): TimelineEntry[] {
       details: [`silence ${run.silence.id}${run.silence.expired ? ', expired at the end' : ''}`],
     });
   run.steps.forEach((s, i) => {
-    const took = s.durationMs !== undefined ? fmt(s.durationMs) : s.startedAt && !s.endedAt ? 'running' : undefined;
+    const took = s.durationMs !== undefined ? fmt(s.durationMs) : undefined;
     const est = s.estimate !== undefined ? ` (estimate ${fmt(s.estimate)}${s.overEstimate ? ', over' : ''})` : '';
     entries.push({
       at: s.startedAt ?? s.endedAt ?? run.startedAt ?? run.trigger.receivedAt,
