@@ -246,6 +246,7 @@ export async function startService(
             metrics,
             log,
             dryRun: config.DRY_RUN,
+            maxAlerts: config.WEBHOOK_MAX_ALERTS,
           },
           runs: receiverStore,
           control,

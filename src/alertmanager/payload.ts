@@ -8,35 +8,68 @@ import { z } from 'zod';
 /** Go's RFC 3339: fraction of 0..9 digits, `Z` or an offset. Firing alerts carry the zero time as endsAt. */
 const GoTime = z.iso.datetime({ offset: true });
 
-const LabelSet = z.record(z.string().min(1).max(1024), z.string().max(16 * 1024));
+/**
+ * Bounds on what one payload may hold (issue 9, amplification): every field that is stored or worked on per alert
+ * has a size, and a payload over one is a 400 naming the field. Alertmanager's own payloads are far below them.
+ */
+export const PAYLOAD_LIMITS = {
+  /** Label (and annotation) names and values. */
+  labelName: 1024,
+  labelValue: 16 * 1024,
+  /** Labels (or annotations) in one set. */
+  labelsPerSet: 128,
+  /** One alert's labels and annotations together, names and values, in characters. */
+  alertLabelBytes: 64 * 1024,
+  receiver: 1024,
+  groupKey: 8 * 1024,
+  externalURL: 4096,
+  generatorURL: 8192,
+  /** The schema's own ceiling; WEBHOOK_MAX_ALERTS (default 1000) is the one in force. */
+  alerts: 10_000,
+} as const;
 
-export const Alert = z.looseObject({
-  status: z.enum(['firing', 'resolved']),
-  labels: LabelSet.refine((l) => typeof l.alertname === 'string' && l.alertname.length > 0, {
-    message: 'every alert needs an alertname label',
-  }),
-  annotations: LabelSet.default({}),
-  startsAt: GoTime,
-  endsAt: GoTime.optional(),
-  generatorURL: z.string().max(8192).optional(),
-  fingerprint: z.string().regex(/^[0-9a-f]{16}$/, 'expected 16 lower-case hex digits'),
-});
+const LabelSet = z
+  .record(z.string().min(1).max(PAYLOAD_LIMITS.labelName), z.string().max(PAYLOAD_LIMITS.labelValue))
+  .refine((l) => Object.keys(l).length <= PAYLOAD_LIMITS.labelsPerSet, {
+    message: `at most ${PAYLOAD_LIMITS.labelsPerSet} entries`,
+  });
+
+const size = (set: Record<string, string> | undefined) =>
+  Object.entries(set ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+
+export const Alert = z
+  .looseObject({
+    status: z.enum(['firing', 'resolved']),
+    labels: LabelSet.refine((l) => typeof l.alertname === 'string' && l.alertname.length > 0, {
+      message: 'every alert needs an alertname label',
+    }),
+    annotations: LabelSet.default({}),
+    startsAt: GoTime,
+    endsAt: GoTime.optional(),
+    generatorURL: z.string().max(PAYLOAD_LIMITS.generatorURL).optional(),
+    fingerprint: z.string().regex(/^[0-9a-f]{16}$/, 'expected 16 lower-case hex digits'),
+  })
+  .superRefine((a, ctx) => {
+    if (size(a.labels) + size(a.annotations) > PAYLOAD_LIMITS.alertLabelBytes)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['annotations'],
+        message: `labels and annotations of one alert may hold at most ${PAYLOAD_LIMITS.alertLabelBytes} characters together`,
+      });
+  });
 export type Alert = z.infer<typeof Alert>;
 
 export const WebhookPayload = z.looseObject({
   version: z.literal('4', { error: 'only Alertmanager webhook payload version "4" is supported' }),
-  groupKey: z
-    .string()
-    .max(64 * 1024)
-    .optional(),
+  groupKey: z.string().max(PAYLOAD_LIMITS.groupKey).optional(),
   truncatedAlerts: z.number().int().min(0).optional(),
-  receiver: z.string().optional(),
+  receiver: z.string().max(PAYLOAD_LIMITS.receiver).optional(),
   status: z.enum(['firing', 'resolved']),
-  alerts: z.array(Alert).max(10_000),
+  alerts: z.array(Alert).max(PAYLOAD_LIMITS.alerts),
   groupLabels: LabelSet.optional(),
   commonLabels: LabelSet.optional(),
   commonAnnotations: LabelSet.optional(),
-  externalURL: z.string().optional(),
+  externalURL: z.string().max(PAYLOAD_LIMITS.externalURL).optional(),
 });
 export type WebhookPayload = z.infer<typeof WebhookPayload>;
 

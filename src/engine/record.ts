@@ -100,6 +100,8 @@ export interface RunRecord {
   /** Set when the alert resolved: a run not yet started is cancelled; a running one finishes its step. */
   resolvedAt?: string;
   sla: { estimateMs?: number; slaMs?: number; actualMs?: number; withinEstimate?: boolean; withinSla?: boolean };
+  /** What was cut to keep the stored record within its size (engine/record-cap.ts), one note per field. */
+  truncated?: string[];
 }
 
 export function isFinal(state: RunState): boolean {

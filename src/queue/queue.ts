@@ -53,11 +53,19 @@ export class Producer {
 
   /** Idempotent: the job id is the incident id, so a re-sent alert adds nothing while the job is kept. */
   async enqueue(job: RunJob): Promise<void> {
-    await this.queue.add('remediate', job, {
-      jobId: job.runId,
-      // Survives the job's removal: a re-send long after the run finished still starts nothing.
-      deduplication: { id: job.runId, ttl: this.opts.retentionMs, extend: true },
-    });
+    // The receiver and group key are the record's (stored once per payload, queue/records.ts), not each job's: a
+    // payload of a thousand alerts would otherwise store its group key a thousand times more.
+    // Annotations likewise: the record has them (a job rebuilds a missing record from labels alone).
+    const { receiver: _receiver, groupKey: _groupKey, ...trigger } = job.trigger;
+    await this.queue.add(
+      'remediate',
+      { ...job, alert: { ...job.alert, annotations: {} }, trigger },
+      {
+        jobId: job.runId,
+        // Survives the job's removal: a re-send long after the run finished still starts nothing.
+        deduplication: { id: job.runId, ttl: this.opts.retentionMs, extend: true },
+      },
+    );
   }
 
   /**

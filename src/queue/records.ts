@@ -1,6 +1,8 @@
 import type { RedisClient } from './connection.js';
 import type { OperatorAction, RunRecord, RunState } from '../engine/record.js';
-import type { RedisKeys } from './keys.js';
+import { createHash } from 'node:crypto';
+import { capRecord } from '../engine/record-cap.js';
+import { canonicalTarget, type RedisKeys } from './keys.js';
 
 /**
  * Run records in Redis: one hash per run (`json`, `epoch`) plus a ZSET index by creation time.
@@ -8,9 +10,10 @@ import type { RedisKeys } from './keys.js';
  * cannot overwrite the checkpoint of the worker that took the run over.
  */
 
-// KEYS[1] run hash, KEYS[2] index zset, KEYS[3] change counter; ARGV: json, epoch, ttl ms, id, score, mode ('create'|'save')
+// writeRun-4: KEYS[1] run hash, KEYS[2] index zset, KEYS[3] change counter, KEYS[4] the run's shared trigger data;
+// ARGV: json, epoch, ttl ms, id, score, mode ('create'|'save'), meta (procedure, target, state), trigger json ('' none).
 // Output: 1 written, 0 refused (exists for create / stale epoch for save)
-const WRITE_RUN_3 = `
+const WRITE_RUN_4 = `
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if ARGV[6] == 'create' then
   if exists then return 0 end
@@ -18,8 +21,9 @@ else
   local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
   if stored ~= nil and tonumber(ARGV[2]) < stored then return 0 end
 end
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'epoch', ARGV[2])
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'epoch', ARGV[2], 'meta', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[8] ~= '' then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[3]) end
 if ARGV[6] == 'create' then
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[3]))
@@ -27,6 +31,26 @@ end
 redis.call('INCR', KEYS[3])
 return 1
 `;
+
+/** What list() filters on, stored beside the JSON so a filter reads a few bytes per run, not its record. */
+function meta(record: RunRecord): string {
+  return [record.procedure, canonicalTarget(record.target), record.state].join('\n');
+}
+
+type Trigger = RunRecord['trigger'] & { ref?: string };
+type Shared = Pick<RunRecord['trigger'], 'receiver' | 'groupKey'>;
+
+/**
+ * A webhook's receiver and group key are the same for every alert it carries (a group key can be kilobytes, and a
+ * payload can carry a thousand alerts): stored once per content, each record keeps a reference.
+ */
+function splitTrigger(trigger: Trigger): { stored: Trigger; shared?: { ref: string; json: string } } {
+  const { receiver, groupKey, ...rest } = trigger;
+  if (receiver === undefined && groupKey === undefined) return { stored: trigger };
+  const json = JSON.stringify({ receiver, groupKey });
+  const ref = createHash('sha256').update(json).digest('hex').slice(0, 32);
+  return { stored: { ...rest, ref }, shared: { ref, json } };
+}
 
 // appendAudit-2: KEYS[1] run hash, KEYS[2] change counter; ARGV[1] entry JSON, ARGV[2] field. Output: 1, or 0 when no run.
 const APPEND_FIELD_2 = `
@@ -73,21 +97,47 @@ export class RecordStore {
     private readonly replicated?: () => Promise<void>,
   ) {}
 
+  /** Capped (engine/record-cap.ts), with its shared trigger data stored apart; fenced by epoch. */
   private write(record: RunRecord, mode: 'create' | 'save'): Promise<number> {
     const created = Date.parse(record.trigger.receivedAt);
+    const { stored, shared } = splitTrigger(record.trigger);
+    const capped = capRecord({ ...record, trigger: stored });
     return this.redis.eval(
-      WRITE_RUN_3,
-      3,
+      WRITE_RUN_4,
+      4,
       this.keys.run(record.id),
       this.keys.runIndex,
       this.keys.runsVersion,
-      JSON.stringify(record),
+      this.keys.trigger(shared?.ref ?? 'none'),
+      JSON.stringify(capped),
       String(record.epoch),
       String(this.retentionMs),
       record.id,
       String(Number.isFinite(created) ? created : Date.now()),
       mode,
+      meta(record),
+      shared?.json ?? '',
     ) as Promise<number>;
+  }
+
+  /** Puts the shared trigger data (receiver, group key) back into records read from Redis. */
+  private async expandTriggers(records: RunRecord[]): Promise<void> {
+    const refs = [
+      ...new Set(records.flatMap((r) => ((r.trigger as Trigger).ref !== undefined ? [(r.trigger as Trigger).ref!] : []))),
+    ];
+    if (refs.length === 0) return;
+    const values = await this.redis.mget(...refs.map((ref) => this.keys.trigger(ref)));
+    const byRef = new Map(refs.map((ref, i) => [ref, values[i] ? (JSON.parse(values[i]!) as Shared) : undefined]));
+    for (const r of records) {
+      const { ref, ...rest } = r.trigger as Trigger;
+      if (ref === undefined) continue;
+      const shared = byRef.get(ref);
+      r.trigger = {
+        ...rest,
+        ...(shared?.receiver !== undefined ? { receiver: shared.receiver } : {}),
+        ...(shared?.groupKey !== undefined ? { groupKey: shared.groupKey } : {}),
+      };
+    }
   }
 
   /** Stores a new record; false when one with this id exists already (a duplicate incident). */
@@ -118,6 +168,7 @@ export class RecordStore {
     if (cancel) record.cancelRequested = JSON.parse(cancel) as RunRecord['cancelRequested'];
     if (audit) record.audit = JSON.parse(audit) as OperatorAction[];
     if (reruns) record.reruns = JSON.parse(reruns) as string[];
+    await this.expandTriggers([record]);
     return record;
   }
 
@@ -171,27 +222,50 @@ export class RecordStore {
     return (await this.redis.hget(this.keys.run(id), 'resolvedAt')) ?? undefined;
   }
 
-  /** Newest first. Reads at most 1000 ids in the time range, then filters. */
+  /**
+   * Newest first. Reads only what it returns: filters look at each run's small `meta` field (procedure, canonical
+   * target, state), a page of ids at a time, and only the records returned are read whole. At most LIST_SCAN runs
+   * are looked at per call (page further with `before`).
+   */
   async list(filter: RunFilter = {}): Promise<RunRecord[]> {
     const limit = Math.min(filter.limit ?? 100, 1000);
     const max = filter.before !== undefined ? `(${filter.before}` : '+inf';
     const min = filter.since !== undefined ? String(filter.since) : '-inf';
-    const ids = await this.redis.zrevrangebyscore(this.keys.runIndex, max, min, 'LIMIT', 0, 1000);
-    if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.keys.run(id), 'json');
-    const replies = (await pipeline.exec()) ?? [];
-    const runs: RunRecord[] = [];
-    for (const [err, json] of replies) {
-      if (err || typeof json !== 'string') continue; // expired since the index was read
-      const run = JSON.parse(json) as RunRecord;
-      // resolvedAt lives beside the JSON; list shows the JSON's copy, which the worker sets when it sees it.
-      if (filter.procedure !== undefined && run.procedure !== filter.procedure) continue;
-      if (filter.target !== undefined && run.target !== filter.target) continue;
-      if (filter.state !== undefined && run.state !== filter.state) continue;
-      runs.push(run);
-      if (runs.length >= limit) break;
+    const target = filter.target !== undefined ? canonicalTarget(filter.target) : undefined;
+    const filtered = filter.procedure !== undefined || target !== undefined || filter.state !== undefined;
+    const wanted: string[] = [];
+    for (let offset = 0; wanted.length < limit && offset < LIST_SCAN;) {
+      const ids = await this.redis.zrevrangebyscore(this.keys.runIndex, max, min, 'LIMIT', offset, filtered ? LIST_PAGE : limit);
+      if (ids.length === 0) break;
+      offset += ids.length;
+      if (!filtered) {
+        wanted.push(...ids);
+        break;
+      }
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hget(this.keys.run(id), 'meta');
+      const metas = (await pipeline.exec()) ?? [];
+      ids.forEach((id, i) => {
+        const m = metas[i]?.[1];
+        if (typeof m !== 'string' || wanted.length >= limit) return;
+        const [procedure, canonical, state] = m.split('\n');
+        if (filter.procedure !== undefined && procedure !== filter.procedure) return;
+        if (target !== undefined && canonical !== target) return;
+        if (filter.state !== undefined && state !== filter.state) return;
+        wanted.push(id);
+      });
     }
+    if (wanted.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of wanted) pipeline.hget(this.keys.run(id), 'json');
+    const replies = (await pipeline.exec()) ?? [];
+    // resolvedAt lives beside the JSON; list shows the JSON's copy, which the worker sets when it sees it.
+    const runs = replies.flatMap(([err, json]) => (err || typeof json !== 'string' ? [] : [JSON.parse(json) as RunRecord]));
+    await this.expandTriggers(runs);
     return runs;
   }
 }
+
+/** Runs a filtered list looks at per call, and per round trip. */
+const LIST_SCAN = 10_000;
+const LIST_PAGE = 500;

@@ -36,8 +36,12 @@ export interface WebhookDeps {
   metrics: Metrics;
   log: Logger;
   dryRun: boolean;
+  /** WEBHOOK_MAX_ALERTS: more alerts in one payload is a 400 naming `alerts`. */
+  maxAlerts?: number;
   env?: Readonly<Record<string, string | undefined>>;
 }
+
+export const DEFAULT_MAX_ALERTS = 1000;
 
 export interface HandlerResponse {
   status: number;
@@ -60,6 +64,24 @@ function validationError(error: z.ZodError): HandlerResponse {
  * payload, which is safe because enqueueing is idempotent per incident.
  */
 export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<HandlerResponse> {
+  // Counted before anything else is parsed: a payload over WEBHOOK_MAX_ALERTS costs one look, not a validation.
+  const alertCount = Array.isArray((body as { alerts?: unknown } | null)?.alerts)
+    ? (body as { alerts: unknown[] }).alerts.length
+    : 0;
+  const maxAlerts = deps.maxAlerts ?? DEFAULT_MAX_ALERTS;
+  if (alertCount > maxAlerts)
+    return {
+      status: 400,
+      body: {
+        error: 'invalid Alertmanager webhook payload',
+        issues: [
+          {
+            path: 'alerts',
+            message: `${alertCount} alerts: at most ${maxAlerts} per payload (WEBHOOK_MAX_ALERTS); split the group in Alertmanager (group_by) or raise the limit`,
+          },
+        ],
+      },
+    };
   const parsed = WebhookPayload.safeParse(body);
   if (!parsed.success) return validationError(parsed.error);
   const payload = parsed.data;

@@ -1,0 +1,59 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { capRecord, RECORD_LIMITS } from '../../../src/engine/record-cap.js';
+import { newRunRecord, type RunRecord, type StepRecord } from '../../../src/engine/record.js';
+
+const base = (): RunRecord =>
+  newRunRecord({
+    id: 'inc-1',
+    procedure: 'P',
+    title: 'T',
+    target: 'h',
+    alert: {
+      labels: { alertname: 'A' },
+      annotations: {},
+      fingerprint: '0123456789abcdef',
+      startsAt: '2026-11-28T07:00:00.000Z',
+      status: 'firing',
+    },
+    trigger: { source: 'alertmanager', receivedAt: '2026-11-28T07:00:00.000Z' },
+    dryRun: false,
+  });
+
+const step = (observed: number, output: number, body: number): StepRecord => ({
+  name: 's',
+  status: 'passed',
+  observed: Array.from({ length: observed }, (_, i) => ({ labels: { i: String(i) }, value: 1, at: 'now' })),
+  attempts: 1,
+  result: { status: 'succeeded', output: 'o'.repeat(output), body: { pad: 'b'.repeat(body) } },
+});
+
+describe('engine/record-cap', () => {
+  it('leaves a small record as it is', () => {
+    const r = { ...base(), steps: [step(3, 10, 10)] };
+    expect(capRecord(r)).toBe(r);
+  });
+
+  it('any record is stored within its size, with a note for every field cut, and the input unchanged (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat({ max: 3000 }), fc.nat({ max: 100_000 }), fc.nat({ max: 200_000 })), { maxLength: 12 }),
+        (steps) => {
+          const r = { ...base(), steps: steps.map(([o, out, b]) => step(o, out, b)) };
+          const before = JSON.stringify(r);
+          const capped = capRecord(r);
+          expect(JSON.stringify(r)).toBe(before);
+          expect(JSON.stringify(capped).length).toBeLessThanOrEqual(RECORD_LIMITS.record);
+          if (before.length > RECORD_LIMITS.record) expect(capped.truncated?.length).toBeGreaterThan(0);
+          capped.steps.forEach((s, i) => {
+            if (s.observed.length < r.steps[i]!.observed.length)
+              expect(capped.truncated).toContain(
+                `steps[${i}].observed: kept ${s.observed.length} of ${r.steps[i]!.observed.length} observed values`,
+              );
+          });
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
