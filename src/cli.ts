@@ -291,7 +291,7 @@ function program(result: { exit?: number }): Command {
       .option('--limit <n>', 'at most this many', '20')
       .option('--json', 'print the run records as JSON'),
   ).action(async (o, cmd: Command) => {
-    result.exit = await listRuns(client(cmd), o, io);
+    result.exit = await listRuns(client(cmd), o as Parameters<typeof listRuns>[1], io);
   });
   remoteOptions(
     runs

@@ -178,7 +178,7 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): Config {
-  const given = Object.fromEntries(KNOWN.flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]!]])));
+  const given = Object.fromEntries(KNOWN.flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]]])));
   const secrets = readSecretFiles(given, readFile);
   const lines = secrets.issues.map((i) => `  ${i.variable}: ${i.message}`);
   const parsed = Config.safeParse(secrets.env);

@@ -139,7 +139,7 @@ export async function startService(
     const workerRedis = connectRedis(config.redis, 'worker');
     let redisDown = false;
     workerRedis.on('error', (err) => {
-      if (!redisDown) log.warn({ err: err.message }, 'worker lost redis; reconnecting');
+      if (!redisDown) log.warn({ err: (err as Error).message }, 'worker lost redis; reconnecting');
       redisDown = true;
     });
     workerRedis.on('ready', () => {

@@ -107,7 +107,7 @@ function parseBody(text: string, contentType: string): unknown {
 /** The shared client's HttpError in this action's words (the method and the URL's origin only). */
 function requestError(where: string, timeout: string | undefined, err: unknown, signal: AbortSignal): ActionError {
   if (!(err instanceof HttpError)) return new ActionError(`${where} failed: ${(err as Error).message}`, false);
-  const cause = err.cause !== undefined ? { cause: signal.aborted ? (signal.reason ?? err.cause) : err.cause } : {};
+  const cause = err.cause !== undefined ? { cause: signal.aborted ? ((signal.reason as unknown) ?? err.cause) : err.cause } : {};
   switch (err.failure) {
     case 'aborted':
       return new ActionError(`${where} aborted`, false, cause);

@@ -344,7 +344,7 @@ function v4Connector(
       await kc.applyToHTTPSOptions(opts);
       const socket = new WebSocket(`${server.replace(/^http/, 'ws').replace(/\/$/, '')}${path}`, ['v4.channel.k8s.io'], opts);
       return new Promise((resolve, reject) => {
-        socket.once('open', () => resolve(socket as never));
+        socket.once('open', () => resolve(socket));
         socket.once('error', (err) => {
           // ws reports a refused upgrade as "Unexpected server response: 403"; keep the status for apiFailure.
           const refused = /Unexpected server response: (\d+)/.exec(err.message);
@@ -417,7 +417,7 @@ async function execInPod(
     new k8s.Exec(kc, v4Connector(kc, WebSocket))
       .exec(e.namespace, pod, e.container as string, e.command, out, out, null, false, (s) => (status = s))
       .then((ws) => {
-        socket = ws as unknown as import('ws').WebSocket;
+        socket = ws;
         if (ctx.signal.aborted) return onAbort();
         socket.once('close', finish);
       })
@@ -427,7 +427,7 @@ async function execInPod(
         try {
           resolve(apiFailure(err, what));
         } catch (thrown) {
-          reject(thrown as Error);
+          reject(thrown);
         }
       });
   });

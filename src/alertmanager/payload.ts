@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Alertmanager's webhook payload, version 4: only the fields remediator uses, unknown keys accepted
- * (newer Alertmanagers add notification_reason, routeLabels). See shared/reference §1.
+ * (newer Alertmanagers add notification_reason, routeLabels). See Alertmanager's webhook documentation; captured payloads are in test/fixtures/alertmanager/.
  */
 
 /** Go's RFC 3339: fraction of 0..9 digits, `Z` or an offset. Firing alerts carry the zero time as endsAt. */

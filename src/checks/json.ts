@@ -104,10 +104,10 @@ function asText(v: unknown): string | null | undefined {
 
 /** The elements of `array` (objects) whose every `where` field equals one of its values (compared as text). */
 export function selectElements(array: readonly unknown[], where: Where = {}): unknown[] {
-  const wanted = Object.entries(where).map(([field, allowed]) => [
+  const wanted = Object.entries(where).map(([field, allowed]): [string, (string | null)[]] => [
     field,
     (Array.isArray(allowed) ? allowed : [allowed]).map((a) => (a === null ? null : String(a))),
-  ]) as [string, (string | null)[]][];
+  ]);
   return array.filter((el) => {
     if (typeof el !== 'object' || el === null || Array.isArray(el)) return false;
     return wanted.every(([field, allowed]) => {
@@ -148,7 +148,7 @@ export function judgeJson(root: unknown, j: JsonExpectation): JsonJudgement {
     return verdict(compare(selected.length, op, j.count), selected.length, `${selected.length} ${what}`, name);
   }
   if (selected.length === 0) return { holds: false, seen: 0, reason: `no ${what}` };
-  const values = selected.map((el) => (j.field === undefined ? { ok: true as const, value: el } : lookup(el, j.field)));
+  const values = selected.map((el: unknown) => (j.field === undefined ? { ok: true as const, value: el } : lookup(el, j.field)));
   if (j.exists !== undefined) {
     const ok = values.every((v) => v.ok === j.exists);
     return verdict(
@@ -220,6 +220,7 @@ function show(v: unknown): Observation['value'] {
   if (v === null || v === undefined) return null;
   if (typeof v === 'string' || typeof v === 'number') return v;
   if (typeof v === 'boolean') return String(v);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- only what JSON cannot say (a symbol, a function) gets here
   const text = JSON.stringify(v) ?? String(v);
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

@@ -13,6 +13,7 @@ export class Html {
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
 
 export function escapeHtml(value: unknown): string {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- callers pass text, numbers and booleans
   return String(value ?? '').replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
 }
 

@@ -57,7 +57,7 @@ export function runsPage(
   const opt = (value: string, current: string | undefined, label = value) =>
     html`<option value="${value}" ${value === (current ?? '') ? html` selected` : ''}>${label}</option>`;
   const params = new URLSearchParams();
-  for (const k of ['state', 'procedure', 'target', 'window'] as const) if (query[k]) params.set(k, query[k]!);
+  for (const k of ['state', 'procedure', 'target', 'window'] as const) if (query[k]) params.set(k, query[k]);
   const oldest = runs.at(-1);
   if (oldest && runs.length >= PAGE_SIZE) params.set('before', String(Date.parse(oldest.trigger.receivedAt)));
   return html`<h1>Runs</h1>

@@ -135,7 +135,7 @@ export const budget: Gate = {
       record.reason += '; escalated already in this window';
     }
     await deps.store.save(record);
-    deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state as 'skipped' });
+    deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state });
     return { kind: 'finish', state: record.state };
   },
 };

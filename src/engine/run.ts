@@ -133,7 +133,7 @@ export async function runProcedure(
         signal: runSignal,
         log: stepLog,
         resumedAfterAction: resumed,
-        ...(deps.mayAct ? { mayAct: deps.mayAct } : {}),
+        ...(deps.mayAct ? { mayAct: () => deps.mayAct!() } : {}),
         checkpoint: async (phase, attempt) => {
           record.checkpoint = { index: i, phase, attempt, at: new Date().toISOString() };
           await deps.save(record);
@@ -213,7 +213,7 @@ export async function runProcedure(
   }
   await deps.save(record);
   const durationS = (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000;
-  deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state as 'succeeded' });
+  deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state });
   deps.metrics.runDuration.observe({ procedure: procedure.id, outcome: record.state }, durationS);
   if (record.sla.slaMs) deps.metrics.runSlaRatio.observe({ procedure: procedure.id }, (durationS * 1000) / record.sla.slaMs);
   log.info({ state: record.state, reason: record.reason, durationS }, 'run finished');

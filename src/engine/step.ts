@@ -229,7 +229,7 @@ function prepareAction(ctx: StepContext, record: StepRecord): Prepared {
     const renders = step.forEach
       ? forEachItems(step, ctx.states, ctx.render).map((item) => createRender({ ...ctx.scope, item }))
       : [ctx.render];
-    specs = renders.map((r) => use.render(r));
+    specs = renders.map((r): unknown => use.render(r));
   } catch (err) {
     if (!(err instanceof TemplateError) && !(err instanceof ForEachError)) throw err;
     return { notRun: `not run: ${(err as Error).message}` };

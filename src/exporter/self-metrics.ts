@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo } from '../build-info.js';
-import { STAGES, type Measurement, type Stage } from './collect.js';
+import { STAGES, type Measurement } from './collect.js';
 
 export interface ExporterMetrics {
   registry: Registry;
@@ -66,7 +66,7 @@ export function createExporterMetrics(): ExporterMetrics {
         const failed = m.errors[stage] !== undefined;
         if (failed) errors.inc({ stage });
         lastError.set({ stage }, failed ? 1 : 0);
-        const seconds = m.stageSeconds[stage as Stage];
+        const seconds = m.stageSeconds[stage];
         if (seconds !== undefined) duration.set({ stage }, seconds);
       }
     },

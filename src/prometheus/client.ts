@@ -1,7 +1,7 @@
 /**
  * Prometheus HTTP API client: instant queries only (`/api/v1/query`) and readiness (`/-/ready`).
  *
- * Facts it is built on (shared/reference/alertmanager-prometheus.md §3): the query goes as a form-encoded POST
+ * Facts it is built on (Prometheus' HTTP API documentation): the query goes as a form-encoded POST
  * body (a JSON body reads as an empty query); sample values are strings, with `+Inf`, `-Inf` and `NaN`; an empty
  * vector means "no data", not an error; errors are 400 bad_data, 422 execution, 503 timeout/canceled, 500
  * internal; and before Prometheus is ready every `/api/v1/*` call gets a plain-text 503.

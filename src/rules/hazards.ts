@@ -25,12 +25,12 @@ const UNTRUSTED = new Set(['labels', 'annotations', 'item']);
 
 /** A renderer that fills nothing and records what it was asked to render, for which sink. */
 function probe(seen: Map<string, Set<Sink>>): Render {
-  return ((template: string, sink: Sink) => {
+  return (template: string, sink: Sink) => {
     const sinks = seen.get(template) ?? new Set<Sink>();
     sinks.add(sink);
     seen.set(template, sinks);
     return template;
-  }) as Render;
+  };
 }
 
 function* strings(value: unknown, path: PropertyKey[]): Generator<[Path, string]> {

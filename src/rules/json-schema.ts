@@ -28,7 +28,7 @@ function toJson(schema: z.ZodType): Json {
         Object.assign(json, forms);
       }
     },
-  }) as Json;
+  });
 }
 
 export function ruleFileJsonSchema(): Json {

@@ -175,7 +175,7 @@ function checkRuleFile(
       file,
       path: 'vars',
       message: (err as Error).message,
-      ...(lineOf(['vars']) !== undefined ? { line: lineOf(['vars'])! } : {}),
+      ...(lineOf(['vars']) !== undefined ? { line: lineOf(['vars']) } : {}),
     });
     return id !== undefined ? { problems, id } : { problems };
   }
@@ -206,7 +206,7 @@ function overrideVar(name: string, value: string | string[], env: Env): string |
       `${key}: var "${name}" is a list; set it to a JSON array of strings, e.g. ["systemctl","restart","supervisor"]`,
     );
   }
-  return parsed as string[];
+  return parsed;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

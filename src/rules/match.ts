@@ -86,7 +86,7 @@ export function parseMatcher(text: string): Matcher {
   }
 
   if (op === '=~' || op === '!~') {
-    return { name, op: op!, value, regex: compileRegex(value, (message) => fail(`invalid regular expression: ${message}`)) };
+    return { name, op: op, value, regex: compileRegex(value, (message) => fail(`invalid regular expression: ${message}`)) };
   }
   return { name, op: op!, value };
 }

@@ -113,9 +113,7 @@ export const CheckForms = checkSpec.forms;
 
 /** The kinds of `action: { <kind>: spec }`, from the action registry (actions/index.ts). */
 export const ActionKinds = z
-  .strictObject(
-    Object.fromEntries(actions.map((a) => [a.kind, a.spec.optional()])) as Record<string, z.ZodOptional<z.ZodTypeAny>>,
-  )
+  .strictObject(Object.fromEntries(actions.map((a) => [a.kind, a.spec.optional()])))
   .superRefine((a, ctx) => {
     const given = Object.keys(a).filter((k) => a[k] !== undefined);
     if (given.length !== 1) {

@@ -1,6 +1,6 @@
 /**
  * A fake Prometheus 2.42 on 127.0.0.1 (node:http, like Go's httptest): answers `/api/v1/query` and `/-/ready`
- * byte for byte as shared/reference/alertmanager-prometheus.md §3 describes, with scripted responses per query,
+ * byte for byte as Prometheus' HTTP API answers (see src/prometheus/client.ts), with scripted responses per query,
  * and records every request.
  *
  *   const prom = await startFakePrometheus();

@@ -381,6 +381,7 @@ export async function startRedisCluster(
       'every node to see the cluster ok, replicas in sync',
       async () => {
         for (const port of ports) {
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- without it `{}` widens the union
           const ci = await info(port, 'cluster').catch(() => ({}) as Record<string, string>);
           if (ci.cluster_enabled !== '1') return false;
           const state = await redisCli(port, 'CLUSTER', 'INFO');

@@ -1,6 +1,6 @@
 /**
  * The real alert pipeline for tests: Alertmanager 0.25 and Prometheus 2.42 from Debian's packages, on free
- * loopback ports, in a fresh temp dir. See ../shared/reference/local-stack.md.
+ * loopback ports, in a fresh temp dir.
  *
  *   const stack = await startStack({
  *     webhookUrl: 'http://127.0.0.1:PORT/webhook', webhookToken: 't0ken',

@@ -14,9 +14,7 @@ import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../helpers/red
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'integration-token-0123456789';
-const fixture = JSON.parse(
-  readFileSync(new URL('../../../shared/fixtures/alertmanager/firing-v0.25.json', import.meta.url), 'utf8'),
-);
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/alertmanager/firing-v0.25.json', import.meta.url), 'utf8'));
 
 /** A firing payload like the captured one, for alert TargetDown on `instance`. */
 function payload(instance: string, startsAt = '2026-11-28T07:17:26.321Z', status: 'firing' | 'resolved' = 'firing') {

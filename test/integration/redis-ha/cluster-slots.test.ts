@@ -16,7 +16,7 @@ function everyKey(prefix: string): string[] {
   const keys = redisKeys(prefix);
   return Object.entries(keys).map(([name, k]) => {
     if (typeof k === 'string') return name === 'bullPrefix' ? `${k}:${QUEUE_NAME}:wait` : k;
-    return (k as (...a: string[]) => string)('procedure-or-run', 'target with spaces: and {braces}');
+    return k('procedure-or-run', 'target with spaces: and {braces}');
   });
 }
 

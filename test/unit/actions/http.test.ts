@@ -210,7 +210,7 @@ function listen(s: Server): Promise<string> {
 
 function json(res: ServerResponse, status: number, body: object, raw = false): void {
   res.writeHead(status, { 'Content-Type': 'application/json' });
-  res.end(raw ? (body as unknown as string) : JSON.stringify(body));
+  res.end(raw ? body : JSON.stringify(body));
 }
 
 function text(res: ServerResponse, status: number, body: string): void {

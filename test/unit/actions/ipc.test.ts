@@ -243,7 +243,7 @@ describe('actions/ipc run', () => {
   it('a child id that is not one path segment is never sent, whatever filled it', async () => {
     supervisor = await startFakeSupervisor({ hello: goldenAnswer('hello') });
     const result = await ipc.run(
-      { path: supervisor.path, method: 'command.quarantine_child', target_id: 't', child: 'a/b' } as IpcSpec,
+      { path: supervisor.path, method: 'command.quarantine_child', target_id: 't', child: 'a/b' },
       runContext(),
     );
     expect(result).toMatchObject({ status: 'failed', detail: { sent: false } });

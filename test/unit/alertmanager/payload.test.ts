@@ -131,9 +131,7 @@ describe('alertmanager/payload', () => {
 
   it('accepts the payloads Alertmanager 0.25 sent, and computes the fingerprints it sent', () => {
     for (const name of ['firing-v0.25.json', 'resolved-v0.25.json', 'mixed-group-v0.25.json']) {
-      const body: unknown = JSON.parse(
-        readFileSync(new URL(`../../../../shared/fixtures/alertmanager/${name}`, import.meta.url), 'utf8'),
-      );
+      const body: unknown = JSON.parse(readFileSync(new URL(`../../fixtures/alertmanager/${name}`, import.meta.url), 'utf8'));
       const r = parse(body);
       expect(r.ok, name).toBe(true);
       if (r.ok) for (const a of r.data.alerts) expect(alertFingerprint(a.labels)).toBe(a.fingerprint);

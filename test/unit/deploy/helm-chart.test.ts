@@ -101,10 +101,7 @@ describe('helm/remediator', () => {
   });
 
   it.each(ciFiles)('ci/%s: every rule file given by value is a valid rule file', (file) => {
-    const files = ((parse(read(`ci/${file}`)) as { rules?: { files?: Record<string, string> } }).rules?.files ?? {}) as Record<
-      string,
-      string
-    >;
+    const files = (parse(read(`ci/${file}`)) as { rules?: { files?: Record<string, string> } }).rules?.files ?? {};
     for (const [name, text] of Object.entries(files)) {
       const parsed = RuleFile.safeParse(parse(text));
       expect(parsed.success, `${name}: ${parsed.error?.message}`).toBe(true);

@@ -98,7 +98,7 @@ export function describeTargetContract<S>(target: EscalationTarget<S>, cases: Ta
 
     const settingsFor = (url: string): S => {
       const { env, shared } = cases.configure(url);
-      const settings = target.configure(env, shared ?? {}) as S | undefined;
+      const settings = target.configure(env, shared ?? {});
       expect(settings, `${target.kind} configured for ${url}`).toBeDefined();
       return settings!;
     };

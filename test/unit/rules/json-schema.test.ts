@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { actions } from '../../../src/actions/index.js';
 import { checks } from '../../../src/checks/index.js';
@@ -45,6 +46,11 @@ describe('rules/json-schema', () => {
         expect(forms[i]).toMatchObject({ type: 'object', additionalProperties: false });
       });
     }
+  });
+
+  it('is what rules/rule.schema.json holds: the committed file is `remediator schema` (regenerate: npm run build && npm run schema)', () => {
+    const committed = readFileSync(new URL('../../../rules/rule.schema.json', import.meta.url), 'utf8');
+    expect(committed).toBe(`${JSON.stringify(schema, null, 2)}\n`);
   });
 
   it('is plain JSON', () => {

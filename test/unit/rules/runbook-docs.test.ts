@@ -1,6 +1,6 @@
 /**
  * The living runbook: `remediator docs` (renderRunbook over the shipped rules) must say what the operations
- * runbook (../shared/runbook.md, the project's specification) says, step by step: every step's action,
+ * runbook (docs/runbook.md, the project's specification, kept in the repository) says, step by step: every step's action,
  * expected metrics and estimated duration, the escalation line and the total estimate.
  *
  * Both documents are parsed into the same shape and compared field by field, so a failure names the
@@ -13,8 +13,8 @@ import { renderRunbook } from '../../../src/rules/docs.js';
 import { loadRules } from '../../../src/rules/load.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-/** shared/ is a sibling of the repository (locally and in CI). */
-const RUNBOOK = fileURLToPath(new URL('../../../../shared/runbook.md', import.meta.url));
+/** The operations runbook, in the repository (the tests read nothing outside it). */
+const RUNBOOK = fileURLToPath(new URL('../../../docs/runbook.md', import.meta.url));
 const RULES_DIR = fileURLToPath(new URL('../../../rules', import.meta.url));
 
 interface StepRow {
@@ -78,9 +78,9 @@ function parseRunbook(text: string): ProcedureDoc[] {
   return out;
 }
 
-describe('living runbook: `remediator docs` renders the runbook (../shared/runbook.md)', () => {
-  it('finds the runbook next to the repository', () => {
-    expect(existsSync(RUNBOOK), `${RUNBOOK} (shared/ must be a sibling of the repository, ${REPO_ROOT})`).toBe(true);
+describe('living runbook: `remediator docs` renders the runbook (docs/runbook.md)', () => {
+  it('finds the runbook in the repository', () => {
+    expect(existsSync(RUNBOOK), `${RUNBOOK} (in the repository, ${REPO_ROOT})`).toBe(true);
   });
 
   const runbook = existsSync(RUNBOOK) ? parseRunbook(readFileSync(RUNBOOK, 'utf8')) : [];

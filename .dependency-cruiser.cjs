@@ -1,0 +1,82 @@
+/**
+ * The dependency direction of src/ (docs/architecture.md), checked by `npm run lint`:
+ *
+ *   cli, serve, client, exporter → receiver, console, queue → engine → rules → actions, checks, escalation
+ *     → template, duration, http, prometheus, alertmanager, supervisor, config, log, metrics
+ *
+ * Each layer may import the layers below it, never one above. rules/ sits above the plugins because the rule
+ * schema is built from their registries (a plugin's spec schema beside its code); the plugins never import rules/.
+ */
+const layer = (...paths) => `^src/(${paths.join('|')})`;
+const TOP = layer('cli\\.ts', 'serve\\.ts', 'ipc-command\\.ts', 'client/', 'exporter/');
+const EDGE = layer('receiver/', 'console/', 'queue/');
+const ENGINE = layer('engine/');
+const RULES = layer('rules/');
+const PLUGINS = layer('actions/', 'checks/', 'escalation/');
+const BASE = layer(
+  'template\\.ts',
+  'duration\\.ts',
+  'http/',
+  'prometheus/',
+  'alertmanager/',
+  'supervisor/',
+  'config\\.ts',
+  'redis-settings\\.ts',
+  'log\\.ts',
+  'metrics\\.ts',
+  'build-info\\.ts',
+  'procfs\\.ts',
+);
+
+const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from: { path: from }, to: { path: to } });
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'A cycle makes two modules one; split the concept they share.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    forbid(
+      'base-stays-below',
+      'Clients, config and leaf modules know nothing of plugins, rules, the engine or the service.',
+      BASE,
+      `${PLUGINS}|${RULES}|${ENGINE}|${EDGE}|${TOP}`,
+    ),
+    forbid(
+      'plugins-stay-below-rules',
+      'Actions, checks and escalation targets never import the rules, the engine or the service.',
+      PLUGINS,
+      `${RULES}|${ENGINE}|${EDGE}|${TOP}`,
+    ),
+    forbid(
+      'rules-stay-below-engine',
+      'The rule model and loader never import the engine or the service.',
+      RULES,
+      `${ENGINE}|${EDGE}|${TOP}`,
+    ),
+    forbid(
+      'engine-stays-below-edge',
+      'The engine never imports the queue, the receiver or the entry points.',
+      ENGINE,
+      `${EDGE}|${TOP}`,
+    ),
+    forbid('edge-stays-below-top', 'Receiver, console and queue never import the entry points.', EDGE, TOP),
+    forbid('queue-not-receiver', 'The queue never imports the HTTP side.', layer('queue/'), layer('receiver/', 'console/')),
+    {
+      name: 'engine-without-transport',
+      comment: 'The engine never imports Express, BullMQ or ioredis: the queue maps them to it.',
+      severity: 'error',
+      from: { path: `${ENGINE}|${RULES}|${PLUGINS}` },
+      to: { path: 'node_modules/(express|bullmq|ioredis)/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+};
