@@ -87,7 +87,7 @@ async function send(urls: string[], bodies: string[]): Promise<{ startedAt: numb
         const i = next++;
         startedAt[i] = performance.now();
         await post(urls[i % urls.length]!, bodies[i]!);
-        latencies.push(performance.now() - startedAt[i]!);
+        latencies.push(performance.now() - startedAt[i]);
       }
     }),
   );
@@ -259,9 +259,9 @@ export async function runScaleBench(out: (text: string) => void = (t) => process
   const topologies: Topology[] = [];
   try {
     const single = await startPrimaryWithReplica();
-    topologies.push({ name: 'one primary', env: single.env, stop: single.stop });
+    topologies.push({ name: 'one primary', env: single.env, stop: () => single.stop() });
     const cluster = await startRedisCluster({ primaries: 3, replicas: 1 });
-    topologies.push({ name: 'Cluster 3+3', env: cluster.env, stop: cluster.stop });
+    topologies.push({ name: 'Cluster 3+3', env: cluster.env, stop: () => cluster.stop() });
     const load = loadavg();
 
     const cases: Case[] = [];

@@ -127,7 +127,7 @@ export class RecordStore {
     ];
     if (refs.length === 0) return;
     const values = await this.redis.mget(...refs.map((ref) => this.keys.trigger(ref)));
-    const byRef = new Map(refs.map((ref, i) => [ref, values[i] ? (JSON.parse(values[i]!) as Shared) : undefined]));
+    const byRef = new Map(refs.map((ref, i) => [ref, values[i] ? (JSON.parse(values[i]) as Shared) : undefined]));
     for (const r of records) {
       const { ref, ...rest } = r.trigger as Trigger;
       if (ref === undefined) continue;
