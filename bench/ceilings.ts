@@ -1,0 +1,91 @@
+/**
+ * The ceilings each remediator figure is compared with, measured in the same run on the same machine: a bare
+ * node:http server (webhooks/s), Redis LPUSH through redis-benchmark (ops/s, 50 clients, unpipelined) on the very
+ * redis-server remediator uses, and a minimal child_process.spawn loop of /bin/true (spawns/s). Each runs as its own
+ * process, bounded in count; loopback only.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/ports.js';
+import { runCommand, spawnProcess, waitFor, type ManagedProcess } from '../test/helpers/processes.js';
+import { REDIS_SERVER } from '../test/helpers/redis-servers.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
+
+/** A node process running one of the bench's own TypeScript scripts. */
+function nodeScript(name: string, script: string, args: string[]): ManagedProcess {
+  return spawnProcess(name, process.execPath, ['--import', 'tsx', join(HERE, script), ...args]);
+}
+
+export interface BenchRedis {
+  port: number;
+  url: string;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A redis-server of the bench's own (no persistence, like the reference figures), on a free loopback port. */
+export async function startBenchRedis(): Promise<BenchRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'remediator-bench-redis-'));
+  const proc = spawnProcess('bench-redis', REDIS_SERVER, [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ]);
+  const cli = (...args: string[]) => runCommand('/usr/bin/redis-cli', ['-p', String(port), ...args], { timeoutMs: 60_000 });
+  await waitFor('bench redis-server', async () => (await cli('PING')).stdout.trim() === 'PONG', {
+    timeoutMs: 10_000,
+    processes: [proc],
+  });
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    flush: async () => void (await cli('FLUSHALL')),
+    stop: async () => void (await proc.stop({ graceMs: 10_000 })),
+  };
+}
+
+/** LPUSH ops/s with redis-benchmark: 50 clients, no pipelining (`-c 50 -P 1`), `requests` in all. */
+export async function redisLpush(port: number, requests = 100_000): Promise<number> {
+  const r = await runCommand(
+    REDIS_BENCHMARK,
+    ['-h', '127.0.0.1', '-p', String(port), '-t', 'lpush', '-n', String(requests), '-c', '50', '-P', '1', '--csv'],
+    { timeoutMs: 120_000 },
+  );
+  const line = r.stdout.split('\n').find((l) => l.startsWith('"LPUSH'));
+  if (r.code !== 0 || line === undefined) throw new Error(`redis-benchmark failed (${r.code}): ${r.stdout}${r.stderr}`);
+  return Number(line.split(',')[1]!.replace(/"/g, ''));
+}
+
+/** The bare node:http server as a process; its URL. */
+export async function startBareHttp(): Promise<{ url: string; proc: ManagedProcess }> {
+  const port = await freePort();
+  const proc = nodeScript('bench-bare-http', 'bare-http.ts', [String(port)]);
+  const url = `http://127.0.0.1:${port}/webhook`;
+  await waitFor(
+    'bare node:http server',
+    async () => (await fetch(url, { method: 'POST', body: '{"alerts":[]}' }).catch(() => undefined))?.status === 202,
+    { timeoutMs: 15_000, processes: [proc] },
+  );
+  return { url, proc };
+}
+
+/** /bin/true spawns/s from a minimal spawn loop in a process of its own. */
+export async function spawnLoop(total = 2000, inFlight = 16): Promise<number> {
+  const proc = nodeScript('bench-spawn-loop', 'spawn-loop.ts', [String(total), String(inFlight)]);
+  const exit = await proc.exited;
+  const line = proc.logTail(1);
+  if (exit.code !== 0) throw new Error(`spawn loop failed (${JSON.stringify(exit)}): ${line}`);
+  return (JSON.parse(line) as { spawnsPerSec: number }).spawnsPerSec;
+}

@@ -1,0 +1,366 @@
+/**
+ * npm run bench: remediator's published benchmark. Every figure stands beside its ceiling measured in the same run
+ * on the same machine, and is reported as a ratio to it:
+ *
+ * - ingest (receiver process, no worker): 1 and 20 alerts per payload, new incidents and re-sent ones, against a
+ *   bare node:http server (webhooks/s) and Redis LPUSH (redis-benchmark, ops/s);
+ * - completed actions (exec /bin/true) per second for a burst of incidents, on `serve` and on a receiver with 1 and
+ *   2 worker processes, against a minimal child_process.spawn loop (spawns/s);
+ * - webhook → first step latency (when the step's command ran) idle and at half and full the sustainable rate;
+ * - resident memory per process, idle and peak;
+ * - a CPU profile pass (receiver under ingest, worker under a burst): where the time goes.
+ *
+ * BENCH_ROUNDS (3) interleaved rounds, medians with ranges; every count bounded; loopback only; its own redis-server.
+ * Writes the Markdown report to BENCH_REPORT (bench-report.md) and prints it. Passes or fails nothing.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { burst, completions, idleLatency, loadedLatency, type ActionsRow, type LatencyRow } from './actions.js';
+import { redisLpush, spawnLoop, startBareHttp, startBenchRedis, type BenchRedis } from './ceilings.js';
+import { deploy, writeBenchRules, type DeploymentSpec } from './deployment.js';
+import { IN_FLIGHT, ingest, ingestRow, type IngestRow } from './ingest.js';
+import { closeAgents, closedLoop } from './load.js';
+import { CpuWindow, machineLine, type Memory } from './machine.js';
+import { payloads } from './payloads.js';
+import { profileMarkdown, profilesIn, summariseProfile } from './profile.js';
+import { median } from './stats.js';
+
+const env = process.env;
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
+const WEBHOOKS = Number(env.BENCH_WEBHOOKS ?? 3000); // 1-alert payloads per ingest case
+const PAYLOADS = Number(env.BENCH_PAYLOADS ?? 400); // 20-alert payloads per ingest case
+const INCIDENTS = Number(env.BENCH_INCIDENTS ?? 2000); // runs per burst
+const LOADED_SECONDS = Number(env.BENCH_LOADED_SECONDS ?? 4);
+const REPORT = env.BENCH_REPORT ?? 'bench-report.md';
+const WARM = 100;
+
+interface Round {
+  bare1: IngestRow;
+  bare20: IngestRow;
+  lpush: number;
+  spawn: number;
+  ingest: { one: IngestRow; oneDup: IngestRow; twenty: IngestRow; twentyDup: IngestRow };
+  actions: { serve: ActionsRow; one: ActionsRow; two: ActionsRow };
+  latency: { idle: LatencyRow; half: LatencyRow; full: LatencyRow };
+  memory: { role: string; idle: number; peak: number }[];
+  cpu: { busy: number; others: number; load: number };
+}
+
+let prefixes = 0;
+const newPrefix = () => `bench-${process.pid}-${prefixes++}`;
+
+function memoryRows(idle: Memory[], peak: Memory[], label: string): Round['memory'] {
+  return idle.map((m) => ({
+    role: `${label}: ${m.name}`,
+    idle: m.rssMiB,
+    peak: peak.find((p) => p.pid === m.pid)?.peakMiB ?? m.peakMiB,
+  }));
+}
+
+async function runDeployment(
+  redis: BenchRedis,
+  client: Redis,
+  rulesDir: string,
+  kind: DeploymentSpec['kind'],
+  workers: number,
+  latency: boolean,
+): Promise<{ actions: ActionsRow; memory: Round['memory']; latency?: Round['latency'] }> {
+  const prefix = newPrefix();
+  const d = await deploy({ kind, workers, redisUrl: redis.url, prefix, rulesDir });
+  try {
+    const idle = d.memory();
+    await closedLoop(`${d.url}/webhook`, payloads(WARM, 1, 'BenchTrue'), IN_FLIGHT); // JIT, connections, pools
+    await completions(client, prefix, WARM);
+    const actions = await burst(d.url, client, prefix, INCIDENTS, WARM);
+    let done = WARM + INCIDENTS;
+    let lat: Round['latency'] | undefined;
+    if (latency) {
+      const idleLat = await idleLatency(d.url, client, prefix, 30, done);
+      done += idleLat.count;
+      const half = await loadedLatency(d.url, client, prefix, actions.actionsPerSec / 2, LOADED_SECONDS, done);
+      done += half.count;
+      const full = await loadedLatency(d.url, client, prefix, actions.actionsPerSec, LOADED_SECONDS, done);
+      lat = { idle: idleLat, half, full };
+    }
+    const label = kind === 'serve' ? 'serve' : `receiver + ${workers} worker${workers > 1 ? 's' : ''}`;
+    return { actions, memory: memoryRows(idle, d.memory(), label), ...(lat ? { latency: lat } : {}) };
+  } finally {
+    await d.stop();
+    await redis.flush();
+  }
+}
+
+async function round(redis: BenchRedis, client: Redis, rulesDir: string): Promise<Round> {
+  const cpu = new CpuWindow();
+  const load = loadavg()[0]!;
+  // Ceilings.
+  const bare = await startBareHttp();
+  await closedLoop(bare.url, payloads(300, 1, 'BenchTrue'), IN_FLIGHT);
+  const bare1 = ingestRow(await closedLoop(bare.url, payloads(WEBHOOKS, 1, 'BenchTrue'), IN_FLIGHT), 1);
+  const bare20 = ingestRow(await closedLoop(bare.url, payloads(PAYLOADS, 20, 'BenchTrue'), IN_FLIGHT), 20);
+  await bare.proc.stop();
+  const lpush = await redisLpush(redis.port);
+  await redis.flush();
+  const spawn = await spawnLoop();
+
+  // Ingest: one receiver, no worker.
+  const prefix = newPrefix();
+  const receiver = await deploy({ kind: 'split', workers: 0, redisUrl: redis.url, prefix, rulesDir });
+  let ingestRows: Round['ingest'];
+  let memory: Round['memory'];
+  try {
+    const idle = receiver.memory();
+    await closedLoop(`${receiver.url}/webhook`, payloads(300, 1, 'BenchTrue'), IN_FLIGHT);
+    const ones = payloads(WEBHOOKS, 1, 'BenchTrue');
+    const twenties = payloads(PAYLOADS, 20, 'BenchTrue');
+    const one = await ingest(receiver.url, ones, 1, 'enqueued');
+    const oneDup = await ingest(receiver.url, ones, 1, 'duplicate');
+    const twenty = await ingest(receiver.url, twenties, 20, 'enqueued');
+    const twentyDup = await ingest(receiver.url, twenties, 20, 'duplicate');
+    ingestRows = { one, oneDup, twenty, twentyDup };
+    memory = memoryRows(idle, receiver.memory(), 'receiver, ingest only');
+  } finally {
+    await receiver.stop();
+    await redis.flush();
+  }
+
+  // Runs: the default deployment (serve), then a receiver with 1 and 2 worker processes.
+  const serve = await runDeployment(redis, client, rulesDir, 'serve', 0, true);
+  const one = await runDeployment(redis, client, rulesDir, 'split', 1, false);
+  const two = await runDeployment(redis, client, rulesDir, 'split', 2, false);
+  const window = cpu.end();
+  return {
+    bare1,
+    bare20,
+    lpush,
+    spawn,
+    ingest: ingestRows,
+    actions: { serve: serve.actions, one: one.actions, two: two.actions },
+    latency: serve.latency!,
+    memory: [...memory, ...serve.memory, ...one.memory, ...two.memory],
+    cpu: { busy: window.busy, others: window.others, load },
+  };
+}
+
+async function profilePass(redis: BenchRedis, client: Redis, rulesDir: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'remediator-bench-prof-'));
+  try {
+    const ingestOnly = await deploy({
+      kind: 'split',
+      workers: 0,
+      redisUrl: redis.url,
+      prefix: newPrefix(),
+      rulesDir,
+      cpuProfDir: dir,
+    });
+    const ingestFrom = ingestOnly.readyAtUs;
+    await closedLoop(`${ingestOnly.url}/webhook`, payloads(WEBHOOKS, 1, 'BenchTrue'), IN_FLIGHT);
+    await closedLoop(`${ingestOnly.url}/webhook`, payloads(PAYLOADS, 20, 'BenchTrue'), IN_FLIGHT);
+    await ingestOnly.stop();
+    await redis.flush();
+    const prefix = newPrefix();
+    const runs = await deploy({
+      kind: 'split',
+      workers: 1,
+      redisUrl: redis.url,
+      prefix,
+      rulesDir,
+      cpuProfDir: join(dir, 'runs'),
+    });
+    const runsFrom = runs.readyAtUs;
+    await closedLoop(`${runs.url}/webhook`, payloads(INCIDENTS, 1, 'BenchTrue'), IN_FLIGHT);
+    await completions(client, prefix, INCIDENTS);
+    await runs.stop();
+    await redis.flush();
+    let out = '';
+    const sections: [string, string, number][] = [
+      ['receiver: 1-alert then 20-alert ingest', join(dir, 'receiver'), ingestFrom],
+      ['worker: a burst of exec /bin/true runs', join(dir, 'runs', 'worker-1'), runsFrom],
+    ];
+    for (const [title, sub, from] of sections) {
+      const files = profilesIn(sub);
+      if (files.length === 0) out += `#### ${title}\n\n(no profile written)\n\n`;
+      // A process that started children of its own (a launcher) leaves one profile per Node process.
+      for (const f of files)
+        out += profileMarkdown(`${title}${files.length > 1 ? ` — ${f.replace(/^.*\//, '')}` : ''}`, summariseProfile(f, from));
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const x2 = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '–');
+
+/** Median over rounds, with the range when there is more than one round. */
+function med(rounds: Round[], pick: (r: Round) => number, fmt = f0): string {
+  const v = rounds.map(pick);
+  const m = fmt(median(v));
+  return v.length > 1 ? `${m} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})` : m;
+}
+
+function report(rounds: Round[], profiles: string, started: string, machine: string): string {
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  let out = `# remediator benchmark\n\n`;
+  out +=
+    `Commit ${commit}, ${started}. ${machine}. A redis-server of its own (no persistence), every process on loopback. ` +
+    `${rounds.length} rounds, medians (range over rounds in brackets); each ratio is taken within a round, then the ` +
+    `median. Sizes: ${WEBHOOKS} 1-alert and ${PAYLOADS} 20-alert webhooks per ingest case, ${IN_FLIGHT} in flight; ` +
+    `bursts of ${INCIDENTS} incidents (1-alert webhooks, exec /bin/true) after ${WARM} warm-up runs; latency: 30 ` +
+    `webhooks one at a time, then ${LOADED_SECONDS} s open loop at half and at the full burst rate. LOG_LEVEL info.\n\n`;
+  out += `Machine load per round (share of all cores busy / of which not the bench's processes; 1-min load average at the start): ${rounds
+    .map((r) => `${(r.cpu.busy * 100).toFixed(0)}% / ${(r.cpu.others * 100).toFixed(0)}%, ${r.cpu.load.toFixed(1)}`)
+    .join('; ')}.\n\n`;
+  out += '## Against the ceilings\n\n| figure | remediator | ceiling, same run | ratio | target |\n|---|---|---|---|---|\n';
+  const row = (fig: string, ours: (r: Round) => number, ceilName: string, ceil: (r: Round) => number, target: string) =>
+    `| ${fig} | ${med(rounds, ours)} | ${ceilName} ${med(rounds, ceil)} | ${med(rounds, (r) => ours(r) / ceil(r), x2)} | ${target} |\n`;
+  out += row(
+    'receiver, 1-alert webhooks/s',
+    (r) => r.ingest.one.webhooksPerSec,
+    'bare node:http',
+    (r) => r.bare1.webhooksPerSec,
+    '≥ 0.5×',
+  );
+  out += row(
+    'receiver, 1-alert re-sent (duplicate) webhooks/s',
+    (r) => r.ingest.oneDup.webhooksPerSec,
+    'bare node:http',
+    (r) => r.bare1.webhooksPerSec,
+    '',
+  );
+  out += row(
+    'receiver, 20-alert payloads, alerts/s',
+    (r) => r.ingest.twenty.alertsPerSec,
+    'Redis LPUSH ops/s',
+    (r) => r.lpush,
+    '≥ 0.4×',
+  );
+  out += row(
+    'receiver, 20-alert re-sent (duplicate), alerts/s',
+    (r) => r.ingest.twentyDup.alertsPerSec,
+    'Redis LPUSH ops/s',
+    (r) => r.lpush,
+    '',
+  );
+  out += row(
+    'receiver, 20-alert payloads/s',
+    (r) => r.ingest.twenty.webhooksPerSec,
+    'bare node:http (20-alert)',
+    (r) => r.bare20.webhooksPerSec,
+    '',
+  );
+  out += row(
+    'serve: completed /bin/true actions/s (burst, first webhook → last run)',
+    (r) => r.actions.serve.actionsPerSec,
+    'spawn loop /s',
+    (r) => r.spawn,
+    '≥ 0.5× and > 1,000/s',
+  );
+  out += row(
+    'serve: … while webhooks arrive',
+    (r) => r.actions.serve.duringIntake,
+    'spawn loop /s',
+    (r) => r.spawn,
+    '',
+  );
+  out += row(
+    'serve: … after intake stops',
+    (r) => r.actions.serve.afterIntake,
+    'spawn loop /s',
+    (r) => r.spawn,
+    '',
+  );
+  out += row(
+    'serve: 1-alert webhooks/s while runs execute',
+    (r) => r.actions.serve.webhooksPerSec,
+    'bare node:http',
+    (r) => r.bare1.webhooksPerSec,
+    '',
+  );
+  out += row(
+    'receiver + 1 worker: actions/s',
+    (r) => r.actions.one.actionsPerSec,
+    'spawn loop /s',
+    (r) => r.spawn,
+    '',
+  );
+  out += row(
+    'receiver + 2 workers: actions/s',
+    (r) => r.actions.two.actionsPerSec,
+    'receiver + 1 worker',
+    (r) => r.actions.one.actionsPerSec,
+    '',
+  );
+  out +=
+    "\n## Webhook → first step (the step's command running), serve\n\n| load | webhooks/s | p50 ms | p99 ms | target |\n|---|---|---|---|---|\n";
+  out += `| idle (one at a time) | – | ${med(rounds, (r) => r.latency.idle.p50, f1)} | ${med(rounds, (r) => r.latency.idle.p99, f1)} | p50 ≤ 10 ms |\n`;
+  out += `| half the burst rate | ${med(rounds, (r) => r.latency.half.rate)} | ${med(rounds, (r) => r.latency.half.p50, f1)} | ${med(rounds, (r) => r.latency.half.p99, f1)} | p99 ≤ 100 ms |\n`;
+  out += `| the burst rate | ${med(rounds, (r) => r.latency.full.rate)} | ${med(rounds, (r) => r.latency.full.p50, f1)} | ${med(rounds, (r) => r.latency.full.p99, f1)} | |\n`;
+  out += '\n## Webhook answer latency (202), receiver\n\n| case | p50 ms | p99 ms |\n|---|---|---|\n';
+  for (const [name, pick] of [
+    ['1-alert', (r: Round) => r.ingest.one],
+    ['1-alert re-sent', (r: Round) => r.ingest.oneDup],
+    ['20-alert', (r: Round) => r.ingest.twenty],
+    ['20-alert re-sent', (r: Round) => r.ingest.twentyDup],
+    ['bare node:http, 1-alert', (r: Round) => r.bare1],
+  ] as const)
+    out += `| ${name} | ${med(rounds, (r) => pick(r).p50, f1)} | ${med(rounds, (r) => pick(r).p99, f1)} |\n`;
+  out +=
+    '\n## Resident memory (RSS) per process, MiB\n\n| deployment: process | idle (after start) | peak | target |\n|---|---|---|---|\n';
+  for (const m of rounds[0]!.memory) {
+    const pick = (r: Round) => r.memory.find((x) => x.role === m.role);
+    out += `| ${m.role} | ${med(rounds, (r) => pick(r)?.idle ?? Number.NaN)} | ${med(rounds, (r) => pick(r)?.peak ?? Number.NaN)} | idle ≤ 80 |\n`;
+  }
+  out +=
+    '\n## Per round\n\n| round | bare 1-alert/s | LPUSH/s | spawn/s | ingest 1/s | ingest 20 alerts/s | serve actions/s | 1 worker | 2 workers |\n|---|---|---|---|---|---|---|---|---|\n';
+  rounds.forEach((r, i) => {
+    out += `| ${i + 1} | ${f0(r.bare1.webhooksPerSec)} | ${f0(r.lpush)} | ${f0(r.spawn)} | ${f0(r.ingest.one.webhooksPerSec)} | ${f0(r.ingest.twenty.alertsPerSec)} | ${f0(r.actions.serve.actionsPerSec)} | ${f0(r.actions.one.actionsPerSec)} | ${f0(r.actions.two.actionsPerSec)} |\n`;
+  });
+  if (profiles)
+    out += `\n## CPU profiles (node --cpu-prof, one pass after the rounds, from readiness to exit): self time, share of busy time\n\n${profiles}`;
+  return out;
+}
+
+async function main(): Promise<void> {
+  const started = new Date().toISOString();
+  const machine = machineLine();
+  const redis = await startBenchRedis();
+  const client = new Redis(redis.url);
+  const rulesDir = writeBenchRules();
+  try {
+    const rounds: Round[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      process.stderr.write(`bench: round ${i + 1} of ${ROUNDS}\n`);
+      rounds.push(await round(redis, client, rulesDir));
+    }
+    process.stderr.write('bench: profile pass\n');
+    const profiles = env.BENCH_PROFILE === '0' ? '' : await profilePass(redis, client, rulesDir);
+    const text = report(rounds, profiles, started, machine);
+    writeFileSync(REPORT, text);
+    process.stdout.write(`${text}\nreport written to ${REPORT}\n`);
+  } finally {
+    client.disconnect();
+    closeAgents();
+    await redis.stop();
+    rmSync(rulesDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);
