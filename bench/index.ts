@@ -8,10 +8,12 @@
  *   2 worker processes, against a minimal child_process.spawn loop (spawns/s);
  * - webhook → first step latency (when the step's command ran) idle and at half and full the sustainable rate;
  * - resident memory per process, idle and peak;
- * - a CPU profile pass (receiver under ingest, worker under a burst): where the time goes.
+ * - a CPU profile pass (receiver under ingest, worker under a burst): where the time goes;
+ * - the scale section (bench/scale.ts): 1, 2, 4 workers and 1, 2 receivers, one Redis primary vs a Redis Cluster.
  *
  * BENCH_ROUNDS (3) interleaved rounds, medians with ranges; every count bounded; loopback only; its own redis-server.
  * Writes the Markdown report to BENCH_REPORT (bench-report.md) and prints it. Passes or fails nothing.
+ * BENCH_PROFILE=0 skips the profile pass; BENCH_SCALE=0 skips the scale section, BENCH_SCALE=only runs only it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,11 +23,12 @@ import { Redis } from 'ioredis';
 import { burst, completions, idleLatency, loadedLatency, type ActionsRow, type LatencyRow } from './actions.js';
 import { redisLpush, spawnLoop, startBareHttp, startBenchRedis, type BenchRedis } from './ceilings.js';
 import { deploy, writeBenchRules, type DeploymentSpec } from './deployment.js';
-import { IN_FLIGHT, ingest, ingestRow, type IngestRow } from './ingest.js';
-import { closeAgents, closedLoop } from './load.js';
+import { IN_FLIGHT, ingest, ingestRow, merge, slices, type IngestRow } from './ingest.js';
+import { closeAgents, closedLoop, type LoadResult } from './load.js';
 import { CpuWindow, machineLine, type Memory } from './machine.js';
 import { payloads } from './payloads.js';
 import { profileMarkdown, profilesIn, summariseProfile } from './profile.js';
+import { runScaleBench } from './scale.js';
 import { median } from './stats.js';
 
 const env = process.env;
@@ -36,12 +39,18 @@ const INCIDENTS = Number(env.BENCH_INCIDENTS ?? 2000); // runs per burst
 const LOADED_SECONDS = Number(env.BENCH_LOADED_SECONDS ?? 4);
 const REPORT = env.BENCH_REPORT ?? 'bench-report.md';
 const WARM = 100;
+const LPUSH_SLICE = Number(env.BENCH_LPUSH ?? 25_000); // redis-benchmark requests per slice
+const SPAWNS = Number(env.BENCH_SPAWNS ?? 1000); // spawn loop before and after each burst
 
 interface Round {
+  /** Each ceiling as measured in the slices alternating with the figure it stands beside. */
   bare1: IngestRow;
+  bare1Dup: IngestRow;
   bare20: IngestRow;
   lpush: number;
-  spawn: number;
+  lpushDup: number;
+  /** The spawn loop right before and right after each burst, averaged. */
+  spawn: { serve: number; one: number; two: number };
   ingest: { one: IngestRow; oneDup: IngestRow; twenty: IngestRow; twentyDup: IngestRow };
   actions: { serve: ActionsRow; one: ActionsRow; two: ActionsRow };
   latency: { idle: LatencyRow; half: LatencyRow; full: LatencyRow };
@@ -67,14 +76,16 @@ async function runDeployment(
   kind: DeploymentSpec['kind'],
   workers: number,
   latency: boolean,
-): Promise<{ actions: ActionsRow; memory: Round['memory']; latency?: Round['latency'] }> {
+): Promise<{ actions: ActionsRow; spawn: number; memory: Round['memory']; latency?: Round['latency'] }> {
   const prefix = newPrefix();
   const d = await deploy({ kind, workers, redisUrl: redis.url, prefix, rulesDir });
   try {
     const idle = d.memory();
     await closedLoop(`${d.url}/webhook`, payloads(WARM, 1, 'BenchTrue'), IN_FLIGHT); // JIT, connections, pools
     await completions(client, prefix, WARM);
+    const spawnBefore = await spawnLoop(SPAWNS);
     const actions = await burst(d.url, client, prefix, INCIDENTS, WARM);
+    const spawn = (spawnBefore + (await spawnLoop(SPAWNS))) / 2;
     let done = WARM + INCIDENTS;
     let lat: Round['latency'] | undefined;
     if (latency) {
@@ -86,44 +97,75 @@ async function runDeployment(
       lat = { idle: idleLat, half, full };
     }
     const label = kind === 'serve' ? 'serve' : `receiver + ${workers} worker${workers > 1 ? 's' : ''}`;
-    return { actions, memory: memoryRows(idle, d.memory(), label), ...(lat ? { latency: lat } : {}) };
+    return { actions, spawn, memory: memoryRows(idle, d.memory(), label), ...(lat ? { latency: lat } : {}) };
   } finally {
     await d.stop();
     await redis.flush();
   }
 }
 
+/**
+ * The machine is shared and its load moves within seconds: each figure and its ceiling are measured in alternating
+ * slices (SLICES of each, ceiling first), so both meet the same load, and each rate is taken over all its slices.
+ */
+const SLICES = 4;
+
 async function round(redis: BenchRedis, client: Redis, rulesDir: string): Promise<Round> {
   const cpu = new CpuWindow();
   const load = loadavg()[0]!;
-  // Ceilings.
   const bare = await startBareHttp();
-  await closedLoop(bare.url, payloads(300, 1, 'BenchTrue'), IN_FLIGHT);
-  const bare1 = ingestRow(await closedLoop(bare.url, payloads(WEBHOOKS, 1, 'BenchTrue'), IN_FLIGHT), 1);
-  const bare20 = ingestRow(await closedLoop(bare.url, payloads(PAYLOADS, 20, 'BenchTrue'), IN_FLIGHT), 20);
-  await bare.proc.stop();
-  const lpush = await redisLpush(redis.port);
-  await redis.flush();
-  const spawn = await spawnLoop();
-
-  // Ingest: one receiver, no worker.
   const prefix = newPrefix();
   const receiver = await deploy({ kind: 'split', workers: 0, redisUrl: redis.url, prefix, rulesDir });
   let ingestRows: Round['ingest'];
+  let ceilings: Pick<Round, 'bare1' | 'bare1Dup' | 'bare20' | 'lpush' | 'lpushDup'>;
   let memory: Round['memory'];
   try {
     const idle = receiver.memory();
+    await closedLoop(bare.url, payloads(300, 1, 'BenchTrue'), IN_FLIGHT); // JIT and sockets, both sides
     await closedLoop(`${receiver.url}/webhook`, payloads(300, 1, 'BenchTrue'), IN_FLIGHT);
-    const ones = payloads(WEBHOOKS, 1, 'BenchTrue');
-    const twenties = payloads(PAYLOADS, 20, 'BenchTrue');
-    const one = await ingest(receiver.url, ones, 1, 'enqueued');
-    const oneDup = await ingest(receiver.url, ones, 1, 'duplicate');
-    const twenty = await ingest(receiver.url, twenties, 20, 'enqueued');
-    const twentyDup = await ingest(receiver.url, twenties, 20, 'duplicate');
-    ingestRows = { one, oneDup, twenty, twentyDup };
+    const ones = slices(payloads(WEBHOOKS, 1, 'BenchTrue'), SLICES);
+    const twenties = slices(payloads(PAYLOADS, 20, 'BenchTrue'), SLICES);
+    const [bare1, one, bare1Dup, oneDup, bare20, twenty, twentyDup] = Array.from({ length: 7 }, () => [] as LoadResult[]);
+    const lpushRates: number[] = [];
+    const lpushDupRates: number[] = [];
+    const bareSlice = async (into: LoadResult[], alerts: number, n: number) =>
+      into.push(await closedLoop(bare.url, payloads(n, alerts, 'BenchTrue'), IN_FLIGHT));
+    for (const s of ones) {
+      await bareSlice(bare1!, 1, s.length);
+      one!.push(await ingest(receiver.url, s, 1, 'enqueued'));
+    }
+    for (const s of ones) {
+      await bareSlice(bare1Dup!, 1, s.length);
+      oneDup!.push(await ingest(receiver.url, s, 1, 'duplicate'));
+    }
+    for (const s of twenties) {
+      await bareSlice(bare20!, 20, s.length);
+      lpushRates.push(await redisLpush(redis.port, LPUSH_SLICE));
+      twenty!.push(await ingest(receiver.url, s, 20, 'enqueued'));
+    }
+    for (const s of twenties) {
+      lpushDupRates.push(await redisLpush(redis.port, LPUSH_SLICE));
+      twentyDup!.push(await ingest(receiver.url, s, 20, 'duplicate'));
+    }
+    ingestRows = {
+      one: ingestRow(merge(one!), 1),
+      oneDup: ingestRow(merge(oneDup!), 1),
+      twenty: ingestRow(merge(twenty!), 20),
+      twentyDup: ingestRow(merge(twentyDup!), 20),
+    };
+    // redis-benchmark reports a rate per slice; slices are of equal size, so the harmonic mean is the overall rate.
+    const overall = (rates: number[]) => rates.length / rates.reduce((s, r) => s + 1 / r, 0);
+    ceilings = {
+      bare1: ingestRow(merge(bare1!), 1),
+      bare1Dup: ingestRow(merge(bare1Dup!), 1),
+      bare20: ingestRow(merge(bare20!), 20),
+      lpush: overall(lpushRates),
+      lpushDup: overall(lpushDupRates),
+    };
     memory = memoryRows(idle, receiver.memory(), 'receiver, ingest only');
   } finally {
     await receiver.stop();
+    await bare.proc.stop();
     await redis.flush();
   }
 
@@ -133,12 +175,10 @@ async function round(redis: BenchRedis, client: Redis, rulesDir: string): Promis
   const two = await runDeployment(redis, client, rulesDir, 'split', 2, false);
   const window = cpu.end();
   return {
-    bare1,
-    bare20,
-    lpush,
-    spawn,
+    ...ceilings,
     ingest: ingestRows,
     actions: { serve: serve.actions, one: one.actions, two: two.actions },
+    spawn: { serve: serve.spawn, one: one.spawn, two: two.spawn },
     latency: serve.latency!,
     memory: [...memory, ...serve.memory, ...one.memory, ...two.memory],
     cpu: { busy: window.busy, others: window.others, load },
@@ -216,92 +256,68 @@ function report(rounds: Round[], profiles: string, started: string, machine: str
   out +=
     `Commit ${commit}, ${started}. ${machine}. A redis-server of its own (no persistence), every process on loopback. ` +
     `${rounds.length} rounds, medians (range over rounds in brackets); each ratio is taken within a round, then the ` +
-    `median. Sizes: ${WEBHOOKS} 1-alert and ${PAYLOADS} 20-alert webhooks per ingest case, ${IN_FLIGHT} in flight; ` +
+    `median. The machine is shared: each receiver figure and its ceiling are measured in ${SLICES} alternating slices, ` +
+    `and the spawn loop (${SPAWNS} spawns) right before and after each burst, so both meet the same load. Sizes: ${WEBHOOKS} 1-alert and ${PAYLOADS} 20-alert webhooks per ingest case, ${IN_FLIGHT} in flight; ` +
     `bursts of ${INCIDENTS} incidents (1-alert webhooks, exec /bin/true) after ${WARM} warm-up runs; latency: 30 ` +
     `webhooks one at a time, then ${LOADED_SECONDS} s open loop at half and at the full burst rate. LOG_LEVEL info.\n\n`;
   out += `Machine load per round (share of all cores busy / of which not the bench's processes; 1-min load average at the start): ${rounds
     .map((r) => `${(r.cpu.busy * 100).toFixed(0)}% / ${(r.cpu.others * 100).toFixed(0)}%, ${r.cpu.load.toFixed(1)}`)
     .join('; ')}.\n\n`;
   out += '## Against the ceilings\n\n| figure | remediator | ceiling, same run | ratio | target |\n|---|---|---|---|---|\n';
-  const row = (fig: string, ours: (r: Round) => number, ceilName: string, ceil: (r: Round) => number, target: string) =>
+  const row = (fig: string, ours: (r: Round) => number, ceilName: string, ceil: (r: Round) => number, target = '') =>
     `| ${fig} | ${med(rounds, ours)} | ${ceilName} ${med(rounds, ceil)} | ${med(rounds, (r) => ours(r) / ceil(r), x2)} | ${target} |\n`;
-  out += row(
-    'receiver, 1-alert webhooks/s',
-    (r) => r.ingest.one.webhooksPerSec,
-    'bare node:http',
-    (r) => r.bare1.webhooksPerSec,
-    '≥ 0.5×',
-  );
-  out += row(
-    'receiver, 1-alert re-sent (duplicate) webhooks/s',
-    (r) => r.ingest.oneDup.webhooksPerSec,
-    'bare node:http',
-    (r) => r.bare1.webhooksPerSec,
-    '',
-  );
-  out += row(
-    'receiver, 20-alert payloads, alerts/s',
-    (r) => r.ingest.twenty.alertsPerSec,
-    'Redis LPUSH ops/s',
-    (r) => r.lpush,
-    '≥ 0.4×',
-  );
-  out += row(
-    'receiver, 20-alert re-sent (duplicate), alerts/s',
-    (r) => r.ingest.twentyDup.alertsPerSec,
-    'Redis LPUSH ops/s',
-    (r) => r.lpush,
-    '',
-  );
-  out += row(
-    'receiver, 20-alert payloads/s',
-    (r) => r.ingest.twenty.webhooksPerSec,
-    'bare node:http (20-alert)',
-    (r) => r.bare20.webhooksPerSec,
-    '',
-  );
-  out += row(
-    'serve: completed /bin/true actions/s (burst, first webhook → last run)',
-    (r) => r.actions.serve.actionsPerSec,
-    'spawn loop /s',
-    (r) => r.spawn,
-    '≥ 0.5× and > 1,000/s',
-  );
-  out += row(
-    'serve: … while webhooks arrive',
-    (r) => r.actions.serve.duringIntake,
-    'spawn loop /s',
-    (r) => r.spawn,
-    '',
-  );
-  out += row(
-    'serve: … after intake stops',
-    (r) => r.actions.serve.afterIntake,
-    'spawn loop /s',
-    (r) => r.spawn,
-    '',
-  );
-  out += row(
-    'serve: 1-alert webhooks/s while runs execute',
-    (r) => r.actions.serve.webhooksPerSec,
-    'bare node:http',
-    (r) => r.bare1.webhooksPerSec,
-    '',
-  );
-  out += row(
-    'receiver + 1 worker: actions/s',
-    (r) => r.actions.one.actionsPerSec,
-    'spawn loop /s',
-    (r) => r.spawn,
-    '',
-  );
-  out += row(
-    'receiver + 2 workers: actions/s',
-    (r) => r.actions.two.actionsPerSec,
-    'receiver + 1 worker',
-    (r) => r.actions.one.actionsPerSec,
-    '',
-  );
+  const rows: [string, (r: Round) => number, string, (r: Round) => number, string?][] = [
+    [
+      'receiver, 1-alert webhooks/s',
+      (r) => r.ingest.one.webhooksPerSec,
+      'bare node:http',
+      (r) => r.bare1.webhooksPerSec,
+      '≥ 0.5×',
+    ],
+    [
+      'receiver, 1-alert re-sent (duplicate) webhooks/s',
+      (r) => r.ingest.oneDup.webhooksPerSec,
+      'bare node:http',
+      (r) => r.bare1Dup.webhooksPerSec,
+    ],
+    ['receiver, 20-alert payloads, alerts/s', (r) => r.ingest.twenty.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpush, '≥ 0.4×'],
+    [
+      'receiver, 20-alert re-sent (duplicate), alerts/s',
+      (r) => r.ingest.twentyDup.alertsPerSec,
+      'Redis LPUSH ops/s',
+      (r) => r.lpushDup,
+    ],
+    [
+      'receiver, 20-alert payloads/s',
+      (r) => r.ingest.twenty.webhooksPerSec,
+      'bare node:http (20-alert)',
+      (r) => r.bare20.webhooksPerSec,
+    ],
+    [
+      'serve: completed /bin/true actions/s (burst: first webhook → last run)',
+      (r) => r.actions.serve.actionsPerSec,
+      'spawn loop /s',
+      (r) => r.spawn.serve,
+      '≥ 0.5× and > 1,000/s',
+    ],
+    ['serve: … while webhooks arrive', (r) => r.actions.serve.duringIntake, 'spawn loop /s', (r) => r.spawn.serve],
+    ['serve: … after intake stops', (r) => r.actions.serve.afterIntake, 'spawn loop /s', (r) => r.spawn.serve],
+    [
+      'serve: 1-alert webhooks/s while runs execute',
+      (r) => r.actions.serve.webhooksPerSec,
+      'bare node:http',
+      (r) => r.bare1.webhooksPerSec,
+    ],
+    ['receiver + 1 worker: actions/s', (r) => r.actions.one.actionsPerSec, 'spawn loop /s', (r) => r.spawn.one],
+    ['receiver + 2 workers: actions/s', (r) => r.actions.two.actionsPerSec, 'spawn loop /s', (r) => r.spawn.two],
+    [
+      'receiver + 2 workers: actions/s',
+      (r) => r.actions.two.actionsPerSec,
+      'receiver + 1 worker',
+      (r) => r.actions.one.actionsPerSec,
+    ],
+  ];
+  for (const [fig, ours, ceilName, ceil, target] of rows) out += row(fig, ours, ceilName, ceil, target);
   out +=
     "\n## Webhook → first step (the step's command running), serve\n\n| load | webhooks/s | p50 ms | p99 ms | target |\n|---|---|---|---|---|\n";
   out += `| idle (one at a time) | – | ${med(rounds, (r) => r.latency.idle.p50, f1)} | ${med(rounds, (r) => r.latency.idle.p99, f1)} | p50 ≤ 10 ms |\n`;
@@ -325,7 +341,7 @@ function report(rounds: Round[], profiles: string, started: string, machine: str
   out +=
     '\n## Per round\n\n| round | bare 1-alert/s | LPUSH/s | spawn/s | ingest 1/s | ingest 20 alerts/s | serve actions/s | 1 worker | 2 workers |\n|---|---|---|---|---|---|---|---|---|\n';
   rounds.forEach((r, i) => {
-    out += `| ${i + 1} | ${f0(r.bare1.webhooksPerSec)} | ${f0(r.lpush)} | ${f0(r.spawn)} | ${f0(r.ingest.one.webhooksPerSec)} | ${f0(r.ingest.twenty.alertsPerSec)} | ${f0(r.actions.serve.actionsPerSec)} | ${f0(r.actions.one.actionsPerSec)} | ${f0(r.actions.two.actionsPerSec)} |\n`;
+    out += `| ${i + 1} | ${f0(r.bare1.webhooksPerSec)} | ${f0(r.lpush)} | ${f0(r.spawn.serve)} | ${f0(r.ingest.one.webhooksPerSec)} | ${f0(r.ingest.twenty.alertsPerSec)} | ${f0(r.actions.serve.actionsPerSec)} | ${f0(r.actions.one.actionsPerSec)} | ${f0(r.actions.two.actionsPerSec)} |\n`;
   });
   if (profiles)
     out += `\n## CPU profiles (node --cpu-prof, one pass after the rounds, from readiness to exit): self time, share of busy time\n\n${profiles}`;
@@ -335,6 +351,13 @@ function report(rounds: Round[], profiles: string, started: string, machine: str
 async function main(): Promise<void> {
   const started = new Date().toISOString();
   const machine = machineLine();
+  if (env.BENCH_SCALE === 'only') {
+    let text = `# remediator benchmark: scale section only\n\n${machine}, ${started}.\n`;
+    await runScaleBench((t) => (text += t));
+    writeFileSync(REPORT, text);
+    process.stdout.write(`${text}\nreport written to ${REPORT}\n`);
+    return;
+  }
   const redis = await startBenchRedis();
   const client = new Redis(redis.url);
   const rulesDir = writeBenchRules();
@@ -346,8 +369,13 @@ async function main(): Promise<void> {
     }
     process.stderr.write('bench: profile pass\n');
     const profiles = env.BENCH_PROFILE === '0' ? '' : await profilePass(redis, client, rulesDir);
-    const text = report(rounds, profiles, started, machine);
+    let text = report(rounds, profiles, started, machine);
     writeFileSync(REPORT, text);
+    if (env.BENCH_SCALE !== '0') {
+      process.stderr.write('bench: scale section\n');
+      await runScaleBench((t) => (text += t));
+      writeFileSync(REPORT, text);
+    }
     process.stdout.write(`${text}\nreport written to ${REPORT}\n`);
   } finally {
     client.disconnect();

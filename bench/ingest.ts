@@ -30,12 +30,28 @@ export async function ingest(
   bodies: readonly string[],
   alertsPer: number,
   expect: 'enqueued' | 'duplicate',
-): Promise<IngestRow> {
+): Promise<LoadResult> {
   const load = await closedLoop(`${url}/webhook`, bodies, IN_FLIGHT);
   for (const reply of load.replies) {
     const counts = JSON.parse(reply.body) as Record<string, number>;
     if (counts[expect] !== alertsPer)
       throw new Error(`expected ${alertsPer} ${expect} in a 202, got ${reply.body.slice(0, 300)}`);
   }
-  return ingestRow(load, alertsPer);
+  return load;
+}
+
+/** Several slices of one measurement as one: their times added, their answers and latencies together. */
+export function merge(parts: readonly LoadResult[]): LoadResult {
+  return {
+    seconds: parts.reduce((s, r) => s + r.seconds, 0),
+    latencies: parts.flatMap((r) => r.latencies),
+    replies: parts.flatMap((r) => r.replies),
+    sentAt: [],
+  };
+}
+
+/** `items` cut into `n` slices of (nearly) equal length. */
+export function slices<T>(items: readonly T[], n: number): T[][] {
+  const size = Math.ceil(items.length / n);
+  return Array.from({ length: n }, (_, i) => items.slice(i * size, (i + 1) * size)).filter((s) => s.length > 0);
 }
