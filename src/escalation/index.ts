@@ -1,6 +1,7 @@
 import { AlertmanagerClient } from '../alertmanager/client.js';
 import type { Config } from '../config.js';
 import { alertmanager } from './alertmanager.js';
+import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
 import { TargetConfigError, type AnyTarget, type Env, type SharedClients } from './types.js';
 import { webhook } from './webhook.js';
@@ -9,7 +10,7 @@ import { webhook } from './webhook.js';
  * The only list of escalation targets. A new target: one file, one line here; the rule schema's
  * `escalation[].to`, `remediator check` and the escalator follow from this list.
  */
-export const targets: readonly AnyTarget[] = [alertmanager, webhook, slack];
+export const targets: readonly AnyTarget[] = [alertmanager, webhook, slack, pagerduty];
 export const targetByKind: ReadonlyMap<string, AnyTarget> = new Map(targets.map((t) => [t.kind, t]));
 
 /** A target with its settings, ready to send. */
