@@ -70,7 +70,7 @@ export async function closedLoop(url: string, bodies: readonly string[], inFligh
         const i = next++;
         sentAt[i] = performance.now();
         const reply = await post(url, bodies[i]!, inFlight);
-        latencies.push(performance.now() - sentAt[i]!);
+        latencies.push(performance.now() - sentAt[i]);
         if (reply.status !== expect) throw new Error(`${url} answered ${reply.status}: ${reply.body.slice(0, 300)}`);
         replies[i] = reply;
       }
