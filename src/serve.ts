@@ -7,7 +7,7 @@ import type { Logger } from './log.js';
 import { createMetrics, initProcedureMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
 import { checkpointReplication, connectRedis } from './queue/connection.js';
-import { AutomationControl } from './queue/control.js';
+import { AutomationControl, StartPause } from './queue/control.js';
 import { redisKeys } from './queue/keys.js';
 import { TargetLocks } from './queue/locks.js';
 import { Producer } from './queue/queue.js';
@@ -86,7 +86,9 @@ export async function startService(
   // is away, so the webhook answers 503 at once and Alertmanager retries.
   const producer = new Producer({ redis: config.redis, keys, retentionMs: config.RUN_RETENTION });
   const receiverStore = new RecordStore(producer.redis, keys, config.RUN_RETENTION);
-  const control = new AutomationControl(producer.redis, keys);
+  // PAUSED=true holds automation paused in this process until the pause is in Redis (which may not answer yet).
+  const startPause = new StartPause(config.PAUSED);
+  const control = new AutomationControl(producer.redis, keys, startPause);
   // Listen only once the queue can take jobs, when Redis is there; if it is not, start anyway and answer 503.
   const queueReady = await Promise.race([
     producer.queue.waitUntilReady().then(
@@ -96,9 +98,11 @@ export async function startService(
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
   ]);
   if (!queueReady) log.warn({ redis: describeRedis(config.redis) }, 'redis not reachable yet; webhooks answer 503 until it is');
-  if (config.PAUSED && queueReady) {
-    await control.pause('PAUSED=true at start', 'config');
-    log.warn('automation paused by PAUSED=true: runs are recorded with their plan, nothing executes');
+  if (config.PAUSED) {
+    const written = control.holdStartPause(500, () => shuttingDown);
+    if (queueReady) await written;
+    else log.warn('PAUSED=true: automation held paused by this process until Redis is reachable and has the pause');
+    void written.then(() => log.warn('automation paused by PAUSED=true: runs are recorded with their plan, nothing executes'));
   }
 
   // Escalation alerts stay open (re-sent) until a later run verifies the target healthy or someone acknowledges.
@@ -165,7 +169,7 @@ export async function startService(
         store: redactingRunStore(new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated), rules.byId),
         leases: locks,
         budgets: locks,
-        automation: new AutomationControl(workerRedis, keys),
+        automation: new AutomationControl(workerRedis, keys, startPause),
         storm: { targets: config.STORM_TARGETS, windowMs: config.STORM_WINDOW },
         silencer: alertmanager,
         escalate: createEscalator(escalatorDeps),

@@ -25,6 +25,27 @@ return redis.call('ZCARD', KEYS[1])
 `;
 
 /**
+ * PAUSED=true at start, until the pause is written to Redis: this process holds automation paused by itself
+ * meanwhile, so a Redis that is not reachable at start cannot lose the kill switch (issue 9). Shared by the
+ * process's controls (receiver and worker); written by `holdStartPause`.
+ */
+export class StartPause {
+  private pending: boolean;
+  constructor(paused: boolean) {
+    this.pending = paused;
+  }
+  get held(): boolean {
+    return this.pending;
+  }
+  /** Written to Redis, or lifted by a resume: from now on Redis alone says whether automation is paused. */
+  settle(): void {
+    this.pending = false;
+  }
+}
+
+export const START_PAUSE_REASON = 'PAUSED=true at start';
+
+/**
  * The kill switch and the storm breaker, shared by every receiver and worker through Redis.
  * While paused, no automatic action runs: runs are recorded with the plan of what would have run.
  */
@@ -32,9 +53,12 @@ export class AutomationControl {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
+    private readonly startPause?: StartPause,
   ) {}
 
   async state(): Promise<PauseState> {
+    if (this.startPause?.held === true)
+      return { paused: true, reason: `${START_PAUSE_REASON} (held by this process until Redis has it)`, by: 'config' };
     const raw = await this.redis.get(this.keys.paused);
     return raw === null ? { paused: false } : { paused: true, ...(JSON.parse(raw) as Omit<PauseState, 'paused'>) };
   }
@@ -46,7 +70,26 @@ export class AutomationControl {
   }
 
   async resume(): Promise<boolean> {
-    return (await this.redis.del(this.keys.paused, this.keys.pausedNotice, this.keys.stormTargets)) > 0;
+    const held = this.startPause?.held === true;
+    const deleted = await this.redis.del(this.keys.paused, this.keys.pausedNotice, this.keys.stormTargets);
+    this.startPause?.settle(); // a resume also lifts a start pause not yet written
+    return deleted > 0 || held;
+  }
+
+  /**
+   * Writes PAUSED=true's pause to Redis, trying again every `retryMs` until it is there (or `stop()`): the start
+   * pause is held in this process meanwhile (StartPause). Resolves once written, or when a resume lifted it first.
+   */
+  async holdStartPause(retryMs = 500, stopped: () => boolean = () => false): Promise<void> {
+    while (this.startPause?.held === true && !stopped()) {
+      try {
+        await this.pause(START_PAUSE_REASON, 'config'); // false: paused already; either way Redis has a pause
+        this.startPause.settle();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, retryMs).unref());
+      }
+    }
   }
 
   async audit(entry: AuditEntry): Promise<void> {
