@@ -101,6 +101,12 @@ export const Config = z.object({
   /** Finished runs stay in the history API (and block re-runs of the same incident) this long. */
   RUN_RETENTION: Duration.default(7 * 24 * 3_600_000),
   /**
+   * A firing incident that started longer ago than this is refused (recorded in the webhook's answer, not run): a
+   * replay, or an alert remediator was not there for. Must be below RUN_RETENTION, so that every incident taken is
+   * still remembered (and not run twice) when it comes again. Default: RUN_RETENTION less an hour.
+   */
+  MAX_INCIDENT_AGE: Duration.optional(),
+  /**
    * Names of remediator's environment variables exec children inherit besides the fixed allow-list
    * (actions/exec.ts INHERITED_ENV: PATH, HOME, locale…), comma-separated. Read by the exec action at spawn.
    */
@@ -186,9 +192,16 @@ export function loadConfig(
   const redis = parsed.success ? redisSettings(parsed.data, new Set(Object.keys(given)), readFile) : undefined;
   if (redis) lines.push(...redis.issues.map((i) => `  ${i.variable}: ${i.message}`));
   const token = parsed.success ? resolveToken(parsed.data, lines, readFile) : undefined;
+  if (parsed.success && parsed.data.MAX_INCIDENT_AGE !== undefined && parsed.data.MAX_INCIDENT_AGE >= parsed.data.RUN_RETENTION)
+    lines.push('  MAX_INCIDENT_AGE: must be below RUN_RETENTION (an incident must be remembered as long as it may be taken)');
   if (lines.length > 0 || !parsed.success || redis?.settings === undefined)
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  const config: Config = { ...parsed.data, redis: redis.settings };
+  const retention = parsed.data.RUN_RETENTION;
+  const config: Config = {
+    ...parsed.data,
+    MAX_INCIDENT_AGE: parsed.data.MAX_INCIDENT_AGE ?? Math.max(retention - 3_600_000, Math.floor(retention / 2)),
+    redis: redis.settings,
+  };
   // From here on WEBHOOK_TOKEN is the token in use, whichever variable gave it.
   if (token === undefined) delete config.WEBHOOK_TOKEN;
   else config.WEBHOOK_TOKEN = token;

@@ -3,7 +3,7 @@ import { buildInfo } from './build-info.js';
 
 /** Closed label sets, created up front so every series exists at 0 from the first scrape. */
 export const WEBHOOK_CODES = ['202', '400', '401', '413', '415', '503'] as const;
-export const ALERT_RESULTS = ['enqueued', 'duplicate', 'ignored', 'resolved', 'paused'] as const;
+export const ALERT_RESULTS = ['enqueued', 'duplicate', 'ignored', 'resolved', 'paused', 'refused'] as const;
 export const RUN_OUTCOMES = ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'] as const;
 export const STEP_STATUSES = ['passed', 'failed', 'skipped', 'unknown'] as const;
 export const VERIFICATION_RESULTS = ['holds', 'not_holds', 'unknown'] as const;

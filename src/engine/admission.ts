@@ -176,7 +176,10 @@ export async function admitAndRun(
           dryRun: true,
           planReason: `automation paused (${paused.reason}): recorded the plan, executed nothing`,
         }
-      : deps.engine.settings;
+      : // A run taken by a DRY_RUN receiver records its plan whichever worker runs it (the safe side of a mixed rollout).
+        record.dryRun
+        ? { ...deps.engine.settings, dryRun: true }
+        : deps.engine.settings;
     const finished = await runProcedure(
       procedure,
       record,

@@ -100,6 +100,11 @@ export interface RunRecord {
   /** Set when the alert resolved: a run not yet started is cancelled; a running one finishes its step. */
   resolvedAt?: string;
   sla: { estimateMs?: number; slaMs?: number; actualMs?: number; withinEstimate?: boolean; withinSla?: boolean };
+  /**
+   * The run only recorded its plan: in dry-run, or while automation was paused. Such an outcome does not use up the
+   * incident: a later delivery, when automation acts, reopens it (queue/records.ts reopen).
+   */
+  planOnly?: 'dry-run' | 'paused';
   /** What was cut to keep the stored record within its size (engine/record-cap.ts), one note per field. */
   truncated?: string[];
 }

@@ -185,6 +185,7 @@ export async function runProcedure(
   if (stop === undefined) {
     const executed = record.steps.filter((s) => s.status !== 'skipped');
     const last = executed.at(-1);
+    if (deps.settings.dryRun) record.planOnly = deps.settings.planReason !== undefined ? 'paused' : 'dry-run';
     if (deps.settings.dryRun && deps.settings.planReason !== undefined)
       stop = { state: 'skipped', when: 'paused', reason: deps.settings.planReason };
     else if (deps.settings.dryRun) stop = { state: 'skipped', reason: 'dry run: the plan is recorded, nothing was executed' };

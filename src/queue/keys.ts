@@ -35,6 +35,8 @@ export function redisKeys(queuePrefix: string) {
     run: (runId: string) => `${tag}:run:${runId}`,
     /** ZSET of run ids scored by creation time: the history API's index. */
     runIndex: `${tag}:runs`,
+    /** A resolution that arrived before its incident's firing notification (no run yet to mark). */
+    resolvedTombstone: (runId: string) => `${tag}:resolved:${runId}`,
     /** The delivery data many runs share (receiver, group key), stored once per content, referenced from each record. */
     trigger: (ref: string) => `${tag}:trigger:${ref}`,
     /** Counter bumped on every run write: what live views poll to know that something changed. */

@@ -14,6 +14,8 @@ export interface RunJob {
   trigger: RunRecord['trigger'];
   /** A re-run started by an operator: the run it repeats. */
   rerunOf?: string;
+  /** The BullMQ job id when it is not the run id: a reopened incident's next generation (`<runId>-g2`). */
+  jobId?: string;
 }
 
 export interface ProducerOptions {
@@ -61,9 +63,9 @@ export class Producer {
       'remediate',
       { ...job, alert: { ...job.alert, annotations: {} }, trigger },
       {
-        jobId: job.runId,
+        jobId: job.jobId ?? job.runId,
         // Survives the job's removal: a re-send long after the run finished still starts nothing.
-        deduplication: { id: job.runId, ttl: this.opts.retentionMs, extend: true },
+        deduplication: { id: job.jobId ?? job.runId, ttl: this.opts.retentionMs, extend: true },
       },
     );
   }

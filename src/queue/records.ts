@@ -1,5 +1,5 @@
 import type { RedisClient } from './connection.js';
-import type { OperatorAction, RunRecord, RunState } from '../engine/record.js';
+import { isFinal, type OperatorAction, type RunRecord, type RunState } from '../engine/record.js';
 import { createHash } from 'node:crypto';
 import { capRecord } from '../engine/record-cap.js';
 import { canonicalTarget, type RedisKeys } from './keys.js';
@@ -10,26 +10,43 @@ import { canonicalTarget, type RedisKeys } from './keys.js';
  * cannot overwrite the checkpoint of the worker that took the run over.
  */
 
-// writeRun-4: KEYS[1] run hash, KEYS[2] index zset, KEYS[3] change counter, KEYS[4] the run's shared trigger data;
-// ARGV: json, epoch, ttl ms, id, score, mode ('create'|'save'), meta (procedure, target, state), trigger json ('' none).
-// Output: 1 written, 0 refused (exists for create / stale epoch for save)
-const WRITE_RUN_4 = `
+// writeRun-5: KEYS[1] run hash, KEYS[2] index zset, KEYS[3] change counter, KEYS[4] the run's shared trigger data,
+// KEYS[5] the incident's resolved tombstone; ARGV: json, epoch, ttl ms, id, score, mode ('create'|'save'|'reopen'),
+// meta (procedure, target, state), trigger json ('' none), provisional ('1': a final outcome that only recorded a plan).
+// Output: 1 written, 0 refused (exists for create / stale epoch for save / not provisional for reopen), for reopen
+// 1 + the new generation.
+const WRITE_RUN_5 = `
 local exists = redis.call('EXISTS', KEYS[1]) == 1
+local gen = 0
 if ARGV[6] == 'create' then
   if exists then return 0 end
+elseif ARGV[6] == 'reopen' then
+  if not exists or redis.call('HGET', KEYS[1], 'provisional') ~= '1' then return 0 end
+  gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
+  redis.call('HSET', KEYS[1], 'epoch', '0')
 else
   local stored = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
   if stored ~= nil and tonumber(ARGV[2]) < stored then return 0 end
 end
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'epoch', ARGV[2], 'meta', ARGV[7])
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'epoch', ARGV[2], 'meta', ARGV[7], 'provisional', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[8] ~= '' then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[3]) end
 if ARGV[6] == 'create' then
+  local resolved = redis.call('GET', KEYS[5])
+  if resolved then redis.call('HSET', KEYS[1], 'resolvedAt', resolved) redis.call('DEL', KEYS[5]) end
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[3]))
 end
 redis.call('INCR', KEYS[3])
-return 1
+return 1 + gen
+`;
+
+// markResolved-2: KEYS[1] run hash, KEYS[2] the incident's resolved tombstone; ARGV: time, ttl ms.
+// Output: 1 the run exists (resolvedAt set unless set before), 0 no run yet: the resolution is remembered for it.
+const MARK_RESOLVED_2 = `
+if redis.call('HEXISTS', KEYS[1], 'json') == 1 then redis.call('HSETNX', KEYS[1], 'resolvedAt', ARGV[1]) return 1 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX')
+return 0
 `;
 
 /** What list() filters on, stored beside the JSON so a filter reads a few bytes per run, not its record. */
@@ -98,17 +115,18 @@ export class RecordStore {
   ) {}
 
   /** Capped (engine/record-cap.ts), with its shared trigger data stored apart; fenced by epoch. */
-  private write(record: RunRecord, mode: 'create' | 'save'): Promise<number> {
+  private write(record: RunRecord, mode: 'create' | 'save' | 'reopen'): Promise<number> {
     const created = Date.parse(record.trigger.receivedAt);
     const { stored, shared } = splitTrigger(record.trigger);
     const capped = capRecord({ ...record, trigger: stored });
     return this.redis.eval(
-      WRITE_RUN_4,
-      4,
+      WRITE_RUN_5,
+      5,
       this.keys.run(record.id),
       this.keys.runIndex,
       this.keys.runsVersion,
       this.keys.trigger(shared?.ref ?? 'none'),
+      this.keys.resolvedTombstone(record.id),
       JSON.stringify(capped),
       String(record.epoch),
       String(this.retentionMs),
@@ -117,7 +135,18 @@ export class RecordStore {
       mode,
       meta(record),
       shared?.json ?? '',
+      isFinal(record.state) && record.planOnly !== undefined ? '1' : '',
     ) as Promise<number>;
+  }
+
+  /**
+   * An incident whose run only recorded its plan (first seen in dry-run or while automation was paused) is not over:
+   * a later delivery, when automation acts, reopens it as this new record (same id) and gets the job id of its new
+   * generation. Undefined when the existing run acted (or is still going): then it is a duplicate.
+   */
+  async reopen(record: RunRecord): Promise<string | undefined> {
+    const r = await this.write({ ...record, epoch: 0 }, 'reopen');
+    return r >= 2 ? `${record.id}-g${r - 1}` : undefined;
   }
 
   /** Puts the shared trigger data (receiver, group key) back into records read from Redis. */
@@ -214,8 +243,18 @@ export class RecordStore {
    * saving a checkpoint at the same moment cannot overwrite it. False when there is no such run.
    */
   async markResolved(id: string, at: string): Promise<boolean> {
-    const script = `if redis.call('HEXISTS', KEYS[1], 'json') == 1 then redis.call('HSETNX', KEYS[1], 'resolvedAt', ARGV[1]) return 1 end return 0`;
-    return (await this.redis.eval(script, 1, this.keys.run(id), at)) === 1;
+    // No run yet (the resolution overtook its firing: retries, HA peers): remembered, so the firing that comes later
+    // records its run as cancelled instead of acting on an incident that is over.
+    return (
+      (await this.redis.eval(
+        MARK_RESOLVED_2,
+        2,
+        this.keys.run(id),
+        this.keys.resolvedTombstone(id),
+        at,
+        String(this.retentionMs),
+      )) === 1
+    );
   }
 
   async resolvedAt(id: string): Promise<string | undefined> {

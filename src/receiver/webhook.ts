@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { formatDuration } from '../duration.js';
 import { z } from 'zod';
 import { WebhookPayload, normaliseTime, type Alert } from '../alertmanager/payload.js';
 import { newRunRecord, type RunRecord } from '../engine/record.js';
@@ -10,7 +11,8 @@ import { matchProcedures } from '../rules/match.js';
 import type { Procedure } from '../rules/schema.js';
 import { renderTemplate, TemplateError } from '../template.js';
 
-export type AlertResult = 'enqueued' | 'duplicate' | 'ignored' | 'resolved';
+/** `refused`: an incident too old (a replay) or starting in the future: recorded in the answer and the metric, not run. */
+export type AlertResult = 'enqueued' | 'duplicate' | 'ignored' | 'resolved' | 'refused';
 
 export interface AlertOutcome {
   fingerprint: string;
@@ -38,10 +40,23 @@ export interface WebhookDeps {
   dryRun: boolean;
   /** WEBHOOK_MAX_ALERTS: more alerts in one payload is a 400 naming `alerts`. */
   maxAlerts?: number;
+  /** MAX_INCIDENT_AGE: a firing incident that started longer ago is refused (a replay past what is remembered). */
+  maxIncidentAgeMs?: number;
+  /**
+   * Reopens an incident whose run only recorded its plan (dry-run, paused): the new generation's job id, or undefined
+   * when the run acted. Only asked when this delivery would act (not DRY_RUN, automation not paused).
+   */
+  reopen?(record: RunRecord): Promise<string | undefined>;
+  /** Whether automation is paused now (the kill switch). */
+  paused?(): Promise<boolean>;
   env?: Readonly<Record<string, string | undefined>>;
 }
 
 export const DEFAULT_MAX_ALERTS = 1000;
+/** RUN_RETENTION's default (7d) less an hour, as config.ts derives it. */
+export const DEFAULT_MAX_INCIDENT_AGE_MS = 7 * 24 * 3_600_000 - 3_600_000;
+/** How far in the future an incident's start may be (clocks of Prometheus and remediator differ a little). */
+export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
 
 export interface HandlerResponse {
   status: number;
@@ -98,6 +113,17 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
       continue;
     }
     const startsAt = normaliseTime(alert.startsAt);
+    // Bounded replay: an incident older than MAX_INCIDENT_AGE (which is below RUN_RETENTION, so any incident taken is
+    // still remembered when it comes again) or starting in the future is refused, not run (twice).
+    const age = Date.parse(receivedAt) - Date.parse(startsAt);
+    const refused =
+      alert.status !== 'firing'
+        ? undefined
+        : age > (deps.maxIncidentAgeMs ?? DEFAULT_MAX_INCIDENT_AGE_MS)
+          ? `incident started ${startsAt}, more than MAX_INCIDENT_AGE (${formatDuration(deps.maxIncidentAgeMs ?? DEFAULT_MAX_INCIDENT_AGE_MS)}) ago: not run (a replay or a stale alert)`
+          : age < -MAX_CLOCK_SKEW_MS
+            ? `incident starts ${startsAt}, in the future: not run (clock skew over ${formatDuration(MAX_CLOCK_SKEW_MS)}, or a forged time)`
+            : undefined;
     for (const procedure of procedures) {
       const runId = incidentJobId(procedure.id, alert.fingerprint, startsAt);
       let target: string;
@@ -113,11 +139,19 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
         continue;
       }
       const ids = { ...base, procedure: procedure.id, runId, target };
+      if (refused !== undefined) {
+        outcomes.push({ ...ids, result: 'refused', reason: refused });
+        continue;
+      }
       if (alert.status === 'resolved') {
         work.push(async () => {
           const known = await deps.markResolved(runId, alert.endsAt ?? receivedAt);
           if (known) await deps.wake(runId);
-          return { ...ids, result: 'resolved', ...(known ? {} : { reason: 'no run for this incident' }) };
+          return {
+            ...ids,
+            result: 'resolved',
+            ...(known ? {} : { reason: 'no run for this incident yet: remembered, its firing notification will not run it' }),
+          };
         });
         continue;
       }
@@ -147,7 +181,21 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
         });
         // Record first (NX), then the job: a retry after a failure in between finds the record and adds the job.
         const created = await deps.createRecord(record);
-        await deps.enqueue({ runId, procedure: procedure.id, target, alert: alertData, trigger });
+        // Known already: a run that only recorded its plan (dry-run, paused) is reopened when this delivery would act.
+        const reopened =
+          !created && deps.reopen !== undefined && !deps.dryRun && !((await deps.paused?.()) ?? false)
+            ? await deps.reopen(record)
+            : undefined;
+        await deps.enqueue({
+          runId,
+          procedure: procedure.id,
+          target,
+          alert: alertData,
+          trigger,
+          ...(reopened !== undefined ? { jobId: reopened } : {}),
+        });
+        if (reopened !== undefined)
+          return { ...ids, result: 'enqueued', reason: 'first seen while only plans were recorded (dry-run or paused): now run' };
         return { ...ids, result: created ? 'enqueued' : 'duplicate' };
       });
     }
@@ -169,6 +217,7 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
       duplicate: count('duplicate'),
       ignored: count('ignored'),
       resolved: count('resolved'),
+      refused: count('refused'),
     },
     'webhook handled',
   );
@@ -179,6 +228,7 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
       duplicate: count('duplicate'),
       ignored: count('ignored'),
       resolved: count('resolved'),
+      refused: count('refused'),
       alerts: outcomes,
     },
   };

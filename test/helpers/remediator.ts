@@ -27,7 +27,8 @@ export async function startRemediator(
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
   const proc = spawnProcess(name, process.execPath, ['--enable-source-maps', CLI, command], {
     cwd: REPO_ROOT,
-    env: { HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: String(port) },
+    // Test fixtures carry fixed dates: unless a test says otherwise, no incident is too old (MAX_INCIDENT_AGE).
+    env: { HOST: '127.0.0.1', LOG_LEVEL: 'info', RUN_RETENTION: '3650d', MAX_INCIDENT_AGE: '3649d', ...env, PORT: String(port) },
   });
   const url = `http://127.0.0.1:${port}`;
   if (command !== 'worker') {

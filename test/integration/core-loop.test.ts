@@ -76,6 +76,9 @@ escalation:
       PROMETHEUS_URL: prom.url,
       RULES_DIR: rules,
       WEBHOOK_TOKEN: TOKEN,
+      // The fixtures carry fixed dates: no incident is too old for this test (MAX_INCIDENT_AGE).
+      RUN_RETENTION: '3650d',
+      MAX_INCIDENT_AGE: '3649d',
       WEBHOOK_MAX_BYTES: String(64 * 1024),
       POLL_INTERVAL: '100ms',
     });

@@ -185,6 +185,9 @@ steps:
       PROMETHEUS_URL: prom.url,
       RULES_DIR: rules,
       WEBHOOK_TOKEN: TOKEN,
+      // The fixtures carry fixed dates: no incident is too old for this test (MAX_INCIDENT_AGE).
+      RUN_RETENTION: '3650d',
+      MAX_INCIDENT_AGE: '3649d',
       // WEBHOOK_MAX_BYTES stays at its 5 MB default: the 1,000-alert payload fits, the 10 MB body does not.
       POLL_INTERVAL: '100ms',
       STORM_TARGETS: '100000',

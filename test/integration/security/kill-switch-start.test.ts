@@ -45,6 +45,8 @@ describe('integration/security: PAUSED=true holds while Redis is unreachable at 
         WEBHOOK_TOKEN: TOKEN,
         PAUSED: 'true',
         LOG_LEVEL: 'info',
+        RUN_RETENTION: '3650d',
+        MAX_INCIDENT_AGE: '3649d',
       },
     });
     cleanup.add(() => serve.stop({ signal: 'SIGKILL' }));

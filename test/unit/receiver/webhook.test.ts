@@ -59,6 +59,7 @@ function fakeDeps(fail?: 'record' | 'enqueue'): Fake {
     log: silentLogger,
     dryRun: false,
     env: {},
+    maxIncidentAgeMs: Number.MAX_SAFE_INTEGER, // the fixtures carry fixed dates
   };
   return deps;
 }
