@@ -67,6 +67,9 @@ async function start(spec: DeploymentSpec, command: string, name: string): Promi
       PROMETHEUS_URL: 'http://127.0.0.1:9',
       // The storm breaker would pause automation after 10 distinct targets; the bench fires thousands on purpose.
       STORM_TARGETS: '1000000',
+      // The payloads carry fixed dates: none is too old here (MAX_INCIDENT_AGE).
+      RUN_RETENTION: '3650d',
+      MAX_INCIDENT_AGE: '3649d',
       ...spec.env,
     },
   });

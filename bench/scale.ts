@@ -108,6 +108,9 @@ function remediatorEnv(topology: Topology, prefix: string, env: Env, extra: Reco
     WEBHOOK_TOKEN: TOKEN,
     // The storm breaker would pause automation after 10 distinct targets; the bench fires hundreds on purpose.
     STORM_TARGETS: '1000000',
+    // The payloads carry fixed dates: none is too old here (MAX_INCIDENT_AGE).
+    RUN_RETENTION: '3650d',
+    MAX_INCIDENT_AGE: '3649d',
     LOG_LEVEL: 'warn',
     ...extra,
   };
