@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { stopChildren } from './actions/process-guard.js';
 import { AlertmanagerClient } from './alertmanager/client.js';
 import { authSettings, type Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
@@ -41,6 +42,9 @@ export function externalUrl(config: Config): string {
   if (config.REMEDIATOR_EXTERNAL_URL) return config.REMEDIATOR_EXTERNAL_URL.replace(/\/+$/, '');
   return `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
 }
+
+/** How much longer than SHUTDOWN_TIMEOUT a stop may take at most: handing runs back, children, connections. */
+export const SHUTDOWN_MARGIN_MS = 10_000;
 
 /** Lease TTL above BullMQ's stall recovery time, so a run resumed elsewhere still owns its target. */
 function leaseTtl(config: Config): number {
@@ -298,14 +302,24 @@ export async function startService(
   );
 
   running.stop = async () => {
-    // Stop intake first (readyz fails, no new connections), then let the worker finish or hand back its runs.
+    // Stop intake first (readyz fails, no new connections), then let the worker finish or hand back its runs, then
+    // make sure no command it started is left. Every stage is bounded, Redis or not: the process is gone within
+    // SHUTDOWN_TIMEOUT + SHUTDOWN_MARGIN_MS.
     shuttingDown = true;
+    const deadline = Date.now() + config.SHUTDOWN_TIMEOUT + SHUTDOWN_MARGIN_MS;
+    const within = (p: Promise<unknown>) =>
+      Promise.race([
+        p.catch((err: Error) => log.warn({ err: err.message }, 'error while stopping')),
+        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
+      ]);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    for (const stop of stops) await stop().catch((err: Error) => log.warn({ err: err.message }, 'error while stopping'));
+    for (const stop of stops) await within(stop());
+    await stopChildren(); // bounded by the kill grace: the exec children are gone before the process is
     server.closeAllConnections();
-    await closed;
-    await producer.close();
+    await within(closed);
+    await within(producer.close());
+    producer.redis.disconnect();
   };
   return running;
 }

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import { DurationText, formatDuration, parseDuration } from '../duration.js';
 import { renderCommand } from '../template.js';
+import { KILL_GRACE_MS, spawnGuarded, thisHost } from './process-guard.js';
 import { ActionError, OUTPUT_LIMIT, type Action, type ActionResult } from './types.js';
 
 export const ExecSpec = z.strictObject({
@@ -20,15 +20,15 @@ export const ExecSpec = z.strictObject({
 });
 export type ExecSpec = z.infer<typeof ExecSpec>;
 
-/** After SIGTERM, a process has this long to exit before SIGKILL. */
-export const KILL_GRACE_MS = 2000;
+export { KILL_GRACE_MS } from './process-guard.js';
 /** After the process exits, how long its pipes may stay open (held by a daemon it started) before we stop reading. */
 const STDIO_GRACE_MS = 500;
 
 /**
  * Runs a program with an argv array: no shell, so `;`, `$(…)` and backticks in arguments are just text.
- * The child leads its own process group, and timeouts and aborts signal the whole group, so a script's own
- * children go too. stdout and stderr are captured interleaved, in arrival order, and capped.
+ * The child leads its own process group under a guard (process-guard.ts): timeouts and aborts signal the whole
+ * group, so a script's own children go too, and the group dies with the worker (SIGKILL, OOM) instead of running on
+ * beside the attempt a takeover starts. stdout and stderr are captured interleaved, in arrival order, and capped.
  *
  * - exits with a code in okExitCodes (default [0]): succeeded; any other code, a signal, or the spec's timeout: failed.
  * - the program cannot be started (not found, not executable): ActionError, not retryable.
@@ -52,14 +52,19 @@ export const exec: Action<ExecSpec> = {
     const okCodes = s.okExitCodes ?? [0];
     const timeoutMs = s.timeout !== undefined ? parseDuration(s.timeout) : undefined;
     if (ctx.signal.aborted) return Promise.reject(aborted(program, ctx.signal));
+    // The guard enforces the attempt's end by itself (the spec's timeout, else the step's deadline), even with no
+    // worker left; the spec's timeout is also reported as this attempt's result.
+    const hardMs = Math.max(
+      1,
+      Math.min(timeoutMs ?? Infinity, ctx.deadline !== undefined ? ctx.deadline - Date.now() : Infinity, 24 * 3_600_000),
+    );
 
     return new Promise<ActionResult>((resolve, reject) => {
-      const child = spawn(program, s.command.slice(1), {
-        cwd: s.cwd,
+      const child = spawnGuarded({
+        argv: s.command,
+        ...(s.cwd !== undefined ? { cwd: s.cwd } : {}),
         env: { ...inheritedEnv(), ...s.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true, // its own process group, so that killing reaches grandchildren
-        shell: false,
+        timeoutMs: hardMs,
       });
       const output = new CappedText(OUTPUT_LIMIT);
       for (const stream of [child.stdout, child.stderr]) {
@@ -68,67 +73,74 @@ export const exec: Action<ExecSpec> = {
         stream.on('end', () => output.push(decoder.end()));
       }
 
-      let timedOut = false;
       let settled = false;
-      let killTimer: NodeJS.Timeout | undefined;
-      const timeoutTimer = timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), terminate()), timeoutMs) : undefined;
-
-      function terminate(): void {
-        signalGroup('SIGTERM');
-        killTimer ??= setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
-      }
-      function signalGroup(sig: NodeJS.Signals): void {
-        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-        try {
-          process.kill(-child.pid, sig);
-        } catch {
-          child.kill(sig);
-        }
-      }
       function settle(): void {
         settled = true;
-        clearTimeout(timeoutTimer);
         ctx.signal.removeEventListener('abort', onAbort);
       }
       function onAbort(): void {
+        if (settled) return;
         settle();
-        terminate();
-        // The run has returned; the pending SIGKILL must not keep remediator alive on shutdown.
-        killTimer?.unref();
+        child.terminate(); // the guard stops the group (SIGKILL after the grace) and shutdown waits for it
         reject(aborted(program, ctx.signal));
       }
       ctx.signal.addEventListener('abort', onAbort, { once: true });
 
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        if (settled) return;
-        settle();
-        startError(program, s.cwd, err).then(reject, reject);
+      void child.started.then(async (started) => {
+        if ('error' in started) {
+          if (settled) return;
+          settle();
+          const err = Object.assign(new Error(started.error), { code: started.error }) as NodeJS.ErrnoException;
+          startError(program, s.cwd, err).then(reject, reject);
+          return;
+        }
+        // What runs goes into the checkpoint, so a takeover can fence it (process-guard.ts).
+        await ctx
+          .track?.({
+            host: thisHost(),
+            pid: started.pid,
+            pgid: started.pid,
+            startTime: started.start,
+            ...(child.guard.pid !== undefined ? { guardPid: child.guard.pid } : {}),
+            deadline: Date.now() + hardMs + KILL_GRACE_MS,
+          })
+          .catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record the running command'));
       });
-      // 'close': the process has exited and its stdio is drained. A daemon it started may hold the pipes open
-      // long after: then 'exit' plus a short grace is the end, with the output read so far.
-      let exitGrace: NodeJS.Timeout | undefined;
-      child.once('exit', (code, sig) => {
-        exitGrace = setTimeout(() => {
+
+      // The command's end, then its output drained. A daemon it started may hold the pipes open long after: then the
+      // end plus a short grace is the end, with the output read so far.
+      void child.exited.then(({ code, signal: sig, timedOut: guardTimedOut }) => {
+        if (settled) return;
+        let drained = 0;
+        const done = () => finish(code, sig, guardTimedOut);
+        const grace = setTimeout(() => {
           child.stdout.destroy();
           child.stderr.destroy();
-          finish(code, sig);
+          done();
         }, STDIO_GRACE_MS);
+        for (const stream of [child.stdout, child.stderr])
+          stream.once('close', () => {
+            if (++drained === 2) {
+              clearTimeout(grace);
+              done();
+            }
+          });
       });
-      child.once('close', (code, sig) => finish(code, sig));
 
-      function finish(code: number | null, sig: NodeJS.Signals | null): void {
-        clearTimeout(killTimer);
-        clearTimeout(exitGrace);
+      function finish(code: number | null, sig: NodeJS.Signals | null, guardTimedOut: boolean): void {
         if (settled) return;
         settle();
+        const timedOut = guardTimedOut && timeoutMs !== undefined && timeoutMs <= hardMs;
         const ok = code !== null && okCodes.includes(code);
         const why = timedOut
-          ? `[timed out after ${formatDuration(timeoutMs!)}; killed with ${sig ?? 'SIGTERM'}]`
+          ? `[timed out after ${formatDuration(timeoutMs)}; killed with ${sig ?? 'SIGTERM'}]`
           : sig !== null
             ? `[killed by ${sig}]`
-            : undefined;
+            : code === null
+              ? '[the process guard ended unexpectedly]'
+              : undefined;
         resolve({
-          status: ok && !timedOut ? 'succeeded' : 'failed',
+          status: ok && !guardTimedOut ? 'succeeded' : 'failed',
           ...(code !== null ? { exitCode: code } : {}),
           output: output.text(why),
           detail: { ...(sig !== null ? { signal: sig } : {}), ...(timedOut ? { timedOut: true } : {}) },

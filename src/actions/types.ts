@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Render } from '../template.js';
+import type { RunningProcess } from './process-guard.js';
 
 /** Everything an action gets besides its own spec. */
 export interface ActionContext {
@@ -13,6 +14,13 @@ export interface ActionContext {
    * `command_id` and `reason`). Absent outside a run (tests, one-off use); such an action then makes up its own.
    */
   readonly run?: RunIdentity;
+  /** Epoch ms when the step runner aborts this attempt (its timeout): a child process must not outlive it. */
+  readonly deadline?: number;
+  /**
+   * Records a process the attempt started in the run's checkpoint (for a takeover to fence, actions/process-guard.ts).
+   * Absent outside a run.
+   */
+  track?(process: RunningProcess): Promise<void>;
 }
 
 export interface RunIdentity {

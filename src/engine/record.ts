@@ -1,3 +1,4 @@
+import type { RunningProcess } from '../actions/process-guard.js';
 import type { ActionResult } from '../actions/types.js';
 import type { Observation, StepStatus } from '../checks/types.js';
 
@@ -18,6 +19,8 @@ export interface CheckRecord {
 
 export interface StepRecord {
   name: string;
+  /** After a takeover: what was done about the previous attempt's command before acting again. */
+  fenced?: string;
   description?: string;
   status: StepStatus;
   reason?: string;
@@ -88,7 +91,14 @@ export interface RunRecord {
   steps: StepRecord[];
   escalations: EscalationRecord[];
   /** Checkpoint: the step being executed and in which phase, so a takeover resumes there. */
-  checkpoint?: { index: number; phase: 'when' | 'action' | 'verify'; attempt: number; at: string };
+  checkpoint?: {
+    index: number;
+    phase: 'when' | 'action' | 'verify';
+    attempt: number;
+    at: string;
+    /** The command the action started, while it runs: a takeover fences it before acting again. */
+    running?: RunningProcess;
+  };
   /** Fencing epoch: BullMQ's attemptsStarted of the worker that last wrote this record. */
   epoch: number;
   /** The worker (host:pid) that last ran it. */

@@ -80,6 +80,8 @@ export async function runProcedure(
 
   const resumeAt = record.checkpoint?.index ?? record.steps.length;
   const resumedAfterAction = record.checkpoint !== undefined && record.checkpoint.phase !== 'when';
+  // The command the dead worker's attempt started, if any: fenced before this worker acts again (step.ts).
+  const previousRunning = record.checkpoint?.running;
   if (record.checkpoint !== undefined) {
     record.takeovers += 1;
     log.warn({ step: procedure.steps[resumeAt]?.name, phase: record.checkpoint.phase }, 'resuming a run another worker left');
@@ -133,6 +135,12 @@ export async function runProcedure(
         signal: runSignal,
         log: stepLog,
         resumedAfterAction: resumed,
+        ...(resumed && previousRunning !== undefined ? { previous: previousRunning } : {}),
+        track: async (running) => {
+          if (record.checkpoint === undefined) return;
+          record.checkpoint.running = running;
+          await deps.save(record);
+        },
         ...(deps.mayAct ? { mayAct: () => deps.mayAct!() } : {}),
         checkpoint: async (phase, attempt) => {
           record.checkpoint = { index: i, phase, attempt, at: new Date().toISOString() };

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Logger } from 'pino';
+import { fencePrevious, type RunningProcess } from '../actions/process-guard.js';
 import { ActionError, type ActionResult } from '../actions/types.js';
 import { lookup, renderWhere, selectElements } from '../checks/json.js';
 import { awaitCheck } from '../checks/poll.js';
@@ -45,6 +46,10 @@ export interface StepContext {
   mayAct?(): void;
   /** Called before each action attempt so the checkpoint names the attempt (crash-safe resume). */
   checkpoint(phase: 'when' | 'action' | 'verify', attempt: number): Promise<void>;
+  /** Records a command the action started in the checkpoint (saved before the engine goes on). */
+  track?(process: RunningProcess): Promise<void>;
+  /** After a takeover: the command the previous worker's attempt started, if it recorded one. */
+  previous?: RunningProcess;
 }
 
 /** The check as plain JSON data, for the run record. */
@@ -114,7 +119,13 @@ async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, att
         ctx.mayAct?.();
         const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
         try {
-          return await use.action.run(spec, { signal, log: ctx.log, run: { ...ctx.run, step: ctx.step.name, attempt } });
+          return await use.action.run(spec, {
+            signal,
+            log: ctx.log,
+            run: { ...ctx.run, step: ctx.step.name, attempt },
+            deadline: Date.now() + timeoutMs,
+            ...(ctx.track !== undefined ? { track: (p: RunningProcess) => ctx.track!(p) } : {}),
+          });
         } catch (err) {
           timedOut = signal.aborted && !ctx.signal.aborted;
           throw err;
@@ -180,6 +191,15 @@ export async function runStep(ctx: StepContext, record: StepRecord): Promise<Ste
   if (ctx.settings.dryRun) {
     if (record.action) record.result = { status: 'succeeded', output: `dry run: would run ${record.action.description}` };
     return finish('skipped', 'dry run: nothing executed, nothing verified');
+  }
+
+  // A takeover: the previous attempt's command may still run (its worker died, its guard too): never two at once.
+  if (ctx.resumedAfterAction && ctx.previous !== undefined) {
+    const fenced = await fencePrevious(ctx.previous, ctx.signal);
+    if (fenced !== undefined) {
+      record.fenced = fenced;
+      ctx.log.warn({ fenced }, 'previous attempt fenced before acting again');
+    }
   }
 
   if (await holdsAfterTakeover(ctx, record)) return finish('passed', 'verified after takeover; the action was not repeated');

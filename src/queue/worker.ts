@@ -90,17 +90,30 @@ export function createWorker(opts: WorkerOptions): {
   return {
     worker,
     redis,
+    /**
+     * Stops taking jobs and lets the steps in progress finish within `timeoutMs`; then aborts them (each hands its run
+     * back from the checkpoint). Bounded even when Redis does not answer (a hand-back cannot be written then: the
+     * run's lock expires and another worker resumes it from its last checkpoint): at most timeoutMs + 5 s.
+     */
     async close(timeoutMs: number) {
       shuttingDown = true;
       const closing = worker.close();
       const timer = (ms: number) => new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
-      if ((await Promise.race([closing.then(() => 'closed' as const), timer(timeoutMs)])) === 'timeout') {
-        // Abort the steps still running: each saves nothing more, requeues its run from the checkpoint.
-        opts.log.warn({ timeoutMs }, 'steps still running at shutdown timeout; handing their runs back to the queue');
-        worker.cancelAllJobs('shutdown');
-        if ((await Promise.race([closing.then(() => 'closed' as const), timer(5000)])) === 'timeout') await worker.close(true);
+      const closed = closing.then(
+        () => 'closed' as const,
+        () => 'closed' as const,
+      );
+      try {
+        if ((await Promise.race([closed, timer(timeoutMs)])) === 'timeout') {
+          // Abort the steps still running: each saves nothing more, requeues its run from the checkpoint.
+          opts.log.warn({ timeoutMs }, 'steps still running at shutdown timeout; handing their runs back to the queue');
+          worker.cancelAllJobs('shutdown');
+          if ((await Promise.race([closed, timer(3000)])) === 'timeout')
+            await Promise.race([worker.close(true).catch(() => {}), timer(2000)]);
+        }
+      } finally {
+        redis.disconnect(); // pending commands fail now instead of waiting for a Redis that may not come back
       }
-      redis.disconnect();
     },
   };
 }
