@@ -177,6 +177,18 @@ steps:
     onFailure: continue
 `,
     );
+    // Issue 9, regex class: a matcher a backtracking engine takes 2^n steps for on `aaa…a!`; RE2 is linear.
+    writeFileSync(
+      join(rules, 'hostile-002.yaml'),
+      `id: HOSTILE-002
+title: Backtracking-prone matcher
+match: ['alertname="HostileProbe"', 'x=~"(a+)+b"']
+target: "{{ labels.case }}"
+steps:
+  - name: note
+    action: { wait: { duration: 1ms } }
+`,
+    );
     const config = loadConfig({
       PORT: '0',
       HOST: '127.0.0.1',
@@ -292,6 +304,51 @@ steps:
       case 'deep-nesting-unknown-key': {
         const text = JSON.stringify(probe(caseId, 'deep', { extra: '__' }));
         return { body: Buffer.from(text.replace('"__"', `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`)), x: 'deep' };
+      }
+      // Issue 9 classes.
+      case 'content-type-text-plain':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a'))), headers: { 'content-type': 'text/plain;charset=UTF-8' } };
+      case 'content-type-form':
+        return {
+          body: Buffer.from(JSON.stringify(probe(caseId, 'a'))),
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        };
+      case 'content-type-missing':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a'))), headers: { 'content-type': '' } };
+      case 'groupkey-oversized':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a', { groupKey: 'g'.repeat(8 * 1024 + 1) }))) };
+      case 'receiver-oversized':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a', { receiver: 'r'.repeat(1024 + 1) }))) };
+      case 'external-url-oversized':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a', { externalURL: `http://${'e'.repeat(4096)}` }))) };
+      case 'labels-129': {
+        const p = probe(caseId, 'a');
+        Object.assign(p.alerts[0]!.labels, Object.fromEntries(Array.from({ length: 126 }, (_, i) => [`l${i}`, 'v'])));
+        return { body: Buffer.from(JSON.stringify(p)) };
+      }
+      case 'alert-label-text-over-64k': {
+        const p = probe(caseId, 'a');
+        Object.assign(
+          p.alerts[0]!.annotations,
+          Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`a${i}`, 'v'.repeat(15_000)])),
+        );
+        return { body: Buffer.from(JSON.stringify(p)) };
+      }
+      case 'label-empty':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, ''))), x: '' };
+      case 'label-dotdot-segment-inside':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, 'a/../../b'))), x: 'a/../../b' };
+      case 'label-regex-metacharacters':
+        return { body: Buffer.from(JSON.stringify(probe(caseId, '.*'))), x: '.*' };
+      case 'regex-catastrophic-label': {
+        const x = `${'a'.repeat(40)}!`;
+        return { body: Buffer.from(JSON.stringify(probe(caseId, x))), x };
+      }
+      case 'startsat-replay':
+      case 'startsat-future': {
+        const p = probe(caseId, 'a');
+        p.alerts[0]!.startsAt = c.generate === 'startsat-replay' ? '2000-01-01T00:00:00Z' : '2100-01-01T00:00:00Z';
+        return { body: Buffer.from(JSON.stringify(p)) };
       }
       default:
         throw new Error(`unknown generated case ${c.generate}`);
@@ -503,7 +560,7 @@ steps:
     if (pwnedFiles.length > 0) unintended.push(`a shell ran: ${pwnedFiles.join(', ')} created in ${pwned}`);
 
     const line =
-      `hostile inputs: tried ${corpus.length}, rejected with 4xx ${rejected}, escaped/refused ${escaped}, executed unintended ${unintended.length}` +
+      `hostile inputs: tried ${corpus.length}, rejected (4xx) ${rejected}, handled safely (202: escaped, refused or not run) ${escaped}, unsafe (executed unintended) ${unintended.length}` +
       (altered.length > 0 ? ` (${altered.length} header values sent altered)` : '');
     console.log(line);
     expect(unintended).toEqual([]);
