@@ -161,6 +161,11 @@ export const Step = z.strictObject({
   expect: CheckSpec.optional(),
   /** The runbook's expected-metrics text, for `docs` when it says more than the expect. */
   expected: z.string().optional(),
+  /**
+   * Where the real program differs from the runbook's words for this step, and what the step does instead
+   * (e.g. "a panic prints `panicked at` and exits 101; there is no `Panic` line"). `docs` renders it.
+   */
+  deviation: z.string().min(1).optional(),
   /** The runbook's estimated duration. */
   estimate: Duration.optional(),
   /** One attempt of the action may take this long (default STEP_TIMEOUT). */

@@ -5,7 +5,7 @@ import { promql } from '../../../src/checks/promql.js';
 import { stepResult } from '../../../src/checks/step-result.js';
 import type { Check } from '../../../src/checks/types.js';
 import { DurationText } from '../../../src/duration.js';
-import { CheckSpec, checkSpecFor } from '../../../src/rules/schema.js';
+import { CheckSpec, Step, checkSpecFor } from '../../../src/rules/schema.js';
 
 /**
  * A kind that does its own I/O with its own timeout and JSON expectations over the answer, shaped the way an
@@ -75,6 +75,17 @@ describe('rules/schema', () => {
       ${'up == 1'}                                                  | ${[': expected a check (a mapping)']}
     `('$input: $problems', ({ input, problems }) => {
       expect(issues(withProbe, input)).toEqual(problems);
+    });
+  });
+
+  describe('step', () => {
+    it('carries an optional deviation: where the real program differs from the runbook for this step', () => {
+      const step = Step.parse({ name: 'check-logs', deviation: 'a panic prints `panicked at`, exit 101' });
+      expect(step.deviation).toBe('a panic prints `panicked at`, exit 101');
+      expect(Step.parse({ name: 'check-logs' }).deviation).toBeUndefined();
+      expect(issues(Step, { name: 'check-logs', deviation: '' })).toEqual([
+        'deviation: Too small: expected string to have >=1 characters',
+      ]);
     });
   });
 });
