@@ -14,6 +14,8 @@ export interface FaultTarget {
   panic(message: string): void;
   /** From now on (current attempt included) the child behaves as `behavior`. */
   setBehavior(child: string, behavior: Behavior, panicAfterMs?: number): boolean;
+  /** From now on (current attempt included) the child holds the runtime `ms` between its awaits (0 = stop). */
+  hog(child: string, ms: number): boolean;
   stall(ms: number | undefined): void;
   unstall(): void;
   slow(ms: number): void;
@@ -43,7 +45,7 @@ export function createAdminServer(target: FaultTarget): Server {
       res.end(`${JSON.stringify({ ...payload, note: NOTE })}\n`);
     };
     if (req.method === 'GET' && req.url === '/') {
-      reply(200, { faults: ['panic', 'crash-loop', 'block', 'ignore-cancel', 'heal', 'stall', 'unstall', 'slow'] });
+      reply(200, { faults: ['panic', 'crash-loop', 'block', 'hog', 'ignore-cancel', 'heal', 'stall', 'unstall', 'slow'] });
       return;
     }
     const m = /^\/faults\/([a-z-]+)$/.exec(req.url ?? '');
@@ -67,11 +69,17 @@ export function createAdminServer(target: FaultTarget): Server {
           case 'block':
             needChild('block_forever');
             break;
+          case 'hog': {
+            if (child === undefined) throw new Error('child is required');
+            if (!target.hog(child, optNumber(b.ms, 'ms') ?? 2500)) throw new Error(`no declared child ${child}`);
+            break;
+          }
           case 'ignore-cancel':
             needChild('ignore_cancel');
             break;
           case 'heal':
             needChild('normal');
+            target.hog(child!, 0);
             break;
           case 'stall':
             target.stall(optNumber(b.ms, 'ms'));

@@ -42,7 +42,7 @@ const event = (text: string) => {
   if (sim.lifecycle_log) process.stdout.write(`${text}\n`);
 };
 
-const faults = new Map<string, { behavior: Behavior; panicAfterMs?: number }>();
+const faults = new Map<string, { behavior?: Behavior; panicAfterMs?: number; hogMs?: number }>();
 const taskSpec = (childId: string): TaskSpec => {
   const child = config.children.find((c) => c.name === childId);
   const fault = faults.get(childId);
@@ -50,6 +50,7 @@ const taskSpec = (childId: string): TaskSpec => {
     behavior: fault?.behavior ?? child?.behavior ?? 'normal',
     panicAfterMs: fault?.panicAfterMs ?? child?.panic_after_ms ?? 500,
     heartbeatMs: child?.heartbeat_ms ?? 0,
+    hogMs: fault?.hogMs ?? 0,
     panicLocation: `src/tasks/${childId}.rs:31:13`,
   };
 };
@@ -58,6 +59,7 @@ const loop = new ControlLoop();
 const runtime = new Runtime(config, {
   post: (fn) => loop.post(fn),
   starve: () => loop.stall('block_forever'),
+  hog: (task, ms) => loop.hog(task, ms),
   event,
   taskSpec,
 });
@@ -95,10 +97,17 @@ if (ipc !== undefined) {
     panic: (message) => panicMain(sim.panic_location, message, cleanup),
     setBehavior(child, behavior, panicAfterMs) {
       if (!config.children.some((c) => c.name === child)) return false;
-      faults.set(child, { behavior, panicAfterMs });
+      faults.set(child, { ...faults.get(child), behavior, panicAfterMs });
       loop.post(() => runtime.slots.get(child)?.task?.become(taskSpec(child)));
       // a busy loop in a running attempt takes its worker at once (the posted message above would never run)
       if (behavior === 'block_forever' && runtime.slots.get(child)?.task) loop.stall('block_forever');
+      return true;
+    },
+    hog(child, ms) {
+      if (!config.children.some((c) => c.name === child)) return false;
+      faults.set(child, { ...faults.get(child), hogMs: ms });
+      // the running attempt starts hogging at once (a posted message would itself come late only afterwards)
+      runtime.slots.get(child)?.task?.become(taskSpec(child));
       return true;
     },
     stall(ms) {

@@ -30,6 +30,8 @@ export interface RuntimeHooks {
   post(fn: () => void | Promise<void>): void;
   /** A block_forever task took its worker: the control loop starves from now on. */
   starve(): void;
+  /** A task holds the runtime between its awaits (`ms` > 0) or stopped doing so (0): ./control-loop.ts `hog`. */
+  hog(task: object, ms: number): void;
   /** Lifecycle strings (`handle.subscribe_events()`), printed if the host logs them. */
   event(text: string): void;
   /** The task spec a child runs with now (config plus injected faults). */
@@ -97,9 +99,11 @@ export class Runtime {
   }
 
   private startTask(childId: string, generation: number, attempt: number): Task {
+    const key = {};
     return new Task(this.hooks.taskSpec(childId), {
       onExit: (exit) => this.hooks.post(() => this.handleChildExit(childId, generation, attempt, exit)),
       onBlock: () => this.hooks.starve(),
+      onHog: (ms) => this.hooks.hog(key, ms),
     });
   }
 

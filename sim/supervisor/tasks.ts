@@ -9,6 +9,10 @@
  * - ignore_cancel: never looks at its cancellation token; only an abort (shutdown's abort stage) ends it.
  * - block_forever: a busy loop that never yields: it cannot be cancelled or aborted, and it starves the control
  *   loop for as long as the process lives (see ./control-loop.ts `stall`).
+ *
+ * Any behaviour but block_forever may also hog (`hogMs` > 0): the task does long stretches of blocking work between
+ * its awaits, so the control loop wakes `hogMs` late while it runs (./control-loop.ts `hog`). It still reaches
+ * its awaits, so a cancel stops it unless it ignores cancellation; when it ends, the loop turns at speed again.
  */
 import type { Behavior } from './config.js';
 import { printPanic } from './panic.js';
@@ -19,6 +23,8 @@ export interface TaskSpec {
   behavior: Behavior;
   panicAfterMs: number;
   heartbeatMs: number;
+  /** Blocking work between awaits: the control loop wakes this late while the task runs (0 = none). */
+  hogMs: number;
   /** Where the child's panic is reported from, e.g. `src/tasks/ledger_sync.rs:31:13`. */
   panicLocation: string;
 }
@@ -27,6 +33,8 @@ export interface TaskHooks {
   onExit(exit: TaskExit): void;
   /** A block_forever task took a worker thread for good. */
   onBlock(): void;
+  /** The task holds the runtime between its awaits (`ms` > 0), or no longer does (0). */
+  onHog(ms: number): void;
 }
 
 export class Task {
@@ -52,6 +60,7 @@ export class Task {
     }
     if (behavior === 'panic_after') this.timers.push(setTimeout(() => this.panic(), this.spec.panicAfterMs));
     if (behavior === 'block_forever') queueMicrotask(() => this.hooks.onBlock());
+    else this.hooks.onHog(this.spec.hogMs);
   }
 
   /** A fault injected into a running attempt: from now on it behaves as `behavior`. */
@@ -90,5 +99,6 @@ export class Task {
 
   private stopTimers(): void {
     for (const t of this.timers.splice(0)) clearTimeout(t);
+    this.hooks.onHog(0);
   }
 }

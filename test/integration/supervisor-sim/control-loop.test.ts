@@ -126,4 +126,29 @@ describe('sim/supervisor control loop', () => {
     const record = findChildRecord(readState((await client.state(p.targetId)).response).state, 'stuck');
     expect(record).toMatchObject({ status: 'cancelling', operation: 'quarantined', stop_state: 'cancel_delivered' });
   });
+
+  it('a hogging child makes the loop answer late: state misses a short timeout, a quarantine gets through and ends the hog', async () => {
+    const { p, client } = await start([{ name: 'payment_loop' }, { name: 'batch', criticality: 'optional' }]);
+    await p.fault('hog', { child: 'batch', ms: 1500 });
+    expect((await client.call('hello', {})).status).toBe('answered');
+    expect((await client.call('state', {}, { timeoutMs: 1000 })).status).toBe('timed_out');
+    const q = await client.command('quarantine_child', quarantine('batch'), { timeoutMs: 10_000 });
+    expect(readCommandResult(q.response).result.accepted).toBe(true);
+    // the cancel reached the task at its next await: it stopped, and the loop turns at speed again
+    const record = await waitFor('the hog to stop', async () => {
+      const r = await client.call('state', {}, { timeoutMs: 1000 });
+      return r.status === 'answered' ? findChildRecord(readState(r.response).state, 'batch') : undefined;
+    });
+    expect(record).toMatchObject({ operation: 'quarantined', status: null });
+  });
+
+  it('a hogging child that ignores cancel keeps the loop late after its quarantine, stuck cancelling', async () => {
+    const { p, client } = await start([{ name: 'batch', criticality: 'optional' }]);
+    await p.fault('hog', { child: 'batch', ms: 1500 });
+    await p.fault('ignore-cancel', { child: 'batch' });
+    await client.command('quarantine_child', quarantine('batch'), { timeoutMs: 10_000 });
+    expect((await client.call('state', {}, { timeoutMs: 1000 })).status).toBe('timed_out');
+    const { response } = await client.state(p.targetId, { timeoutMs: 10_000 });
+    expect(findChildRecord(readState(response).state, 'batch')).toMatchObject({ operation: 'quarantined', status: 'cancelling' });
+  });
 });
