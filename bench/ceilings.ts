@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/ports.js';
-import { runCommand, spawnProcess, waitFor, type ManagedProcess } from '../test/helpers/processes.js';
+import { runCommand, spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { REDIS_SERVER } from '../test/helpers/redis-servers.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));

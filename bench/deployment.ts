@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/ports.js';
-import { spawnProcess, waitFor, type ManagedProcess } from '../test/helpers/processes.js';
+import { spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { BENCH_TOKEN } from './load.js';
 import { memory, processTree, type Memory } from './machine.js';
 

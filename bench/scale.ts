@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { startPrimaryWithReplica, startRedisCluster } from '../test/helpers/redis-servers.js';
 import { startRemediator, type RemediatorProcess } from '../test/helpers/remediator.js';
 import { startSink, type Sink } from '../test/helpers/sink.js';
-import { waitFor } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/wait.js';
 
 const TOKEN = 'bench-token-0123456789';
 const BURST = Number(process.env.BENCH_SCALE_INCIDENTS ?? 600);

@@ -135,52 +135,9 @@ export function spawnProcess(name: string, command: string, args: readonly strin
   };
 }
 
-export class WaitTimeoutError extends Error {
-  override name = 'WaitTimeoutError';
-}
-
-export interface WaitOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-  /** Fail at once, with their log tails, if any of these exits while waiting. */
-  processes?: readonly ManagedProcess[];
-}
-
-/**
- * Poll `probe` until it returns something other than undefined/false/null, and return that. Bounded: throws
- * after `timeoutMs` (default 15 s) naming `what` and the last error the probe threw, and throws at once if
- * one of `processes` exits (with its log tail). The way to wait for an event without a fixed sleep.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  { timeoutMs = 15_000, intervalMs = 100, processes = [] }: WaitOptions = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown = null;
-  for (;;) {
-    for (const p of processes) {
-      const ex = p.exitInfo();
-      if (ex !== null) {
-        throw new Error(
-          `${p.name} (pid ${p.pid}) exited (${ex.signal ?? `code ${ex.code}`}) while waiting for ${what}; log ${p.logFile}:\n${p.logTail()}`,
-        );
-      }
-    }
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() >= deadline) {
-      const why = lastErr === null ? '' : ` (last error: ${(lastErr as Error).message ?? String(lastErr)})`;
-      const logs = processes.map((p) => `\n--- ${p.name} log ${p.logFile}:\n${p.logTail(15)}`).join('');
-      throw new WaitTimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}${why}${logs}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+// The one waitFor lives in wait.ts; re-exported here for the modules that still import it from this one
+// (test/sim/, which is being removed, and bench/).
+export { waitFor } from './wait.js';
 
 export interface CommandResult {
   code: number;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import calculateSlot from 'cluster-key-slot';
 import { freePort } from './ports.js';
-import { runCommand, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
+import { runCommand, spawnProcess, type ManagedProcess } from './processes.js';
+import { waitFor } from './wait.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 export const REDIS_CLI = '/usr/bin/redis-cli';

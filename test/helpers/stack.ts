@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { freePort } from './ports.js';
-import { runCommand, spawnProcess, waitFor, type ManagedProcess } from './processes.js';
+import { runCommand, spawnProcess, type ManagedProcess } from './processes.js';
+import { waitFor } from './wait.js';
 
 export const BINARIES = {
   prometheus: '/usr/bin/prometheus',

@@ -16,7 +16,8 @@ import { silentLogger } from '../../../src/log.js';
 import { parseWireJson } from '../../../src/supervisor/json.js';
 import { parseExposition, promtoolCheckMetrics, valueOf, type Sample } from '../../helpers/exposition.js';
 import { freePort } from '../../helpers/ports.js';
-import { runCommand, spawnProcess, waitFor, type ManagedProcess } from '../../helpers/processes.js';
+import { runCommand, spawnProcess, type ManagedProcess } from '../../helpers/processes.js';
+import { waitFor } from '../../helpers/wait.js';
 import { startStack, type Stack } from '../../helpers/stack.js';
 import { checkContext } from '../../unit/checks/contract.js';
 

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSupervisor, type SupervisorProcess } from '../../../sim/launch.js';
 import { createIpcClient } from '../../../src/supervisor/ipc-client.js';
 import { findChildRecord, readCommandResult, readState } from '../../../src/supervisor/results.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const running: SupervisorProcess[] = [];
 afterEach(async () => {
@@ -45,16 +46,6 @@ const quarantine = (childId: string) => ({
   requestedBy: 'remediator',
   confirmed: false,
 });
-
-async function waitFor<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('sim/supervisor control loop', () => {
   it('a stalled loop: hello answers, state and commands time out; they answer again once it turns', async () => {
