@@ -209,14 +209,12 @@ describe('actions/ipc run', () => {
 
   it("a command's default timeout is the one hello advertises", async () => {
     supervisor = await startFakeSupervisor({ hello: helloAdvertising(1), 'command.quarantine_child': 'hang' });
-    const t0 = performance.now();
     const result = await ipc.run(
       IpcSpec.parse({ path: supervisor.path, method: 'command.quarantine_child', target_id: 'payments-worker-a', child: 'c' }),
       runContext(),
     );
     expect(result).toMatchObject({ status: 'failed', detail: { timedOut: true } });
-    expect(result.output).toMatch(/within 1s/);
-    expect(performance.now() - t0).toBeLessThan(10_000); // 1 s advertised, not the 30 s default
+    expect(result.output).toMatch(/within 1s/); // 1 s advertised, not the 30 s default
   });
 
   it('no socket, or nobody listening: a retryable ActionError (the supervisor may be restarting)', async () => {

@@ -391,20 +391,18 @@ describe('actions/kubernetes', () => {
       });
     });
 
-    it('an abort during exec ends the attempt promptly', async () => {
+    it('an abort during exec ends the attempt while the exec still hangs', async () => {
       api.onExec({ hang: true });
       const controller = new AbortController();
-      const started = Date.now();
       const pending = run(
         { execInPod: { namespace: 'sup', pod: 'supervisor-0', command: ['sleep', '3600'] } },
         controller.signal,
       );
       await expect.poll(() => api.execs.length).toBe(1);
-      const abortedAt = Date.now();
-      controller.abort(new Error('step timeout'));
-      await expect(pending).rejects.toThrow('step timeout');
-      expect(Date.now() - abortedAt).toBeLessThan(100);
-      expect(Date.now() - started).toBeLessThan(5000);
+      const reason = new Error('step timeout');
+      controller.abort(reason);
+      // The fake API never answers this exec: only the abort can settle it.
+      await expect(pending).rejects.toBe(reason);
     });
 
     it('uses the kubeconfig context the spec names, and refuses one that does not exist', async () => {

@@ -28,7 +28,6 @@ import { silentLogger } from '../../../src/log.js';
 import { RuleFile } from '../../../src/rules/schema.js';
 import { freePort } from '../../helpers/ports.js';
 import { startSink, type Sink, type SinkHit } from '../../helpers/sink.js';
-import { ABORT_BUDGET_MS } from '../actions/contract.js';
 
 export interface TargetContractCases {
   /** The environment (and shared clients) that configure the target to deliver to `url`. */
@@ -173,14 +172,15 @@ export function describeTargetContract<S>(target: EscalationTarget<S>, cases: Ta
       expect(err!.retryable).toBe(true);
     });
 
-    it(`settles within ${ABORT_BUDGET_MS} ms of an abort, not retryable`, async () => {
+    it('an abort settles it before the held answer comes, not retryable', async () => {
       const ac = new AbortController();
       const pending = failure(send(escalationNotice(), `${sink.url}/hang/${target.kind}`, ac.signal));
-      await sink.waitForHit((h) => h.path.includes(`/hang/${target.kind}`));
-      const t0 = performance.now();
+      const hit = await sink.waitForHit((h) => h.path.includes(`/hang/${target.kind}`));
       ac.abort(new Error('test abort'));
       const err = await pending;
-      expect(performance.now() - t0).toBeLessThan(ABORT_BUDGET_MS);
+      // The sink never sent its answer: the request is still held, or the client went away (the abort).
+      expect(hit.endedAt === undefined || hit.aborted === true, 'settled while the sink still held its answer').toBe(true);
+      // Not retryable: a timeout or a dropped connection would be.
       expect(err).toBeInstanceOf(Error);
       expect(err!.retryable).toBe(false);
     });

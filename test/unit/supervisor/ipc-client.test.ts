@@ -51,9 +51,8 @@ describe('supervisor/ipc-client', () => {
     const controller = new AbortController();
     const pending = createIpcClient({ path: server.path, timeoutMs: 30_000 }).hello({ signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
-    const started = Date.now();
+    // Nobody answers and the timeout is 30 s: only the abort can settle it (an IpcTimeoutError would be the timeout).
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
-    expect(Date.now() - started).toBeLessThan(1000);
     await expect(createIpcClient({ path: server.path }).hello({ signal: AbortSignal.abort() })).rejects.toMatchObject({
       name: 'AbortError',
     });
