@@ -22,6 +22,8 @@ const BASE = layer(
   'supervisor/',
   'config\\.ts',
   'redis-settings\\.ts',
+  'routes\\.ts',
+  'target\\.ts',
   'log\\.ts',
   'metrics\\.ts',
   'build-info\\.ts',

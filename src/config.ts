@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Duration } from './duration.js';
 import { hostList, readSecretFiles, redisSettings, SECRET_FILE_VARIABLES, type RedisSettings } from './redis-settings.js';
+import { DEFAULT_ROUTE, NO_ROUTES, parseRouteList, parseRouteTable, RouteTableError, type RouteTable } from './routes.js';
 
 const Flag = z.stringbool({ truthy: ['true', '1', 'yes', 'on'], falsy: ['false', '0', 'no', 'off', ''] });
 const Url = z.url({ protocol: /^https?$/ });
@@ -110,13 +111,26 @@ export const Config = z.object({
    * Names of remediator's environment variables exec children inherit besides the fixed allow-list
    * (actions/exec.ts INHERITED_ENV: PATH, HOME, locale…), comma-separated. Read by the exec action at spawn.
    */
+  /**
+   * Routing by target (docs/supervisor.md, "Where the actions run"): a YAML file mapping route names to the targets
+   * whose jobs go to that route's own queue. Read by receivers (where a job goes) and checked by workers.
+   */
+  ROUTES_FILE: z.string().min(1).optional(),
+  /** The routes this worker takes jobs from, comma-separated (`default` is the queue of every unrouted target). */
+  WORKER_ROUTES: z.string().default(DEFAULT_ROUTE),
   EXEC_ENV_ALLOW: z
     .string()
     .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*\s*(,\s*[A-Za-z_][A-Za-z0-9_]*\s*)*)?$/, 'expected variable names, comma-separated')
     .default(''),
 });
 /** The validated environment, plus the Redis connection settings resolved from its REDIS_* variables. */
-export type Config = z.infer<typeof Config> & { redis: RedisSettings };
+export type Config = Omit<z.infer<typeof Config>, 'WORKER_ROUTES'> & {
+  redis: RedisSettings;
+  /** ROUTES_FILE parsed; no file: every target on the `default` route. */
+  routes: RouteTable;
+  /** WORKER_ROUTES parsed. */
+  WORKER_ROUTES: string[];
+};
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -194,11 +208,13 @@ export function loadConfig(
   const token = parsed.success ? resolveToken(parsed.data, lines, readFile) : undefined;
   if (parsed.success && parsed.data.MAX_INCIDENT_AGE !== undefined && parsed.data.MAX_INCIDENT_AGE >= parsed.data.RUN_RETENTION)
     lines.push('  MAX_INCIDENT_AGE: must be below RUN_RETENTION (an incident must be remembered as long as it may be taken)');
-  if (lines.length > 0 || !parsed.success || redis?.settings === undefined)
+  const routing = parsed.success ? routingSettings(parsed.data, lines, readFile) : undefined;
+  if (lines.length > 0 || !parsed.success || redis?.settings === undefined || routing === undefined)
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   const retention = parsed.data.RUN_RETENTION;
   const config: Config = {
     ...parsed.data,
+    ...routing,
     MAX_INCIDENT_AGE: parsed.data.MAX_INCIDENT_AGE ?? Math.max(retention - 3_600_000, Math.floor(retention / 2)),
     redis: redis.settings,
   };
@@ -206,6 +222,38 @@ export function loadConfig(
   if (token === undefined) delete config.WEBHOOK_TOKEN;
   else config.WEBHOOK_TOKEN = token;
   return config;
+}
+
+/** ROUTES_FILE and WORKER_ROUTES, read and cross-checked; each problem names its variable. */
+function routingSettings(
+  config: { ROUTES_FILE?: string | undefined; WORKER_ROUTES: string },
+  problems: string[],
+  readFile: (path: string) => string,
+): { routes: RouteTable; WORKER_ROUTES: string[] } | undefined {
+  let routes = NO_ROUTES;
+  const before = problems.length;
+  if (config.ROUTES_FILE !== undefined) {
+    try {
+      routes = parseRouteTable(readFile(config.ROUTES_FILE));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(
+        err instanceof RouteTableError
+          ? `  ROUTES_FILE: ${config.ROUTES_FILE}: ${err.message}`
+          : `  ROUTES_FILE: cannot read ${config.ROUTES_FILE} (${code ?? (err as Error).message})`,
+      );
+    }
+  }
+  const list = parseRouteList(config.WORKER_ROUTES);
+  if ('problem' in list) problems.push(`  WORKER_ROUTES: ${list.problem}`);
+  else if (config.ROUTES_FILE !== undefined && problems.length === before) {
+    // With the table at hand, a typo in a worker's routes would leave its queue unserved: refuse it.
+    const unknown = list.routes.filter((r) => !routes.routes.includes(r));
+    if (unknown.length > 0)
+      problems.push(`  WORKER_ROUTES: ${unknown.join(', ')} not declared in ROUTES_FILE (declared: ${routes.routes.join(', ')})`);
+  }
+  if (problems.length > before || 'problem' in list) return undefined;
+  return { routes, WORKER_ROUTES: list.routes };
 }
 
 /**

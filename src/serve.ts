@@ -88,7 +88,7 @@ export async function startService(
 
   // The producer connection doubles as the receiver's record store and control: all must fail fast when Redis
   // is away, so the webhook answers 503 at once and Alertmanager retries.
-  const producer = new Producer({ redis: config.redis, keys, retentionMs: config.RUN_RETENTION });
+  const producer = new Producer({ redis: config.redis, keys, retentionMs: config.RUN_RETENTION, routes: config.routes });
   const receiverStore = new RecordStore(producer.redis, keys, config.RUN_RETENTION);
   // PAUSED=true holds automation paused in this process until the pause is in Redis (which may not answer yet).
   const startPause = new StartPause(config.PAUSED);
@@ -168,6 +168,7 @@ export async function startService(
       lockDurationMs: config.LOCK_DURATION,
       stalledIntervalMs: config.STALLED_INTERVAL,
       procedures: byId,
+      routes: config.WORKER_ROUTES,
       admission: {
         // Every save of a run record goes through its procedure's env redactor: `{{ env.X }}` values never stored.
         store: redactingRunStore(new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated), rules.byId),
@@ -198,7 +199,7 @@ export async function startService(
   }
 
   const wake = async (id: string) => {
-    const job = await producer.queue.getJob(id);
+    const job = await producer.jobOf(id);
     if (job && (await job.isDelayed())) await job.promote();
   };
   const operations: OperationsDeps = {
@@ -212,7 +213,17 @@ export async function startService(
     log,
   };
   const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
-  const queueCounts = () => producer.queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const));
+  // Summed over the routes this process's table declares (a single queue without ROUTES_FILE).
+  const queueCounts = async () => {
+    const all = await Promise.all(
+      producer
+        .queues()
+        .map(({ queue }) => queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const))),
+    );
+    const sum: Record<string, number> = {};
+    for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
+    return sum;
+  };
   const consoleRouter = createConsole({
     ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
     secureCookies: externalUrl(config).startsWith('https:'),
@@ -225,13 +236,26 @@ export async function startService(
     queue: {
       counts: queueCounts,
       async jobs(limit) {
-        const jobs = await producer.queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1);
+        const perRoute = await Promise.all(
+          producer
+            .queues()
+            .map(({ queue }) => queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1)),
+        );
+        // One queue: BullMQ's own order, as before routing; several: newest first across them.
+        const jobs =
+          perRoute.length === 1
+            ? perRoute[0]!
+            : perRoute
+                .flat()
+                .sort((a, b) => b.timestamp - a.timestamp)
+                .slice(0, limit);
         return Promise.all(
           jobs.map(async (j) => ({
             id: j.id ?? '',
             state: await j.getState(),
             procedure: j.data.procedure,
             target: j.data.target,
+            ...(j.data.route !== undefined ? { route: j.data.route } : {}),
             createdAt: j.timestamp,
             attemptsMade: j.attemptsMade,
             ...(j.delay > 0 ? { delayUntil: j.timestamp + j.delay } : {}),
@@ -295,6 +319,8 @@ export async function startService(
       port: running.port,
       host: auth.host,
       roles,
+      ...(roles.worker ? { workerRoutes: config.WORKER_ROUTES } : {}),
+      ...(roles.receiver && config.ROUTES_FILE !== undefined ? { routes: config.routes.routes } : {}),
       redis: describeRedis(config.redis),
       procedures: rules.procedures.map((p) => p.id),
     },

@@ -1,27 +1,20 @@
 import { createHash } from 'node:crypto';
+import { canonicalTarget } from '../target.js';
+import { DEFAULT_ROUTE } from '../routes.js';
 
 export const QUEUE_NAME = 'remediations';
+
+/** The BullMQ queue of a route: `remediations` for `default` (as before routing existed), `remediations-<route>`. */
+export function queueName(route: string): string {
+  return route === DEFAULT_ROUTE ? QUEUE_NAME : `${QUEUE_NAME}-${route}`;
+}
 
 /** Target strings come from alert labels: hash them so a key never carries untrusted text. */
 function digest(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
-/**
- * One spelling per target, so that variants of the same target share one lease, one budget and one storm-breaker
- * entry instead of multiplying them: `Host-1`, ` host-1 `, `host\u200b-1`, `ｈｏｓｔ-1` and `host-1:9100` are all
- * `host-1`. Unicode compatibility forms are folded (NFKC), controls, invisible format characters (zero-width,
- * bidi) and white space are dropped, case is folded, and a port (`host:9100`, `[::1]:9100`) or a host name's final
- * dot is cut. Coarser is the safe direction: two targets wrongly merged wait for each other; two spellings wrongly
- * kept apart would each get the budget.
- */
-export function canonicalTarget(target: string): string {
-  const folded = target
-    .normalize('NFKC')
-    .replace(/[\p{Cc}\p{Cf}\p{Z}\s]/gu, '')
-    .toLowerCase();
-  return folded.replace(/^(\[[^\]]*\]|[^:/[\]]+):\d+$/, '$1').replace(/^([^/]+)\.$/, '$1');
-}
+export { canonicalTarget } from '../target.js';
 
 /**
  * Every Redis key remediator writes, in one place. All share the `{prefix}` hash tag so that the Lua
@@ -56,6 +49,8 @@ export function redisKeys(queuePrefix: string) {
     paused: `${tag}:paused`,
     /** Claimed by the one process that escalates about the current pause. */
     pausedNotice: `${tag}:paused:notice`,
+    /** The route an incident's jobs go to, claimed by its first delivery (so a routing change never splits one). */
+    route: (runId: string) => `${tag}:route:${runId}`,
     /** Claimed by the one run that escalates an exhausted budget within its window. */
     budgetNotice: (procedure: string, target: string) =>
       `${tag}:budget-notice:${digest(`${procedure}\u0000${canonicalTarget(target)}`)}`,

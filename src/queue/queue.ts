@@ -3,7 +3,8 @@ import type { Alert } from '../alertmanager/payload.js';
 import type { RunRecord } from '../engine/record.js';
 import type { RedisSettings } from '../redis-settings.js';
 import { connectRedis, waitForReplicas, type RedisClient } from './connection.js';
-import { QUEUE_NAME, type RedisKeys } from './keys.js';
+import { DEFAULT_ROUTE, NO_ROUTES, routeOf, type RouteTable } from '../routes.js';
+import { queueName, type RedisKeys } from './keys.js';
 
 /** What a job carries: enough to rebuild the run record if it is missing. No secrets (stored in clear). */
 export interface RunJob {
@@ -16,12 +17,16 @@ export interface RunJob {
   rerunOf?: string;
   /** The BullMQ job id when it is not the run id: a reopened incident's next generation (`<runId>-g2`). */
   jobId?: string;
+  /** The route whose queue holds the job (set by the producer; absent on jobs queued before routing existed). */
+  route?: string;
 }
 
 export interface ProducerOptions {
   redis: RedisSettings;
   keys: RedisKeys;
   retentionMs: number;
+  /** ROUTES_FILE: which route (queue) each target's jobs go to. Default: every target on `default`. */
+  routes?: RouteTable;
 }
 
 export class ReplicationError extends Error {
@@ -31,37 +36,84 @@ export class ReplicationError extends Error {
 /**
  * The receiver's side of the queue. Fails fast when Redis is away (no offline queue, one retry), so the
  * webhook answers 503 and Alertmanager retries, instead of hanging past Alertmanager's deadline.
+ *
+ * One BullMQ queue per route (routes.ts): `remediations` for `default`, `remediations-<route>` for the others. The
+ * queues share one connection and every key of the prefix, so leases, budgets, the kill switch and the storm
+ * breaker hold across routes exactly as within one.
  */
 export class Producer {
   readonly redis: RedisClient;
+  /** The `default` route's queue (every job when no ROUTES_FILE is given). */
   readonly queue: Queue<RunJob>;
+  readonly routes: RouteTable;
+  private readonly byRoute = new Map<string, Queue<RunJob>>();
 
   constructor(private readonly opts: ProducerOptions) {
     this.redis = connectRedis(opts.redis, 'producer');
     this.redis.on('error', () => {}); // surfaced through readiness and 503s; ioredis reconnects by itself
-    this.queue = new Queue<RunJob>(QUEUE_NAME, {
-      connection: this.redis,
-      prefix: opts.keys.bullPrefix,
-      defaultJobOptions: {
-        // Retries only for infrastructure errors (Redis, a crash in the engine); the run resumes at its checkpoint.
-        attempts: 3,
-        backoff: { type: 'exponential', delay: 5000, jitter: 0.5 },
-        removeOnComplete: { age: Math.ceil(opts.retentionMs / 1000) },
-        removeOnFail: { age: Math.ceil(opts.retentionMs / 1000) },
-      },
-    });
-    this.queue.on('error', () => {});
+    this.routes = opts.routes ?? NO_ROUTES;
+    this.queue = this.queueOf(DEFAULT_ROUTE);
+  }
+
+  /** The queue of a route, made on first use (a claimed route this table no longer declares included). */
+  queueOf(route: string): Queue<RunJob> {
+    let queue = this.byRoute.get(route);
+    if (queue === undefined) {
+      queue = new Queue<RunJob>(queueName(route), {
+        connection: this.redis,
+        prefix: this.opts.keys.bullPrefix,
+        defaultJobOptions: {
+          // Retries only for infrastructure errors (Redis, a crash in the engine); the run resumes at its checkpoint.
+          attempts: 3,
+          backoff: { type: 'exponential', delay: 5000, jitter: 0.5 },
+          removeOnComplete: { age: Math.ceil(this.opts.retentionMs / 1000) },
+          removeOnFail: { age: Math.ceil(this.opts.retentionMs / 1000) },
+        },
+      });
+      queue.on('error', () => {});
+      this.byRoute.set(route, queue);
+    }
+    return queue;
+  }
+
+  /** The queues of every route the table declares (for counts and listings), `default` first. */
+  queues(): { route: string; queue: Queue<RunJob> }[] {
+    return this.routes.routes.map((route) => ({ route, queue: this.queueOf(route) }));
+  }
+
+  /**
+   * The route of an incident: the first delivery claims its table route in Redis (SET NX, kept as long as the
+   * incident is remembered), every later one, re-runs of its job generations included, goes where the first went.
+   * A routing table changed in between (or two receivers with different tables) can then never put one incident
+   * into two queues, where two workers would run it at once.
+   */
+  async routeOfRun(runId: string, target: string): Promise<string> {
+    const wanted = routeOf(this.routes, target);
+    const key = this.opts.keys.route(runId);
+    // SET NX then GET in one transaction (SET … NX GET needs Redis 7): the value is the claim, ours or an earlier one.
+    const replies = await this.redis.multi().set(key, wanted, 'PX', this.opts.retentionMs, 'NX').get(key).exec();
+    const claimed = replies?.[1]?.[1];
+    if (replies === null || replies.some(([err]) => err !== null) || typeof claimed !== 'string')
+      throw new Error(`could not claim the route of run ${runId}`);
+    return claimed;
+  }
+
+  /** The job of a run in whichever route's queue it was put (the `default` one when it has no claimed route). */
+  async jobOf(runId: string) {
+    const route = (await this.redis.get(this.opts.keys.route(runId))) ?? DEFAULT_ROUTE;
+    return this.queueOf(route).getJob(runId);
   }
 
   /** Idempotent: the job id is the incident id, so a re-sent alert adds nothing while the job is kept. */
   async enqueue(job: RunJob): Promise<void> {
+    const route = await this.routeOfRun(job.runId, job.target);
     // The receiver and group key are the record's (stored once per payload, queue/records.ts), not each job's: a
     // payload of a thousand alerts would otherwise store its group key a thousand times more.
     // Annotations likewise: the record has them (a job rebuilds a missing record from labels alone).
     const { receiver: _receiver, groupKey: _groupKey, ...trigger } = job.trigger;
-    await this.queue.add(
+    await this.queueOf(route).add(
       'remediate',
-      { ...job, alert: { ...job.alert, annotations: {} }, trigger },
+      { ...job, alert: { ...job.alert, annotations: {} }, trigger, route },
       {
         jobId: job.jobId ?? job.runId,
         // Survives the job's removal: a re-send long after the run finished still starts nothing.
@@ -94,7 +146,7 @@ export class Producer {
   }
 
   async close(): Promise<void> {
-    await this.queue.close().catch(() => {});
+    await Promise.all([...this.byRoute.values()].map((q) => q.close().catch(() => {})));
     this.redis.disconnect();
   }
 }

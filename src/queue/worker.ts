@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { admitAndRun, LeaseLostError, type AdmissionDeps } from '../engine/admission.js';
 import { GATES } from '../engine/gates.js';
 import type { Procedure } from '../rules/schema.js';
-import { QUEUE_NAME, type RedisKeys } from './keys.js';
+import { queueName, type RedisKeys } from './keys.js';
 import type { RunJob } from './queue.js';
 import { StaleEpochError } from './records.js';
 
@@ -16,6 +16,8 @@ export interface WorkerOptions {
   lockDurationMs: number;
   stalledIntervalMs: number;
   procedures: ReadonlyMap<string, Procedure>;
+  /** The routes whose queues this worker takes jobs from (WORKER_ROUTES; `default` when not routed). */
+  routes: readonly string[];
   /** The stores, escalation and engine settings the admission gates and the engine run on. */
   admission: AdmissionDeps;
   log: Logger;
@@ -27,16 +29,21 @@ export interface WorkerOptions {
  * interrupted by shutdown is handed back from its checkpoint, a run another worker took over stops here.
  */
 export function createWorker(opts: WorkerOptions): {
-  worker: Worker<RunJob>;
+  /** One BullMQ worker per route, on the same connection. */
+  workers: Worker<RunJob>[];
   redis: RedisClient;
   close(timeoutMs: number): Promise<void>;
 } {
   const redis = opts.redis;
   let shuttingDown = false;
 
-  async function processJob(job: Job<RunJob>, token: string | undefined, signal?: AbortSignal): Promise<string> {
+  async function processJob(route: string, job: Job<RunJob>, token: string | undefined, signal?: AbortSignal): Promise<string> {
     const { runId, procedure, target, alert, trigger, rerunOf } = job.data;
     const log = opts.log.child({ runId, procedure });
+    // The producer writes the route into the job it puts in that route's queue: anything else was not put there by
+    // a receiver (or by hand), and a host-local worker must not act on another host's target.
+    if (job.data.route !== undefined && job.data.route !== route)
+      throw new Error(`job of route ${job.data.route} found in the queue of route ${route}: not run`);
     const runSignal = signal ?? new AbortController().signal;
     const handBack = async (delayMs: number): Promise<never> => {
       await job.moveToDelayed(Date.now() + delayMs, token);
@@ -73,22 +80,26 @@ export function createWorker(opts: WorkerOptions): {
     }
   }
 
-  const worker = new Worker<RunJob>(QUEUE_NAME, processJob, {
-    connection: redis,
-    prefix: opts.keys.bullPrefix,
-    concurrency: opts.concurrency,
-    lockDuration: opts.lockDurationMs,
-    stalledInterval: opts.stalledIntervalMs,
-    // A rolling deploy can kill a run's worker more than once; the checkpoint makes resuming safe.
-    maxStalledCount: 3,
+  const workers = opts.routes.map((route) => {
+    const worker = new Worker<RunJob>(queueName(route), (job, token, signal) => processJob(route, job, token, signal), {
+      connection: redis,
+      prefix: opts.keys.bullPrefix,
+      // Per route: WORKER_CONCURRENCY runs of each route at once.
+      concurrency: opts.concurrency,
+      lockDuration: opts.lockDurationMs,
+      stalledInterval: opts.stalledIntervalMs,
+      // A rolling deploy can kill a run's worker more than once; the checkpoint makes resuming safe.
+      maxStalledCount: 3,
+    });
+    worker.on('error', (err) => opts.log.error({ err: err.message, route }, 'worker error'));
+    worker.on('failed', (job, err) => opts.log.error({ runId: job?.id, route, err: err.message }, 'run job failed'));
+    // A worker that lost its lock must stop acting: the run belongs to whoever took it over.
+    worker.on('lockRenewalFailed', (ids) => ids.forEach((id) => worker.cancelJob(id, 'lock lost')));
+    return worker;
   });
-  worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => opts.log.error({ runId: job?.id, err: err.message }, 'run job failed'));
-  // A worker that lost its lock must stop acting: the run belongs to whoever took it over.
-  worker.on('lockRenewalFailed', (ids) => ids.forEach((id) => worker.cancelJob(id, 'lock lost')));
 
   return {
-    worker,
+    workers,
     redis,
     /**
      * Stops taking jobs and lets the steps in progress finish within `timeoutMs`; then aborts them (each hands its run
@@ -97,7 +108,7 @@ export function createWorker(opts: WorkerOptions): {
      */
     async close(timeoutMs: number) {
       shuttingDown = true;
-      const closing = worker.close();
+      const closing = Promise.all(workers.map((w) => w.close()));
       const timer = (ms: number) => new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
       const closed = closing.then(
         () => 'closed' as const,
@@ -107,9 +118,9 @@ export function createWorker(opts: WorkerOptions): {
         if ((await Promise.race([closed, timer(timeoutMs)])) === 'timeout') {
           // Abort the steps still running: each saves nothing more, requeues its run from the checkpoint.
           opts.log.warn({ timeoutMs }, 'steps still running at shutdown timeout; handing their runs back to the queue');
-          worker.cancelAllJobs('shutdown');
+          for (const w of workers) w.cancelAllJobs('shutdown');
           if ((await Promise.race([closed, timer(3000)])) === 'timeout')
-            await Promise.race([worker.close(true).catch(() => {}), timer(2000)]);
+            await Promise.race([Promise.all(workers.map((w) => w.close(true).catch(() => {}))), timer(2000)]);
         }
       } finally {
         redis.disconnect(); // pending commands fail now instead of waiting for a Redis that may not come back
