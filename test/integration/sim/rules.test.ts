@@ -53,6 +53,15 @@ describe('Prometheus rules and Alertmanager config (promtool, amtool)', () => {
     }
   });
 
+  it('fires only on series remediator exporter writes (and up), never on the invented supervisor_* names', () => {
+    const exported = /^supervisor_(ipc_up|ipc_state_ok|process_up|relay_process_up|relay_registration_socket_present|child_restart_limit_used|child_restart_limit_exhausted|child_operation)$/;
+    for (const r of rules(RULES)) {
+      const names = [...r.expr.matchAll(/\b([a-z_][a-z0-9_]*)\s*(?=[{=<>!)\s]|$)/g)].map((m) => m[1]!);
+      for (const name of names.filter((n) => n.startsWith('supervisor_'))) expect(name, r.alert).toMatch(exported);
+      expect(r.expr, r.alert).not.toMatch(/\babsent\s*\(/);
+    }
+  });
+
   it('has one alert per procedure, paging, with a runbook annotation and no procedure label', () => {
     const all = rules(RULES);
     expect(all.map((r) => [r.alert, r.annotations?.runbook])).toEqual([
@@ -76,9 +85,8 @@ describe('Prometheus rules and Alertmanager config (promtool, amtool)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const fast = rules(out);
     expect(fast.map((x) => x.for)).toEqual(['0s', '0s', '0s', '0s']);
-    expect(fast.find((x) => x.alert === 'RuntimeStarvation')?.expr).toContain('[5s]');
-    expect(fast.find((x) => x.alert === 'ChildCrashLoop')?.expr).toContain('[5s]');
-    expect(fast.map((x) => x.expr).join('\n')).not.toMatch(/\[(1m|10m)\]/);
+    // Expressions are kept as they are (these have no range windows to shorten).
+    expect(fast.map((x) => x.expr)).toEqual(rules(RULES).map((x) => x.expr));
     rmSync(dir, { recursive: true, force: true });
   });
 });
