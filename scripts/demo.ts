@@ -20,7 +20,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
 import { assertStackBinaries, INSTALL_HINT } from '../test/helpers/stack.js';
 import { waitFor } from '../test/helpers/wait.js';
-import { startP1Env, type P1Env, type ProcedureId } from '../test/e2e/p1-harness.js';
+import { startP1Env, type P1Env, type ProcedureId } from '../test/e2e/p1-harness-legacy.js';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const REDIS_SERVER = '/usr/bin/redis-server';

@@ -8,14 +8,15 @@
  * 1. Stop: if the pid file names a live process whose /proc/<pid>/comm is the expected one, SIGTERM it and wait
  *    (`--stop-timeout-ms`, default 10 s, like TimeoutStopSec), then SIGKILL. A SIGKILL leaves the supervisor's
  *    socket file behind: with `bind_mode: create_new` the start below then fails, as it would under systemd.
- * 2. Start it detached (own session, output appended to `--log`), write the pid file.
+ * 2. Start it detached (own session, output appended to `--log` after a `-- service manager: starting … --` line),
+ *    write the pid file.
  * 3. Wait until it is up — the supervisor: its IPC socket answers `hello` (any answer); the relay: a new
  *    registration socket is bound — and exit 0. Exit 1 with the log's tail on stderr if the process exited or
  *    did not come up within `--start-timeout-ms` (default 30 s).
  * Arguments are passed as argv, never through a shell.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -78,6 +79,9 @@ async function start(): Promise<void> {
   const script = fileURLToPath(new URL(kind === 'relay' ? '../relay/main.ts' : '../supervisor/main.ts', import.meta.url));
   const relayPath = kind === 'relay' ? (yaml.registration?.listen_path as string | undefined) : undefined;
   const before = inode(relayPath);
+  // A journal shows where each start begins (systemd: "Started <unit>."): a log read after a crash ends with that
+  // start's output, never with an earlier process's last words.
+  appendFileSync(logFile, `-- service manager: starting ${kind} ${comm} --\n`);
   const out = openSync(logFile, 'a');
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, '--config', configFile], {
     detached: true,

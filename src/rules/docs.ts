@@ -17,9 +17,10 @@ export function renderProcedure(p: Procedure): string {
   const lines = [`## ${p.id}: ${p.title}`, ''];
   if (p.description !== undefined) lines.push(oneLine(text(p.description)), '');
   lines.push('| Step | Action | Expected Metrics | Estimated Duration |', '|---|---|---|---|');
+  const numbers = stepNumbers(p.steps);
   p.steps.forEach((step, i) => {
     const cells = [
-      String(i + 1),
+      numbers[i]!,
       actionText(step, text),
       expectedText(step),
       step.estimate !== undefined ? formatEstimate(step.estimate) : '',
@@ -28,6 +29,21 @@ export function renderProcedure(p: Procedure): string {
   });
   lines.push('', `Escalation: ${oneLine(text(p.escalationText ?? escalationText(p.escalation)))}`, '', totalText(p));
   return lines.join('\n');
+}
+
+/** The runbook's step numbers: `added` steps take the number of the step before them plus a letter (`3a`). */
+export function stepNumbers(steps: readonly Pick<Step, 'added'>[]): string[] {
+  let n = 0;
+  let extra = 0;
+  return steps.map((step) => {
+    if (step.added !== true) {
+      n += 1;
+      extra = 0;
+      return String(n);
+    }
+    extra += 1;
+    return `${n}${String.fromCharCode(96 + extra)}`;
+  });
 }
 
 function actionText(step: Step, fill: (text: string) => string): string {

@@ -166,6 +166,11 @@ export const Step = z.strictObject({
    * (e.g. "a panic prints `panicked at` and exits 101; there is no `Panic` line"). `docs` renders it.
    */
   deviation: z.string().min(1).optional(),
+  /**
+   * A step the runbook does not have (e.g. clearing a stale socket before a restart): `docs` numbers it after the
+   * runbook step before it (`3a`), so the runbook's own step numbers stay as they are.
+   */
+  added: z.boolean().optional(),
   /** The runbook's estimated duration. */
   estimate: Duration.optional(),
   /** One attempt of the action may take this long (default STEP_TIMEOUT). */

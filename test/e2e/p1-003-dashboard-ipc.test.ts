@@ -18,7 +18,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/engine/record.js';
 import { waitFor } from '../helpers/wait.js';
-import { squatSocket, startP1Env, step, stepSummary, timingLine, type P1Env, type SocketSquatter } from './p1-harness.js';
+import { squatSocket, startP1Env, step, stepSummary, timingLine, type P1Env, type SocketSquatter } from './p1-harness-legacy.js';
 
 const notes: string[] = [];
 const note = (line: string) => {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/engine/record.js';
 import { waitFor } from '../helpers/wait.js';
 import type { State } from '../sim/client.js';
-import { startP1Env, step, stepSummary, timingLine, type P1Env } from './p1-harness.js';
+import { startP1Env, step, stepSummary, timingLine, type P1Env } from './p1-harness-legacy.js';
 
 const notes: string[] = [];
 const note = (line: string) => {

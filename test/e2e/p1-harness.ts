@@ -1,30 +1,60 @@
 /**
- * The shared setting of the P1 end-to-end tests (test/e2e/p1-00N-*.test.ts) and of `npm run demo`: one
- * supervisor simulator, real Prometheus + Alertmanager (fast copy of rules/prometheus/supervisor.rules.yaml),
- * the built remediator as a real process running ONE shipped procedure file unchanged (only its vars set from
- * the environment), and a local webhook sink for escalations. Nobody acts after a fault is injected.
+ * The shared setting of the P1 end-to-end tests (test/e2e/p1-00N-*.test.ts): a deployment of rust-tokio-supervisor
+ * as the simulator (sim/) plays it, watched and acted on as in production, with nobody acting after a fault:
  *
- * Each user gets its own ports, queue prefix, temp dirs and process names (`pgrep -x` sees every simulator on
- * the machine), so files run in parallel.
+ *   sim supervisor host ──ipc.path socket──▶ `remediator exporter` (the built CLI, a real process)
+ *        │  ▲ registration heartbeats          ▲ scraped every 1 s as job="supervisor"
+ *        ▼  │                                  │
+ *   relay stand-in (rust-supervisor-relay)    real Prometheus (fast copy of rules/prometheus/supervisor.rules.yaml)
+ *                                               │
+ *   service-manager stand-ins                  real Alertmanager ──webhook──▶ the built remediator (`serve`,
+ *   (sim/bin/restart-supervisor,                                              shipped rule files unchanged, only
+ *    sim/bin/restart-relay)  ◀──── exec ──────────────────────────────────── their vars set) ──▶ webhook sink
+ *
+ * The supervisor and the relay are started (and restarted) only through the service-manager stand-ins, which keep
+ * pid files and append the processes' output to log files, as systemd keeps a journal: the procedures' restart
+ * commands and `log_command` use the same files. Faults go through the simulator's admin channel or are done to
+ * the processes and files themselves (SIGKILL, a deleted socket); state is read only through the IPC socket,
+ * /proc, Prometheus and remediator's API.
+ *
+ * Each user gets its own temp dir (sockets, configs, pid files, logs), process names, ports and queue prefix, so
+ * files run in parallel. `recordTimeline` writes test-artifacts/p1/<procedure>-<path>.json: fault → alert firing →
+ * run start → each step → verified/escalated, beside the runbook's estimates (`timingTable` renders them).
+ *
+ * API (stable; add, don't break): startP1Env, P1Env, P1EnvOptions, Deployment, recordTimeline, timingTable,
+ * startWebhookSink, squatSocket, step, stepSummary, timingLine, run.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { stringify as toYaml } from 'yaml';
+import { postAdmin, SIM_BIN } from '../../sim/launch.js';
 import type { RunRecord, StepRecord } from '../../src/engine/record.js';
 import { formatEstimate } from '../../src/rules/docs.js';
 import { freePort } from '../helpers/ports.js';
+import { spawnProcess, type ManagedProcess } from '../helpers/processes.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { REPO_ROOT, startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
 import { startStack, type FastRuleOptions, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
-import { startSupervisorProcess, type SupervisorProcess, type SupervisorProcessOptions } from '../sim/launch.js';
 
 export const TOKEN = 'p1-e2e-bearer-token-0123456789';
+export const ARTIFACTS_DIR = join(REPO_ROOT, 'test-artifacts', 'p1');
+const CLI = join(REPO_ROOT, 'dist', 'cli.js');
 
 export const PROCEDURE_FILES = {
   'P1-001': 'P1-001-supervisor-crash.yaml',
@@ -87,47 +117,6 @@ export function startWebhookSink(): Promise<WebhookSink> {
   );
 }
 
-/** Process titles for one user: ≤ 15 characters, unique on the machine. */
-export function processNames(tag: string): { processName: string; relayName: string } {
-  const id = randomBytes(2).toString('hex');
-  return { processName: `sup${tag}-${id}`.slice(0, 15), relayName: `rly${tag}-${id}`.slice(0, 15) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function comm(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Stops the supervisor recorded in `pidFile` when it is alive and really ours (its comm is `processName`):
- * the copies the rules' restart command started are detached, outside any process group we hold.
- */
-export async function stopRecordedSupervisor(pidFile: string, processName: string): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(pidFile, 'utf8').trim());
-  } catch {
-    return;
-  }
-  if (!Number.isInteger(pid) || pid <= 1 || !alive(pid) || comm(pid) !== processName) return;
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + 8000;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
-}
-
 /** Runs an argv (no shell) to its end; resolves with its exit code and output. */
 export function run(argv: readonly string[], timeoutMs = 60_000): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
@@ -139,13 +128,15 @@ export function run(argv: readonly string[], timeoutMs = 60_000): Promise<{ code
 }
 
 /**
- * A rogue process holding the dashboard IPC socket path: as soon as the path is free (the supervisor removed
- * it on shutdown), it listens there. The next supervisor then finds the socket live and fails with
- * `field_path="dashboard.path"`, the runbook's socket path contention.
+ * Another process holding the supervisor's socket path (a second deployment configured with the same `ipc.path`,
+ * restarted by its own service manager): whenever the path is free it listens there, accepts connections and
+ * closes them without a word. A supervisor that starts then finds the path taken (`IPC path already exists`
+ * under create_new, `IPC path is served by a live process` under replace_stale): the runbook's socket path
+ * contention.
  */
 export interface SocketSquatter {
-  /** Connections it accepted (a starting supervisor probes the socket once). */
-  connections: number;
+  /** Connections it accepted. */
+  readonly connections: number;
   holding(): boolean;
   close(): Promise<void>;
 }
@@ -156,8 +147,7 @@ export function squatSocket(path: string): SocketSquatter {
   const state = { connections: 0 };
   const tryTake = () => {
     if (closed) return;
-    // Held, but the file is gone: the old supervisor's own cleanup unlinked the path right after we bound it
-    // (its close removes the socket file, then it unlinks the path once more). Let go and take it again.
+    // Held, but the file is gone (a supervisor's exit unlinks its ipc.path): let go and take it again.
     if (server !== null && server.listening && !existsSync(path)) {
       server.close();
       server = null;
@@ -195,36 +185,254 @@ export function squatSocket(path: string): SocketSquatter {
   };
 }
 
+// ---- the deployment: supervisor + relay under the service-manager stand-ins --------------------------------
+
+/** Everything a procedure's vars and a test's faults need to know about the deployed supervisor and relay. */
+export interface Deployment {
+  dir: string;
+  /** The supervisor's `ipc.path` and `ipc.target_id`. */
+  ipcPath: string;
+  targetId: string;
+  /** The fault-injection channel (not part of the contract). */
+  adminPath: string;
+  /** The host binary's name as /proc/<pid>/comm shows it (unique on the machine). */
+  processName: string;
+  configFile: string;
+  /** Written by the service-manager stand-in when it starts the supervisor (its mtime: the last start). */
+  pidFile: string;
+  /** The supervisor's stdout and stderr, appended by the stand-in (the journal). */
+  logFile: string;
+  /** Where core files would land (the sim writes none: a panic unwinds). */
+  coreDumpDir: string;
+  heartbeatSeconds: number;
+  relay: {
+    configFile: string;
+    pidFile: string;
+    logFile: string;
+    /** The registration socket (stat only!). */
+    listenPath: string;
+    /** Matches this relay's command line only (pgrep -f, RELAY_PROCESS_PATTERN). */
+    pattern: string;
+  };
+  /** argv: the service manager's restart of the supervisor / relay. */
+  restartCommand: string[];
+  relayRestartCommand: string[];
+  /** argv: the journal stand-in (`journalctl -u supervisor -n 50`). */
+  logCommand: string[];
+}
+
+export interface SupervisorSetup {
+  /** The sim config's sections besides `ipc` (children, policy, shutdown, sim…); see sim/README.md. */
+  config?: Record<string, unknown>;
+  /** `ipc.bind_mode` (default create_new, the real default). */
+  bindMode?: 'create_new' | 'replace_stale';
+  /** `registration_heartbeat_interval_seconds` (default 2; the real default is 15). */
+  heartbeatSeconds?: number;
+  /** `sim.sigterm` (default graceful). */
+  sigterm?: 'graceful' | 'default';
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function procText(pid: number, what: 'comm' | 'cmdline'): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${what}`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return true;
+  }
+}
+
+/** The live process in `pidFile`, if it is ours (its comm, and for the relay its command line, match). */
+function ownedPid(pidFile: string, comm: string, cmdlineIncludes?: string): number | undefined {
+  const pid = readPid(pidFile);
+  if (pid === undefined || procText(pid, 'comm') !== comm || isZombie(pid)) return undefined;
+  if (cmdlineIncludes !== undefined && !(procText(pid, 'cmdline') ?? '').includes(cmdlineIncludes)) return undefined;
+  return pid;
+}
+
+async function stopOwned(pidFile: string, comm: string, cmdlineIncludes?: string): Promise<void> {
+  const pid = ownedPid(pidFile, comm, cmdlineIncludes);
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 5000;
+  while (ownedPid(pidFile, comm, cmdlineIncludes) !== undefined && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  if (ownedPid(pidFile, comm, cmdlineIncludes) !== undefined) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function deploy(dir: string, tag: string, setup: SupervisorSetup): Deployment {
+  const processName = `p1${tag}-${randomBytes(3).toString('hex')}`.slice(0, 15);
+  const heartbeatSeconds = setup.heartbeatSeconds ?? 2;
+  const ipcPath = join(dir, 'supervisor.sock');
+  const listenPath = join(dir, 'relay-registration.sock');
+  const relayConfig = join(dir, 'relay.yaml');
+  writeFileSync(
+    relayConfig,
+    toYaml({
+      listen: { bind: '127.0.0.1:9443', public_url: 'wss://localhost:9443/supervisor' },
+      registration: {
+        listen_path: listenPath,
+        permissions: '0600',
+        allowed_ipc_path_prefixes: [`${dir}/`],
+        default_lease_seconds: 30,
+        max_lease_seconds: 120,
+      },
+    }),
+  );
+  const coreDumpDir = join(dir, 'cores');
+  mkdirSync(coreDumpDir);
+  const extra = setup.config ?? {};
+  const sim = (extra.sim as Record<string, unknown> | undefined) ?? {};
+  const configFile = join(dir, 'supervisor.yaml');
+  writeFileSync(
+    configFile,
+    toYaml({
+      ...extra,
+      ipc: {
+        enabled: true,
+        target_id: 'payments-worker-a',
+        path: ipcPath,
+        bind_mode: setup.bindMode ?? 'create_new',
+        registration: {
+          enabled: true,
+          relay_registration_path: listenPath,
+          display_name: 'payments worker a',
+          lease_seconds: Math.max(30, heartbeatSeconds * 2 + 1),
+          registration_heartbeat_interval_seconds: heartbeatSeconds,
+        },
+      },
+      sim: { lifecycle_log: true, sigterm: setup.sigterm ?? 'graceful', ...sim, process_name: processName },
+    }),
+  );
+  const pidFile = join(dir, 'supervisor.pid');
+  const logFile = join(dir, 'supervisor.log');
+  const relayPid = join(dir, 'relay.pid');
+  const relayLog = join(dir, 'relay.log');
+  return {
+    dir,
+    ipcPath,
+    targetId: 'payments-worker-a',
+    adminPath: `${ipcPath}.admin`,
+    processName,
+    configFile,
+    pidFile,
+    logFile,
+    coreDumpDir,
+    heartbeatSeconds,
+    relay: {
+      configFile: relayConfig,
+      pidFile: relayPid,
+      logFile: relayLog,
+      listenPath,
+      pattern: `rust-supervisor-relay --config ${escapeRegExp(relayConfig)}`,
+    },
+    restartCommand: [
+      join(SIM_BIN, 'restart-supervisor'),
+      '--config',
+      configFile,
+      '--pid-file',
+      pidFile,
+      '--log',
+      logFile,
+      '--stop-timeout-ms',
+      '3000',
+    ],
+    relayRestartCommand: [join(SIM_BIN, 'restart-relay'), '--config', relayConfig, '--pid-file', relayPid, '--log', relayLog],
+    logCommand: ['tail', '-n', '50', logFile],
+  };
+}
+
+/** The vars every shipped P1 procedure may declare, for this deployment (REMEDIATOR_VAR_<NAME> values). */
+export function deploymentVars(d: Deployment): Record<string, string> {
+  return {
+    ipc_path: d.ipcPath,
+    target_id: d.targetId,
+    supervisor_process: d.processName,
+    log_command: JSON.stringify(d.logCommand),
+    restart_command: JSON.stringify(d.restartCommand),
+    relay_process_pattern: d.relay.pattern,
+    relay_restart_command: JSON.stringify(d.relayRestartCommand),
+    relay_registration_path: d.relay.listenPath,
+    core_dump_dir: d.coreDumpDir,
+    start_marker: d.pidFile,
+  };
+}
+
+// ---- the environment -------------------------------------------------------------------------------------
+
 export interface P1EnvOptions {
   /** The procedure under test: runs() lists its runs. */
   procedure: ProcedureId;
-  /** The shipped procedure files to load (default: only `procedure`). The demo loads all four. */
+  /** The shipped procedure files to load (default: only `procedure`). */
   procedures?: ProcedureId[];
+  /** A short tag for names and prefixes, e.g. "1001" (≤ 6 characters). */
+  tag: string;
   /** Default REDIS_URL of test/helpers/redis.ts (TEST_REDIS_URL or 127.0.0.1:6379). */
   redisUrl?: string;
-  /** A short tag for names and prefixes, e.g. "1001". */
-  tag: string;
-  /** More simulator options (children, extraArgs...). */
-  supervisor?: Omit<SupervisorProcessOptions, 'dumpDir' | 'processName' | 'relayName'>;
-  /** The procedure's vars for this supervisor, as REMEDIATOR_VAR_<NAME> values. */
-  vars(sup: SupervisorProcess, names: { processName: string; relayName: string }): Record<string, string>;
+  supervisor?: SupervisorSetup;
+  /** More or other vars than deploymentVars() (REMEDIATOR_VAR_<NAME> values). */
+  vars?(d: Deployment): Record<string, string>;
+  /** The fast alert rule copy (default `for: 5s`: longer than a restart's gap, as production's `for:` is). */
   fastRules?: FastRuleOptions;
   /** Extra remediator environment. */
   env?: Record<string, string>;
+  /** Extra exporter environment (e.g. IPC_TIMEOUT). */
+  exporterEnv?: Record<string, string>;
   log?: (line: string) => void;
 }
 
 export interface P1Env {
   procedure: ProcedureId;
-  sup: SupervisorProcess;
-  names: { processName: string; relayName: string };
-  /** The supervisor's scrape target, which is the alerts' `instance` label. */
+  d: Deployment;
+  /** The exporter's scrape target: the alerts' `instance` label. */
   instance: string;
+  exporter: ManagedProcess;
+  exporterUrl: string;
   stack: Stack;
   remediator: RemediatorProcess;
   sink: WebhookSink;
   prefix: string;
   rulesDir: string;
+  /** The vars given to remediator (names lower-case, as in the rule files). */
+  vars: Record<string, string>;
+  /** POST a fault to the supervisor's admin channel (sim/README.md: panic, crash-loop, block, stall, …). */
+  fault(name: string, body?: Record<string, unknown>): Promise<void>;
+  /** The live supervisor / relay process the service manager started, if any. */
+  supervisorPid(): number | undefined;
+  relayPid(): number | undefined;
+  /** Signal the live supervisor / relay (e.g. SIGKILL: the socket file stays behind). */
+  killSupervisor(signal: NodeJS.Signals): number;
+  killRelay(signal: NodeJS.Signals): number;
+  /** The service manager's restart (as an operator would run it); throws with the output when it fails. */
+  restartSupervisor(): Promise<void>;
+  restartRelay(): Promise<void>;
   /** GET /api/remediations?procedure=<this one, or the one given>, newest first. */
   runs(procedure?: string): Promise<RunRecord[]>;
   run(id: string): Promise<RunRecord>;
@@ -236,29 +444,39 @@ export interface P1Env {
   escalationAlerts(runId: string): Promise<AmAlert[]>;
   /** Escalations the webhook sink received for this run. */
   webhookPosts(runId: string): EscalationPost[];
-  /** Starts the supervisor again with the same flags (the simulator's restart command), waits until ready. */
-  restartSupervisor(): Promise<void>;
-  /** Waits until Prometheus sees the supervisor up with the dashboard link connected (a clean slate). */
-  waitHealthy(timeoutMs?: number): Promise<void>;
   /** Prometheus instant query → the first sample's value. */
   query(promql: string): Promise<number | undefined>;
+  /** Alerts of this name Prometheus has firing for our instance. */
+  firing(alertname: string): Promise<number>;
+  /**
+   * Waits until Prometheus sees everything healthy (process, IPC hello and state, relay process and registration
+   * socket) and no P1 alert is pending or firing for our instance: a clean slate between scenarios.
+   */
+  waitHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'skipped']);
+const FINAL = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'skipped', 'resolved']);
+const HEALTHY_SERIES = [
+  'supervisor_process_up',
+  'supervisor_ipc_up',
+  'supervisor_ipc_state_ok',
+  'supervisor_relay_process_up',
+  'supervisor_relay_registration_socket_present',
+];
 
 /**
- * Starts, in order: webhook sink, supervisor (ready before Prometheus first scrapes it), Prometheus +
- * Alertmanager, remediator (RULES_DIR = a dir holding only this procedure's shipped file, copied unchanged).
- * Only this procedure is loaded so that the side effects of one P1 fault that other alerts see (a supervisor
- * restart briefly shows a disconnected link; a blocked child stalls the loop) do not start other procedures.
+ * Starts, in order: webhook sink, relay and supervisor (through the service-manager stand-ins), the exporter,
+ * Prometheus + Alertmanager, remediator (RULES_DIR = a dir holding only the chosen shipped procedure files, copied
+ * unchanged; vars from the environment). Only the procedures under test are loaded, so that the side effects one
+ * fault has on other alerts do not start other procedures.
  */
 export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   await requireRedis(redisUrl);
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const log = opts.log ?? (() => {});
-  const dir = mkdtempSync(join(tmpdir(), `remediator-p1-${opts.tag}-`));
-  const names = processNames(opts.tag);
+  const dir = mkdtempSync(join(tmpdir(), `rem-p1-${opts.tag}-`));
   const prefix = testPrefix(`p1-${opts.tag}`);
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   const stop = async () => {
@@ -274,15 +492,48 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     const sink = await startWebhookSink();
     cleanups.push(() => sink.close());
 
-    const dumpDir = join(dir, 'sup');
-    mkdirSync(dumpDir);
-    const sup = await startSupervisorProcess({ ...opts.supervisor, dumpDir, ...names });
+    const d = deploy(dir, opts.tag, opts.supervisor ?? {});
+    const relayOwned = () => ownedPid(d.relay.pidFile, 'rust-supervisor', d.relay.configFile);
+    const supervisorOwned = () => ownedPid(d.pidFile, d.processName);
     cleanups.push(async () => {
-      await sup.stop();
-      await stopRecordedSupervisor(sup.pidFile, names.processName);
+      await stopOwned(d.relay.pidFile, 'rust-supervisor', d.relay.configFile);
     });
-    log(
-      `supervisor ${names.processName} (relay ${names.relayName}) pid ${sup.pid}, metrics ${sup.metricsUrl}, admin ${sup.adminUrl}`,
+    cleanups.push(async () => {
+      await stopOwned(d.pidFile, d.processName);
+    });
+    const started = async (argv: string[], what: string) => {
+      const r = await run(argv, 90_000);
+      if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.output}`);
+    };
+    await started(d.relayRestartCommand, 'starting the relay');
+    await started(d.restartCommand, 'starting the supervisor');
+    log(`supervisor ${d.processName} pid ${supervisorOwned()}, relay pid ${relayOwned()}, dir ${dir}`);
+
+    const exporterPort = await freePort();
+    const exporter = spawnProcess('exporter', process.execPath, [CLI, 'exporter'], {
+      env: {
+        SUPERVISOR_IPC_PATH: d.ipcPath,
+        SUPERVISOR_TARGET_ID: d.targetId,
+        SUPERVISOR_PROCESS: d.processName,
+        RELAY_PROCESS_PATTERN: d.relay.pattern,
+        RELAY_REGISTRATION_PATH: d.relay.listenPath,
+        EXPORTER_HOST: '127.0.0.1',
+        EXPORTER_PORT: String(exporterPort),
+        IPC_TIMEOUT: '800ms',
+        LOG_LEVEL: 'info',
+        ...opts.exporterEnv,
+      },
+      logFile: join(dir, 'exporter.log'),
+    });
+    cleanups.push(async () => void (await exporter.stop()));
+    const exporterUrl = `http://127.0.0.1:${exporterPort}`;
+    await waitFor(
+      'the exporter to answer /healthz',
+      async () => {
+        if (exporter.exitInfo()) throw new Error(`the exporter exited:\n${exporter.logTail(20)}`);
+        return (await fetch(`${exporterUrl}/healthz`).catch(() => undefined))?.ok ? true : undefined;
+      },
+      20_000,
     );
 
     const rulesDir = join(dir, 'rules');
@@ -291,20 +542,19 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     for (const id of procedures) copyFileSync(join(REPO_ROOT, 'rules', PROCEDURE_FILES[id]), join(rulesDir, PROCEDURE_FILES[id]));
 
     const port = await freePort();
-    const instance = `127.0.0.1:${sup.ports.metrics}`;
+    const instance = `127.0.0.1:${exporterPort}`;
     const stack = await startStack({
       webhookUrl: `http://127.0.0.1:${port}/webhook`,
       webhookToken: TOKEN,
       scrapeTargets: [{ job: 'supervisor', target: instance }],
       ruleFiles: [join(REPO_ROOT, 'rules/prometheus/supervisor.rules.yaml')],
-      fastRules: opts.fastRules ?? true,
+      fastRules: opts.fastRules ?? { for: '5s' },
     });
     cleanups.push(() => stack.stop());
-    log(`Prometheus ${stack.prometheusUrl}, Alertmanager ${stack.alertmanagerUrl}`);
+    log(`exporter ${exporterUrl}, Prometheus ${stack.prometheusUrl}, Alertmanager ${stack.alertmanagerUrl}`);
 
-    const vars = Object.fromEntries(
-      Object.entries(opts.vars(sup, names)).map(([k, v]) => [`REMEDIATOR_VAR_${k.toUpperCase()}`, v]),
-    );
+    const vars = { ...deploymentVars(d), ...opts.vars?.(d) };
+    const varEnv = Object.fromEntries(Object.entries(vars).map(([k, v]) => [`REMEDIATOR_VAR_${k.toUpperCase()}`, v]));
     const remediator = await startRemediator({
       PORT: String(port),
       REDIS_URL: redisUrl,
@@ -315,16 +565,14 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
       RULES_DIR: rulesDir,
       WEBHOOK_TOKEN: TOKEN,
       POLL_INTERVAL: '250ms',
-      ...vars,
+      ...varEnv,
       ...opts.env,
     });
     cleanups.push(async () => {
       await remediator.stop();
       await cleanupPrefix(prefix, redisUrl);
     });
-    log(
-      `remediator ${remediator.url} (rules: ${procedures.map((id) => PROCEDURE_FILES[id]).join(', ')}; ${Object.keys(vars).join(', ')})`,
-    );
+    log(`remediator ${remediator.url} (rules: ${procedures.map((id) => PROCEDURE_FILES[id]).join(', ')})`);
 
     const api = async <T>(path: string): Promise<T> => {
       const res = await fetch(`${remediator.url}${path}`, {
@@ -336,24 +584,41 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     };
     const runs = async (procedure: string = opts.procedure) =>
       (await api<{ runs: RunRecord[] }>(`/api/remediations?procedure=${encodeURIComponent(procedure)}&limit=50`)).runs;
-    const query = async (promql: string) => {
+    const promQuery = async (promql: string) => {
       const res = await fetch(`${stack.prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`, {
         signal: AbortSignal.timeout(5000),
       });
-      const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
-      const v = body.data.result[0]?.value[1];
+      return ((await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data
+        .result;
+    };
+    const query = async (promql: string) => {
+      const v = (await promQuery(promql))[0]?.value[1];
       return v === undefined ? undefined : Number(v);
+    };
+    const signalOwned = (pid: number | undefined, what: string, signal: NodeJS.Signals) => {
+      if (pid === undefined) throw new Error(`no live ${what} to signal`);
+      process.kill(pid, signal);
+      return pid;
     };
     const env: P1Env = {
       procedure: opts.procedure,
-      sup,
-      names,
+      d,
       instance,
+      exporter,
+      exporterUrl,
       stack,
       remediator,
       sink,
       prefix,
       rulesDir,
+      vars,
+      fault: (name, body = {}) => postAdmin(d.adminPath, `/faults/${name}`, body),
+      supervisorPid: supervisorOwned,
+      relayPid: relayOwned,
+      killSupervisor: (signal) => signalOwned(supervisorOwned(), 'supervisor', signal),
+      killRelay: (signal) => signalOwned(relayOwned(), 'relay', signal),
+      restartSupervisor: () => started(d.restartCommand, 'restarting the supervisor'),
+      restartRelay: () => started(d.relayRestartCommand, 'restarting the relay'),
       runs,
       run: (id) => api<RunRecord>(`/api/remediations/${encodeURIComponent(id)}`),
       waitRun: async (what, pred, timeoutMs) => {
@@ -389,7 +654,8 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
           );
         } catch (err) {
           throw new Error(
-            `${(err as Error).message}\n${last ? `${last.state}: ${last.reason ?? ''}\n${stepSummary(last)}` : '(no record)'}`,
+            `${(err as Error).message}\n${last ? `${last.state}: ${last.reason ?? ''}\n${stepSummary(last)}` : '(no record)'}` +
+              `\nremediator log:\n${remediator.process.logTail(30)}`,
           );
         }
         if (!states.includes(r.state))
@@ -403,25 +669,24 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
         return alerts.filter((a) => a.annotations.run_id === runId);
       },
       webhookPosts: (runId) => sink.posts.filter((p) => p.runId === runId),
-      restartSupervisor: async () => {
-        const r = await run(sup.restartCommand, 60_000);
-        if (r.code !== 0) throw new Error(`restarting the supervisor failed (exit ${r.code}):\n${r.output}`);
-      },
-      waitHealthy: async (timeoutMs = 20_000) => {
+      query,
+      firing: async (alertname) =>
+        (await promQuery(`ALERTS{alertname="${alertname}",alertstate="firing",instance="${instance}"}`)).length,
+      waitHealthy: async (timeoutMs = 30_000) => {
         await waitFor(
-          'Prometheus to see the supervisor up and its dashboard link connected',
+          'Prometheus to see the supervisor and relay healthy and no P1 alert pending or firing',
           async () => {
-            const up = await query(`up{job="supervisor",instance="${instance}"}`);
-            const link = await query(`supervisor_dashboard_link_connected{instance="${instance}"}`);
-            return up === 1 && link === 1 ? true : undefined;
+            for (const name of HEALTHY_SERIES) if ((await query(`${name}{instance="${instance}"}`)) !== 1) return undefined;
+            const alerts = await promQuery(`ALERTS{instance="${instance}"}`);
+            return alerts.length === 0 ? true : undefined;
           },
           timeoutMs,
           250,
         );
       },
-      query,
       stop,
     };
+    await env.waitHealthy();
     return env;
   } catch (err) {
     await stop();
@@ -442,10 +707,126 @@ export function stepSummary(run: RunRecord): string {
   return run.steps.map((s) => `${s.name}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`).join('\n');
 }
 
-/** The closing note's line: measured fault → verified recovery (or → escalation) next to the runbook's estimate. */
+/** One line: measured fault → verified recovery (or → escalation) next to the runbook's estimate. */
 export function timingLine(procedure: string, what: string, faultAt: number, run: RunRecord): string {
   const endedAt = Date.parse(run.endedAt ?? new Date().toISOString());
   const seconds = ((endedAt - faultAt) / 1000).toFixed(1);
   const estimate = run.sla.estimateMs !== undefined ? formatEstimate(run.sla.estimateMs) : 'none';
   return `${procedure}: fault → ${what} ${seconds} s (runbook estimate ${estimate})`;
+}
+
+/** test-artifacts/p1/<procedure>-<path>.json: one scenario's timeline. */
+export interface Timeline {
+  procedure: string;
+  /** The scenario: `heal-panic`, `escalate-restart-fails-twice`, … */
+  path: string;
+  fault: { what: string; at: string };
+  alert: { name: string; startsAt: string; webhookReceivedAt: string };
+  run: { id: string; state: string; reason?: string; startedAt?: string; endedAt?: string };
+  /** Seconds from the fault. */
+  seconds: { alertReceived: number; runStarted?: number; ended?: number };
+  steps: {
+    name: string;
+    status: string;
+    reason?: string;
+    startedAt?: string;
+    endedAt?: string;
+    /** Seconds from the fault to the step's end. */
+    endedAfterFault?: number;
+    durationMs?: number;
+    estimateMs?: number;
+    observed: { labels: Record<string, string>; value: number | string | null }[];
+  }[];
+  escalations: { when: string; to: string; status: string; at: string }[];
+  runbook: { estimateMs?: number; slaMs?: number };
+  /** Runs of this procedure the fault caused (the honest count: 1). */
+  runsForFault: number;
+  recordedAt: string;
+}
+
+/** Writes the scenario's timeline to test-artifacts/p1/<procedure>-<path>.json and returns it. */
+export function recordTimeline(opts: {
+  procedure: string;
+  path: string;
+  fault: string;
+  faultAt: number;
+  run: RunRecord;
+  runsForFault: number;
+}): Timeline {
+  const { run: r, faultAt } = opts;
+  const since = (iso: string | undefined) => (iso === undefined ? undefined : (Date.parse(iso) - faultAt) / 1000);
+  const timeline: Timeline = {
+    procedure: opts.procedure,
+    path: opts.path,
+    fault: { what: opts.fault, at: new Date(faultAt).toISOString() },
+    alert: { name: r.alert.labels.alertname ?? '', startsAt: r.alert.startsAt, webhookReceivedAt: r.trigger.receivedAt },
+    run: {
+      id: r.id,
+      state: r.state,
+      ...(r.reason !== undefined ? { reason: r.reason } : {}),
+      ...(r.startedAt !== undefined ? { startedAt: r.startedAt } : {}),
+      ...(r.endedAt !== undefined ? { endedAt: r.endedAt } : {}),
+    },
+    seconds: {
+      alertReceived: since(r.trigger.receivedAt)!,
+      ...(r.startedAt !== undefined ? { runStarted: since(r.startedAt)! } : {}),
+      ...(r.endedAt !== undefined ? { ended: since(r.endedAt)! } : {}),
+    },
+    steps: r.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      ...(s.reason !== undefined ? { reason: s.reason } : {}),
+      ...(s.startedAt !== undefined ? { startedAt: s.startedAt } : {}),
+      ...(s.endedAt !== undefined ? { endedAt: s.endedAt, endedAfterFault: since(s.endedAt)! } : {}),
+      ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),
+      ...(s.estimate !== undefined ? { estimateMs: s.estimate } : {}),
+      observed: s.observed.slice(0, 10).map((o) => ({ labels: o.labels, value: o.value })),
+    })),
+    escalations: r.escalations.map((e) => ({ when: e.when, to: e.to, status: e.status, at: e.at })),
+    runbook: {
+      ...(r.sla.estimateMs !== undefined ? { estimateMs: r.sla.estimateMs } : {}),
+      ...(r.sla.slaMs !== undefined ? { slaMs: r.sla.slaMs } : {}),
+    },
+    runsForFault: opts.runsForFault,
+    recordedAt: new Date().toISOString(),
+  };
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  writeFileSync(join(ARTIFACTS_DIR, `${opts.procedure}-${opts.path}.json`), `${JSON.stringify(timeline, null, 2)}\n`);
+  return timeline;
+}
+
+/**
+ * A Markdown table of every timeline in test-artifacts/p1 (or `dir`): fault → alert received → run start → ended
+ * (verified / escalated / …), seconds from the fault, beside the runbook's total estimate and SLA.
+ * `npx tsx -e "import('./test/e2e/p1-harness.ts').then(m => console.log(m.timingTable()))"`
+ */
+export function timingTable(dir = ARTIFACTS_DIR): string {
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+    : [];
+  const rows = files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Timeline);
+  const s = (n: number | undefined) => (n === undefined ? '' : `${n.toFixed(1)} s`);
+  const lines = [
+    '| procedure | path | fault | alert → remediator | run start | outcome | fault → outcome | runbook estimate | SLA | runs |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows
+      .map((t) =>
+        [
+          t.procedure,
+          t.path,
+          t.fault.what,
+          s(t.seconds.alertReceived),
+          s(t.seconds.runStarted),
+          t.run.state,
+          s(t.seconds.ended),
+          t.runbook.estimateMs !== undefined ? formatEstimate(t.runbook.estimateMs) : '',
+          t.runbook.slaMs !== undefined ? formatEstimate(t.runbook.slaMs) : '',
+          String(t.runsForFault),
+        ].join(' | '),
+      )
+      .map((row) => `| ${row} |`),
+  ];
+  return lines.join('\n');
 }

@@ -54,7 +54,8 @@ describe('Prometheus rules and Alertmanager config (promtool, amtool)', () => {
   });
 
   it('fires only on series remediator exporter writes (and up), never on the invented supervisor_* names', () => {
-    const exported = /^supervisor_(ipc_up|ipc_state_ok|process_up|relay_process_up|relay_registration_socket_present|child_restart_limit_used|child_restart_limit_exhausted|child_operation)$/;
+    const exported =
+      /^supervisor_(ipc_up|ipc_state_ok|process_up|relay_process_up|relay_registration_socket_present|child_restart_limit_used|child_restart_limit_exhausted|child_operation)$/;
     for (const r of rules(RULES)) {
       const names = [...r.expr.matchAll(/\b([a-z_][a-z0-9_]*)\s*(?=[{=<>!)\s]|$)/g)].map((m) => m[1]!);
       for (const name of names.filter((n) => n.startsWith('supervisor_'))) expect(name, r.alert).toMatch(exported);

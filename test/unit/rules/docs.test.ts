@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actionByKind } from '../../../src/actions/index.js';
-import { describeCheck, formatEstimate, renderRunbook } from '../../../src/rules/docs.js';
+import { describeCheck, formatEstimate, renderRunbook, stepNumbers } from '../../../src/rules/docs.js';
 import { CheckSpec, RuleFile, type Procedure } from '../../../src/rules/schema.js';
 
 /** The action's own one-liner (actions own their wording), as a table cell. */
@@ -131,5 +131,16 @@ describe('rules/docs', () => {
     ${0}         | ${'0s'}
   `('formats $ms ms as $text', ({ ms, text }: { ms: number; text: string }) => {
     expect(formatEstimate(ms)).toBe(text);
+  });
+
+  it('numbers the runbook steps as the runbook does; a step the runbook lacks (added) takes the number before it plus a letter', () => {
+    expect(stepNumbers([{}, {}, { added: true }, { added: true }, {}, { added: false }])).toEqual([
+      '1',
+      '2',
+      '2a',
+      '2b',
+      '3',
+      '4',
+    ]);
   });
 });
