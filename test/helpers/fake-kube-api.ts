@@ -46,6 +46,15 @@ export interface ExecScript {
   refuse?: number;
   /** Keep the stream open and send nothing (for abort tests). */
   hang?: boolean;
+  /**
+   * The container itself: runs the requested argv (the `command` query parameters, as the kubelet gets them) and
+   * streams what it printed, then its exit status. Takes precedence over stdout/stderr/status.
+   */
+  run?: (exec: { namespace: string; pod: string; container: string | null; command: string[] }) => Promise<{
+    stdout: string;
+    stderr: string;
+    exitCode: number;
+  }>;
 }
 
 type Handler = (req: RecordedRequest) => JsonReply;
@@ -215,6 +224,23 @@ export class FakeKubeApi {
       if (script.hang) return;
       const frame = (channel: number, text: string) =>
         ws.send(Buffer.concat([Buffer.from([channel]), Buffer.from(text, 'utf8')]));
+      if (script.run !== undefined) {
+        const [, namespace, pod] = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname)!;
+        void script
+          .run({
+            namespace: namespace!,
+            pod: pod!,
+            container: url.searchParams.get('container'),
+            command: url.searchParams.getAll('command'),
+          })
+          .then((r) => {
+            if (r.stdout !== '') frame(1, r.stdout);
+            if (r.stderr !== '') frame(2, r.stderr);
+            frame(3, JSON.stringify(exitStatus(r.exitCode)));
+            ws.close(1000);
+          });
+        return;
+      }
       if (script.stdout !== undefined) frame(1, script.stdout);
       if (script.stderr !== undefined) frame(2, script.stderr);
       if (script.status !== undefined) frame(3, JSON.stringify(script.status));
