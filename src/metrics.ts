@@ -4,7 +4,7 @@ import { buildInfo } from './build-info.js';
 /** Closed label sets, created up front so every series exists at 0 from the first scrape. */
 export const WEBHOOK_CODES = ['202', '400', '401', '413', '415', '503'] as const;
 export const ALERT_RESULTS = ['enqueued', 'duplicate', 'ignored', 'resolved', 'paused', 'refused'] as const;
-export const RUN_OUTCOMES = ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'] as const;
+export const RUN_OUTCOMES = ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped', 'resolved'] as const;
 export const STEP_STATUSES = ['passed', 'failed', 'skipped', 'unknown'] as const;
 export const VERIFICATION_RESULTS = ['holds', 'not_holds', 'unknown'] as const;
 /** The escalation targets series are created for when the caller names none (serve names the registry's). */
@@ -95,7 +95,7 @@ export function createMetrics(
     }),
     runSlaRatio: new Histogram({
       name: 'remediator_run_sla_ratio',
-      help: 'Run duration divided by the procedure SLA (1 = exactly at the SLA).',
+      help: 'Run duration divided by the procedure SLA (1 = exactly at the SLA), for runs that acted and judged the target (succeeded, failed, escalated).',
       labelNames: ['procedure'],
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2],
       registers,
@@ -127,7 +127,7 @@ export function createMetrics(
     }),
     verifications: new Counter({
       name: 'remediator_verifications_total',
-      help: 'Expectation verifications against Prometheus or step results.',
+      help: 'Verifications (expectations of steps that verify, not of diagnoses) against Prometheus, the supervisor IPC or step results.',
       labelNames: ['procedure', 'result'],
       registers,
     }),

@@ -26,7 +26,7 @@ code, .mono { font-family: ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
 .badge.succeeded,.badge.passed,.badge.sent,.badge.holds { background:#dcf5e3; color:var(--ok); }
 .badge.failed,.badge.escalated { background:#fde2e1; color:var(--bad); }
 .badge.running,.badge.queued { background:#dde9fd; color:var(--run); }
-.badge.cancelled,.badge.skipped,.badge.unknown { background:#f3ecd9; color:var(--warn); }
+.badge.cancelled,.badge.skipped,.badge.resolved,.badge.unknown { background:#f3ecd9; color:var(--warn); }
 .muted { color:var(--muted); } .over { color:var(--bad); font-weight:600; } .within { color:var(--ok); }
 .bar { display:inline-block; width:90px; height:8px; background:#e7eaf0; border-radius:4px; vertical-align:middle; overflow:hidden; }
 .bar span { display:block; height:100%; background:var(--ok); } .bar span.over { background:var(--bad); }

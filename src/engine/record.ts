@@ -2,9 +2,22 @@ import type { RunningProcess } from '../actions/process-guard.js';
 import type { ActionResult } from '../actions/types.js';
 import type { Observation, StepStatus } from '../checks/types.js';
 
-export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'escalated', 'cancelled', 'skipped'] as const;
+/**
+ * `succeeded` only when a verification passed (engine/run.ts); `resolved`: the alert resolved before anything was
+ * verified, so the run cannot say it fixed anything (not a success in metrics or SLA figures).
+ */
+export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'escalated', 'cancelled', 'skipped', 'resolved'] as const;
 export type RunState = (typeof RUN_STATES)[number];
-export const FINAL_STATES: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'escalated', 'cancelled', 'skipped']);
+export const FINAL_STATES: ReadonlySet<RunState> = new Set([
+  'succeeded',
+  'failed',
+  'escalated',
+  'cancelled',
+  'skipped',
+  'resolved',
+]);
+/** Outcomes of runs that acted and judged the target: the ones SLA figures count. */
+export const MEASURED_STATES: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'escalated']);
 
 export interface CheckRecord {
   /** What was checked, in words ("supervisor_up{…} == 1 within 30s"). */

@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { StepState } from '../checks/types.js';
 import type { Metrics } from '../metrics.js';
 import type { PrometheusClient } from '../prometheus/client.js';
-import type { EscalationWhen, Procedure } from '../rules/schema.js';
+import { verifies, type EscalationWhen, type Procedure } from '../rules/schema.js';
 import { envRedactor } from '../redact.js';
 import { createRender, type TemplateScope } from '../template.js';
-import type { RunRecord, RunState, StepRecord } from './record.js';
+import { MEASURED_STATES, type RunRecord, type RunState, type StepRecord } from './record.js';
 import { escalationsFor } from './escalate.js';
 import { runStep, type StepSettings } from './step.js';
 
@@ -98,6 +98,8 @@ export async function runProcedure(
   const runSignal = timeout ? AbortSignal.any([signal, timeout]) : signal;
 
   let stop: { state: RunState; when?: EscalationWhen; reason: string } | undefined;
+  // The step index before which the run learned that the alert resolved: what was verified before it counts.
+  let resolvedBefore = record.resolvedAt !== undefined ? resumeAt : undefined;
   for (let i = resumeAt; i < procedure.steps.length && stop === undefined; i++) {
     const step = procedure.steps[i]!;
     const stepLog = log.child({ step: step.name });
@@ -164,7 +166,7 @@ export async function runProcedure(
     if (outcome.durationMs !== undefined)
       deps.metrics.stepDuration.observe({ procedure: procedure.id, step: step.name }, outcome.durationMs / 1000);
     if (outcome.overEstimate) deps.metrics.stepOverEstimate.inc({ procedure: procedure.id, step: step.name });
-    if (outcome.expect) {
+    if (outcome.expect && verifies(step)) {
       const result = outcome.expect.holds ? 'holds' : outcome.expect.unknown ? 'unknown' : 'not_holds';
       deps.metrics.verifications.inc({ procedure: procedure.id, result });
     }
@@ -179,7 +181,10 @@ export async function runProcedure(
     }
     if (stop === undefined && record.resolvedAt === undefined && i + 1 < procedure.steps.length) {
       const resolvedAt = await deps.resolvedAt(record.id);
-      if (resolvedAt !== undefined) record.resolvedAt = resolvedAt;
+      if (resolvedAt !== undefined) {
+        record.resolvedAt = resolvedAt;
+        resolvedBefore = i + 1;
+      }
     }
     if (stop === undefined && i + 1 < procedure.steps.length && deps.cancelRequested) {
       const cancel = await deps.cancelRequested(record.id);
@@ -198,9 +203,26 @@ export async function runProcedure(
       stop = { state: 'skipped', when: 'paused', reason: deps.settings.planReason };
     else if (deps.settings.dryRun) stop = { state: 'skipped', reason: 'dry run: the plan is recorded, nothing was executed' };
     else if (last === undefined) stop = { state: 'skipped', reason: 'no step applied (every condition was false)' };
-    else if (last.status === 'passed')
+    else if (last.status === 'passed' && resolvedBefore !== undefined && !verifiedBefore(procedure, record, resolvedBefore))
+      // Whatever ran, the alert went away before anything confirmed a fix: the run cannot claim it.
+      stop = {
+        state: 'resolved',
+        reason: `alert resolved at ${record.resolvedAt} before anything was verified${
+          record.steps.slice(resumeAt, resolvedBefore).some((s) => s.result !== undefined) ? ' (actions had run)' : ''
+        }; not counted as a success`,
+      };
+    else if (last.status === 'passed' && verifies(procedure.steps[record.steps.indexOf(last)]!))
       stop = { state: 'succeeded', reason: `verified by step ${last.name}${last.reason ? `: ${last.reason}` : ''}` };
-    else
+    else if (last.status === 'passed') {
+      const step = procedure.steps[record.steps.indexOf(last)]!;
+      stop = {
+        state: 'failed',
+        when: 'unknown',
+        reason: `nothing verified: the last step that ran, ${last.name}, ${
+          step.expect === undefined ? 'has no expectation' : 'only diagnoses (verifies: false)'
+        }`,
+      };
+    } else
       stop = {
         state: 'failed',
         when: last.status === 'unknown' ? 'unknown' : 'failed',
@@ -224,7 +246,8 @@ export async function runProcedure(
   const durationS = (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000;
   deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state });
   deps.metrics.runDuration.observe({ procedure: procedure.id, outcome: record.state }, durationS);
-  if (record.sla.slaMs) deps.metrics.runSlaRatio.observe({ procedure: procedure.id }, (durationS * 1000) / record.sla.slaMs);
+  if (record.sla.slaMs && MEASURED_STATES.has(record.state))
+    deps.metrics.runSlaRatio.observe({ procedure: procedure.id }, (durationS * 1000) / record.sla.slaMs);
   log.info({ state: record.state, reason: record.reason, durationS }, 'run finished');
   return record;
 }
@@ -234,9 +257,17 @@ export function cancelReason(cancel: NonNullable<RunRecord['cancelRequested']>, 
   return `cancelled by ${cancel.by} at ${cancel.at} ${where}${cancel.reason ? `: ${cancel.reason}` : ''}`;
 }
 
+/** Whether a step that verifies passed before step index `before` (when the run learned the alert resolved). */
+function verifiedBefore(procedure: Procedure, record: RunRecord, before: number): boolean {
+  return record.steps.slice(0, before).some((s, i) => s.status === 'passed' && verifies(procedure.steps[i]!));
+}
+
 function finishSla(record: RunRecord): void {
   const actual = Date.parse(record.endedAt!) - Date.parse(record.startedAt!);
   record.sla.actualMs = actual;
+  // Within estimate / SLA is a claim about a remediation: a run that did not act and judge (resolved, skipped,
+  // cancelled) makes none.
+  if (!MEASURED_STATES.has(record.state)) return;
   if (record.sla.estimateMs !== undefined) record.sla.withinEstimate = actual <= record.sla.estimateMs;
   if (record.sla.slaMs !== undefined) record.sla.withinSla = actual <= record.sla.slaMs;
 }

@@ -159,6 +159,12 @@ export const Step = z.strictObject({
   action: ActionSpec.optional(),
   /** What must hold afterwards. */
   expect: CheckSpec.optional(),
+  /**
+   * Whether this step's expectation verifies the fix (a run succeeds only when the last step that ran verifies).
+   * Default: a step with an `expect` verifies; `verifies: false` marks a diagnosis (a process lookup, a log read, a
+   * state query before acting) whose expectation only says the look worked. A step without `expect` never verifies.
+   */
+  verifies: z.boolean().optional(),
   /** The runbook's expected-metrics text, for `docs` when it says more than the expect. */
   expected: z.string().optional(),
   /**
@@ -181,6 +187,11 @@ export const Step = z.strictObject({
   retries: z.number().int().min(1).max(10).default(1),
 });
 export type Step = z.infer<typeof Step>;
+
+/** Whether a passed step verifies the fix: it has an expectation and is not marked a diagnosis (`verifies: false`). */
+export function verifies(step: Pick<Step, 'expect' | 'verifies'>): boolean {
+  return step.expect !== undefined && step.verifies !== false;
+}
 
 export const EscalationWhen = z.enum(['failed', 'unknown', 'budget-exhausted', 'timeout', 'paused', 'succeeded']);
 export type EscalationWhen = z.infer<typeof EscalationWhen>;
@@ -256,6 +267,12 @@ export const RuleFile = z
           message: `duplicate step name "${step.name}" (also steps[${seen.get(step.name)}])`,
         });
       seen.set(step.name, i);
+      if (step.verifies === true && step.expect === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'verifies'],
+          message: 'a step without expect verifies nothing: give it an expect or drop verifies',
+        });
       if (step.forEach !== undefined) {
         const at = seen.get(step.forEach.step);
         if (at === undefined || at >= i)

@@ -253,6 +253,7 @@ export function httpProcedure(opts: {
   alertname: string;
   sinkUrl: string;
   steps?: string[];
+  /** false: verify by the sink's HTTP answer instead of Prometheus. */
   expect?: boolean;
   extra?: string;
   escalation?: string;
@@ -262,7 +263,12 @@ export function httpProcedure(opts: {
     .map(
       (name) => `  - name: ${name}
     action: { http: { method: POST, url: "{{ vars.sink }}/act/{{ labels.instance }}/${opts.id}/${name}", timeout: ${opts.timeout ?? '30s'} } }
-${opts.expect === false ? '' : `    expect: { promql: 'healthy{instance="{{ labels.instance }}"}', op: "==", value: 1, within: 3s }\n`}`,
+${
+  opts.expect === false
+    ? // No Prometheus to ask: the sink's answer is what the step verifies (a step without expect verifies nothing).
+      `    expect: { httpStatus: [200, 201, 202, 204] }\n`
+    : `    expect: { promql: 'healthy{instance="{{ labels.instance }}"}', op: "==", value: 1, within: 3s }\n`
+}`,
     )
     .join('');
   return `id: ${opts.id}

@@ -220,7 +220,121 @@ steps:
     );
     expect(r.steps.map((s) => s.status)).toEqual(['passed', 'skipped', 'passed']);
     expect(r.steps[1]!.reason).toMatch(/alert resolved at 2026-11-28T10:00:00Z: no further action/);
-    expect(r.state).toBe('succeeded');
+    // Nothing was verified before the alert resolved: the later verification cannot make it the run's fix.
+    expect(r.state).toBe('resolved');
+    expect(r.reason).toBe(
+      'alert resolved at 2026-11-28T10:00:00Z before anything was verified (actions had run); not counted as a success',
+    );
+  });
+
+  describe('outcome honesty: a run claims success only for what it verified', () => {
+    const honest = (steps: string) =>
+      procedure(`
+id: H
+title: honesty
+match: ['alertname="A"']
+target: x
+sla: 15m
+steps:
+${steps}
+escalation:
+  - { when: failed, to: [webhook], message: m }
+`);
+    const metricsText = async (d: EngineDeps) => d.metrics.registry.metrics();
+
+    it('resolved before anything was verified: `resolved`, no escalation, not a success in metrics or SLA figures', async () => {
+      prom.script('ok', vector([{}, '1']));
+      const d = deps({ resolvedAt: async () => '2026-11-28T10:00:00Z' });
+      const r = await runProcedure(
+        honest(`  - name: restart
+    action: { wait: { duration: 1ms } }
+  - name: verify
+    expect: { promql: 'ok', op: "==", value: 1 }`),
+        record(),
+        d,
+        new AbortController().signal,
+      );
+      expect(r.state).toBe('resolved');
+      expect(r.steps.map((s) => s.status)).toEqual(['passed', 'passed']);
+      expect(escalations).toEqual([]);
+      expect(r.sla.withinSla).toBeUndefined();
+      expect(r.sla.withinEstimate).toBeUndefined();
+      const text = await metricsText(d);
+      expect(text).toMatch(/remediator_runs_total\{procedure="H",outcome="resolved"\} 1/);
+      expect(text).not.toMatch(/remediator_runs_total\{procedure="H",outcome="succeeded"\} [1-9]/);
+      expect(text).not.toMatch(/remediator_run_sla_ratio_count\{procedure="H"\} [1-9]/);
+    });
+
+    it('verified before the alert resolved (its own fix resolved it): succeeded, counted in the SLA figures', async () => {
+      prom.script('ok', vector([{}, '1']));
+      let asked = 0;
+      const d = deps({ resolvedAt: async () => (++asked >= 1 ? '2026-11-28T10:00:00Z' : undefined) });
+      const r = await runProcedure(
+        honest(`  - name: restart
+    action: { wait: { duration: 1ms } }
+    expect: { promql: 'ok', op: "==", value: 1 }
+  - name: verify
+    expect: { promql: 'ok', op: "==", value: 1 }`),
+        record(),
+        d,
+        new AbortController().signal,
+      );
+      expect(r.resolvedAt).toBe('2026-11-28T10:00:00Z');
+      expect(r.state).toBe('succeeded');
+      expect(r.sla.withinSla).toBe(true);
+      expect(await metricsText(d)).toMatch(/remediator_run_sla_ratio_count\{procedure="H"\} 1/);
+    });
+
+    it('the last step that ran only diagnoses (verifies: false): not a success, escalated as unknown', async () => {
+      const r = await runProcedure(
+        honest(`  - name: check-process
+    action: { exec: { command: [node, -e, "process.exit(0)"] } }
+    expect: { exitCode: [0, 1] }
+    verifies: false
+  - name: restart
+    when: { step: check-process, exitCode: 1 }
+    action: { wait: { duration: 1ms } }
+    expect: { promql: 'ok', op: "==", value: 1 }`),
+        record(),
+        deps(),
+        new AbortController().signal,
+      );
+      expect(r.steps.map((s) => s.status)).toEqual(['passed', 'skipped']);
+      expect(r.reason).toBe('nothing verified: the last step that ran, check-process, only diagnoses (verifies: false)');
+      expect(escalations).toEqual(['unknown']);
+      expect(r.state).toBe('escalated');
+    });
+
+    it('a step without an expectation verifies nothing: a run of such steps is not a success', async () => {
+      const d = deps();
+      const r = await runProcedure(
+        honest(`  - name: restart
+    action: { wait: { duration: 1ms } }`),
+        record(),
+        d,
+        new AbortController().signal,
+      );
+      expect(r.reason).toBe('nothing verified: the last step that ran, restart, has no expectation');
+      expect(r.state).toBe('escalated');
+      expect(await metricsText(d)).not.toMatch(/remediator_verifications_total\{procedure="H",result="holds"\} [1-9]/);
+    });
+
+    it('a diagnosis is not counted as a verification in remediator_verifications_total', async () => {
+      prom.script('ok', vector([{}, '1']));
+      const d = deps();
+      const r = await runProcedure(
+        honest(`  - name: look
+    expect: { promql: 'ok', op: "==", value: 1 }
+    verifies: false
+  - name: verify
+    expect: { promql: 'ok', op: "==", value: 1 }`),
+        record(),
+        d,
+        new AbortController().signal,
+      );
+      expect(r.state).toBe('succeeded');
+      expect(await metricsText(d)).toMatch(/remediator_verifications_total\{procedure="H",result="holds"\} 1\n/);
+    });
   });
 
   it('verifies a failed action once instead of waiting out within', async () => {

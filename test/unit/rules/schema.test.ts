@@ -5,7 +5,7 @@ import { promql } from '../../../src/checks/promql.js';
 import { stepResult } from '../../../src/checks/step-result.js';
 import type { Check } from '../../../src/checks/types.js';
 import { DurationText } from '../../../src/duration.js';
-import { CheckSpec, Step, checkSpecFor } from '../../../src/rules/schema.js';
+import { CheckSpec, RuleFile, Step, checkSpecFor, verifies } from '../../../src/rules/schema.js';
 
 /**
  * A kind that does its own I/O with its own timeout and JSON expectations over the answer, shaped the way an
@@ -85,6 +85,21 @@ describe('rules/schema', () => {
       expect(Step.parse({ name: 'check-logs' }).deviation).toBeUndefined();
       expect(issues(Step, { name: 'check-logs', deviation: '' })).toEqual([
         'deviation: Too small: expected string to have >=1 characters',
+      ]);
+    });
+  });
+
+  describe('verifies', () => {
+    const rule = (step: Record<string, unknown>) => ({ id: 'V', title: 'v', match: ['a="b"'], target: 'x', steps: [step] });
+    it('a step with an expect verifies unless marked a diagnosis; a step without expect never does', () => {
+      const withExpect = Step.parse({ name: 'a', expect: { exitCode: 0 } });
+      expect(verifies(withExpect)).toBe(true);
+      expect(verifies(Step.parse({ name: 'a', expect: { exitCode: 0 }, verifies: false }))).toBe(false);
+      expect(verifies(Step.parse({ name: 'a', action: { wait: { duration: '1s' } } }))).toBe(false);
+    });
+    it('verifies: true without an expect is a load error', () => {
+      expect(issues(RuleFile, rule({ name: 'a', action: { wait: { duration: '1s' } }, verifies: true }))).toEqual([
+        'steps.0.verifies: a step without expect verifies nothing: give it an expect or drop verifies',
       ]);
     });
   });
