@@ -553,7 +553,8 @@ export async function startP1Env(opts: P1EnvOptions): Promise<P1Env> {
     cleanups.push(() => stack.stop());
     log(`exporter ${exporterUrl}, Prometheus ${stack.prometheusUrl}, Alertmanager ${stack.alertmanagerUrl}`);
 
-    const vars = { ...deploymentVars(d), ...opts.vars?.(d) };
+    // exporter_url: the exporter beside this supervisor (P1-004 keeps its /snapshot as the runtime snapshot).
+    const vars = { exporter_url: exporterUrl, ...deploymentVars(d), ...opts.vars?.(d) };
     const varEnv = Object.fromEntries(Object.entries(vars).map(([k, v]) => [`REMEDIATOR_VAR_${k.toUpperCase()}`, v]));
     const remediator = await startRemediator({
       PORT: String(port),
