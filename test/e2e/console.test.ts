@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/engine/record.js';
 import { artifactDir, launchBrowser } from '../helpers/browser.js';
 import { freePort } from '../helpers/ports.js';
+import { webhookPayload } from '../helpers/payload.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -239,22 +240,16 @@ escalation:
     const res = await fetch(`${remediator.url}/webhook`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: '4',
-        status: 'firing',
-        receiver: 'remediator',
-        groupKey: '{}:{alertname="SlowProbe"}',
-        alerts: [
-          {
-            status: 'firing',
-            labels: { alertname: 'SlowProbe', instance: 'slow-1', note: HOSTILE },
-            annotations: { summary: HOSTILE },
-            startsAt,
-            endsAt: '0001-01-01T00:00:00Z',
-            fingerprint: '00000000000c0ffe',
-          },
-        ],
-      }),
+      body: JSON.stringify(
+        webhookPayload({
+          alertname: 'SlowProbe',
+          instance: 'slow-1',
+          labels: { note: HOSTILE },
+          annotations: { summary: HOSTILE },
+          startsAt,
+          fingerprint: '00000000000c0ffe',
+        }),
+      ),
     });
     expect(res.status).toBe(202);
     const runId = ((await res.json()) as { alerts: { runId: string }[] }).alerts[0]!.runId;
@@ -298,21 +293,15 @@ escalation:
     const res = await fetch(`${remediator.url}/webhook`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: '4',
-        status: 'firing',
-        receiver: 'remediator',
-        alerts: [
-          {
-            status: 'firing',
-            labels: { alertname: 'StuckProbe', instance: 'stuck-1' },
-            annotations: {},
-            startsAt: new Date().toISOString(),
-            endsAt: '0001-01-01T00:00:00Z',
-            fingerprint: '00000000000057c1',
-          },
-        ],
-      }),
+      body: JSON.stringify(
+        webhookPayload({
+          alertname: 'StuckProbe',
+          instance: 'stuck-1',
+          annotations: {},
+          startsAt: new Date().toISOString(),
+          fingerprint: '00000000000057c1',
+        }),
+      ),
     });
     const runId = ((await res.json()) as { alerts: { runId: string }[] }).alerts[0]!.runId;
     await waitFor('the stuck run to escalate', async () => ((await runState(runId)) === 'escalated' ? true : undefined), 20_000);

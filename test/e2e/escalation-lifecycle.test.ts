@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/engine/record.js';
 import { freePort } from '../helpers/ports.js';
+import { webhookPayload } from '../helpers/payload.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -68,22 +69,15 @@ describe('e2e: escalations that work in a real Alertmanager', () => {
     const res = await fetch(`${remediator.url}/webhook`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: '4',
-        status: 'firing',
-        receiver: 'remediator',
-        groupKey: '{}:{alertname="EscTargetDown"}',
-        alerts: [
-          {
-            status: 'firing',
-            labels: { alertname: 'EscTargetDown', target: t },
-            annotations: { runbook_url: 'https://runbooks.example.test/esc-001' },
-            startsAt: new Date().toISOString(),
-            endsAt: '0001-01-01T00:00:00Z',
-            fingerprint: (fingerprint++).toString(16).padStart(16, '0'),
-          },
-        ],
-      }),
+      body: JSON.stringify(
+        webhookPayload({
+          alertname: 'EscTargetDown',
+          labels: { target: t },
+          annotations: { runbook_url: 'https://runbooks.example.test/esc-001' },
+          startsAt: new Date().toISOString(),
+          fingerprint: (fingerprint++).toString(16).padStart(16, '0'),
+        }),
+      ),
     });
     expect(res.status).toBe(202);
     const runId = ((await res.json()) as { alerts: { runId: string }[] }).alerts[0]!.runId;

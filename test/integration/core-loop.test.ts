@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,24 +10,20 @@ import { silentLogger } from '../../src/log.js';
 import { loadRulesOrThrow } from '../../src/rules/load.js';
 import { startService, type Running } from '../../src/serve.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../helpers/fake-prometheus.js';
+import { webhookPayload } from '../helpers/payload.js';
 import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'integration-token-0123456789';
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/alertmanager/firing-v0.25.json', import.meta.url), 'utf8'));
 
-/** A firing payload like the captured one, for alert TargetDown on `instance`. */
-function payload(instance: string, startsAt = '2026-11-28T07:17:26.321Z', status: 'firing' | 'resolved' = 'firing') {
-  const alert = {
-    ...fixture.alerts[0],
-    status,
-    labels: { alertname: 'TargetDown', instance, severity: 'page' },
-    startsAt,
-    endsAt: status === 'firing' ? '0001-01-01T00:00:00Z' : '2026-11-28T07:20:00Z',
-    fingerprint: Buffer.from(instance).toString('hex').padEnd(16, '0').slice(0, 16),
-  };
-  return { ...fixture, status, alerts: [alert] };
-}
+/** A firing TargetDown alert for `instance`. */
+const payload = (instance: string, startsAt?: string) =>
+  webhookPayload({
+    alertname: 'TargetDown',
+    instance,
+    labels: { severity: 'page' },
+    ...(startsAt !== undefined ? { startsAt } : {}),
+  });
 
 describe.each(TOPOLOGIES)('integration: webhook → queue → worker → Prometheus-confirmed record (%s Redis)', (topology) => {
   const prefix = testPrefix('core');
@@ -126,7 +122,7 @@ escalation:
     expect(run.state).toBe('succeeded');
     expect(run.procedure).toBe('T-001');
     expect(run.target).toBe('db-1:9100');
-    expect(run.alert.fingerprint).toBe(body.alerts[0].fingerprint);
+    expect(run.alert.fingerprint).toBe(body.alerts[0]!.fingerprint);
     const step = run.steps[0]!;
     expect(step.status).toBe('passed');
     expect(step.action?.kind).toBe('http');
@@ -162,7 +158,7 @@ escalation:
 
   it('answers per alert: ignored when no procedure matches', async () => {
     const body = payload('x:1');
-    body.alerts[0].labels = { alertname: 'SomethingElse', procedure: 'T-001', instance: 'x:1' };
+    body.alerts[0]!.labels = { alertname: 'SomethingElse', procedure: 'T-001', instance: 'x:1' };
     const res = await post(body);
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({
@@ -174,7 +170,7 @@ escalation:
 
   it('rejects a bad payload with 400 naming the field, a wrong token with 401, a large body with 413', async () => {
     const bad = payload('y:1');
-    bad.alerts[0].startsAt = 'yesterday';
+    bad.alerts[0]!.startsAt = 'yesterday';
     const res = await post(bad);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ issues: [{ path: 'alerts[0].startsAt' }] });

@@ -20,13 +20,13 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertFingerprint } from '../../src/alertmanager/payload.js';
 import { loadConfig } from '../../src/config.js';
 import type { RunRecord } from '../../src/engine/record.js';
 import { silentLogger } from '../../src/log.js';
 import { loadRulesOrThrow } from '../../src/rules/load.js';
 import { startService, type Running } from '../../src/serve.js';
 import { startFakePrometheus, type FakePrometheus } from '../helpers/fake-prometheus.js';
+import { webhookPayload } from '../helpers/payload.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -225,41 +225,22 @@ steps:
       body,
     });
 
-  /** A firing payload of one HostileProbe alert (for the generated cases). */
-  const probe = (caseId: string, x: string, extra: Record<string, unknown> = {}) => {
-    const labels = { alertname: 'HostileProbe', case: caseId, x };
-    return {
-      version: '4',
-      status: 'firing',
-      receiver: 'remediator',
-      groupKey: '{}:{alertname="HostileProbe"}',
-      alerts: [
-        {
-          status: 'firing',
-          labels,
+  /** A firing payload of one HostileProbe alert (for the generated cases); `extra` top-level fields. */
+  const probe = (caseId: string, x: string, extra: Record<string, unknown> = {}) => ({
+    ...webhookPayload({ alertname: 'HostileProbe', labels: { case: caseId, x }, annotations: {}, startsAt: STARTS }),
+    ...extra,
+  });
+  const many = (n: number) =>
+    JSON.stringify(
+      webhookPayload(
+        ...Array.from({ length: n }, (_, i) => ({
+          alertname: 'NoProcedureMatchesThis',
+          labels: { i: String(i) },
           annotations: {},
           startsAt: STARTS,
-          endsAt: '0001-01-01T00:00:00Z',
-          fingerprint: alertFingerprint(labels),
-        },
-      ],
-      ...extra,
-    };
-  };
-  const many = (n: number) => {
-    const alerts = Array.from({ length: n }, (_, i) => {
-      const labels = { alertname: 'NoProcedureMatchesThis', i: String(i) };
-      return {
-        status: 'firing',
-        labels,
-        annotations: {},
-        startsAt: STARTS,
-        endsAt: '0001-01-01T00:00:00Z',
-        fingerprint: alertFingerprint(labels),
-      };
-    });
-    return JSON.stringify({ version: '4', status: 'firing', alerts });
-  };
+        })),
+      ),
+    );
 
   /** The body (and extra headers) of one case, and the x label value its alert carries, if any. */
   function build(c: HostileCase, caseId: string): { body: Buffer; headers?: Record<string, string>; x?: string } {

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookPayload } from '../helpers/payload.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { REPO_ROOT, startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
 import { waitFor } from '../helpers/wait.js';
@@ -22,24 +23,9 @@ steps:
     action: { wait: { duration: 10ms } }
 `;
 
-function payload(alertname: string, n: number) {
-  return {
-    version: '4',
-    status: 'firing',
-    receiver: 'remediator',
-    groupKey: `{}:{alertname="${alertname}"}`,
-    alerts: [
-      {
-        status: 'firing',
-        labels: { alertname, instance: `host-${n}` },
-        annotations: {},
-        startsAt: new Date(Date.now() - n * 1000).toISOString(),
-        endsAt: '0001-01-01T00:00:00Z',
-        fingerprint: (0xabc000 + n).toString(16).padStart(16, '0'),
-      },
-    ],
-  };
-}
+/** A firing alert on host-n that started n seconds ago. */
+const payload = (alertname: string, n: number) =>
+  webhookPayload({ alertname, instance: `host-${n}`, startsAt: new Date(Date.now() - n * 1000).toISOString() });
 
 describe('integration: /-/healthy, /-/ready, /-/reload and SIGHUP (real process, real Redis)', () => {
   const prefix = testPrefix('lifecycle');

@@ -5,7 +5,8 @@ import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import type { RunRecord } from '../../../src/engine/record.js';
-import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, payload, startAll, writeRules } from './common.js';
+import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, startAll, writeRules } from './common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 /**
  * Guarantee 3: budgets and flapping. A procedure with `budget: {runs: 2, per: 1m}`; the same alert fires, heals
@@ -57,7 +58,7 @@ describe.each(TOPOLOGIES)('guarantee 3: budgets and flapping (%s Redis)', (topol
     for (let k = 0; k < 4; k++) {
       const api = new Api(procs[k % 2]!.url);
       const startsAt = new Date(Date.parse('2026-11-28T07:00:00Z') + k * 60_000).toISOString();
-      const fired = await api.webhook(payload({ alertname: 'Flapping', instance: 'flappy-1', startsAt }));
+      const fired = await api.webhook(webhookPayload({ alertname: 'Flapping', instance: 'flappy-1', startsAt }));
       expect(fired.enqueued).toBe(1);
       // Final, and done escalating (or noting it escalated already) before the next incident fires.
       const run = await api.waitRun(
@@ -69,7 +70,9 @@ describe.each(TOPOLOGIES)('guarantee 3: budgets and flapping (%s Redis)', (topol
       );
       runs.push(run);
       // Heals: Alertmanager sends the resolved notification of this incident.
-      const healed = await api.webhook(payload({ alertname: 'Flapping', instance: 'flappy-1', startsAt, status: 'resolved' }));
+      const healed = await api.webhook(
+        webhookPayload({ alertname: 'Flapping', instance: 'flappy-1', startsAt, status: 'resolved' }),
+      );
       expect(healed.resolved).toBe(1);
     }
 

@@ -5,7 +5,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alertFingerprint } from '../../../src/alertmanager/payload.js';
 import type { RunRecord, RunState } from '../../../src/engine/record.js';
 import { freePort } from '../../helpers/ports.js';
 import { spawnProcess, type ManagedProcess } from '../../helpers/processes.js';
@@ -39,42 +38,6 @@ export function writeRules(cleanup: Cleanup, files: Record<string, string>): str
   mkdirSync(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
-}
-
-export interface AlertSpec {
-  alertname: string;
-  instance: string;
-  startsAt?: string;
-  status?: 'firing' | 'resolved';
-  extra?: Record<string, string>;
-}
-
-/** An Alertmanager v4 webhook payload with one alert per spec; fingerprints computed as Alertmanager does. */
-export function payload(...alerts: AlertSpec[]) {
-  const status = alerts.every((a) => a.status === 'resolved') ? 'resolved' : 'firing';
-  return {
-    version: '4',
-    groupKey: `{}:{alertname="${alerts[0]?.alertname ?? ''}"}`,
-    truncatedAlerts: 0,
-    status,
-    receiver: 'remediator',
-    groupLabels: {},
-    commonLabels: {},
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager.test:9093',
-    alerts: alerts.map((a) => {
-      const labels = { alertname: a.alertname, instance: a.instance, severity: 'page', ...a.extra };
-      return {
-        status: a.status ?? 'firing',
-        labels,
-        annotations: { summary: `${a.instance} is broken` },
-        startsAt: a.startsAt ?? '2026-11-28T07:00:00.000Z',
-        endsAt: a.status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
-        generatorURL: 'http://prometheus.test:9090/graph',
-        fingerprint: alertFingerprint(labels),
-      };
-    }),
-  };
 }
 
 export interface WebhookAnswer {

@@ -12,12 +12,12 @@ import {
   FINAL,
   healthyQuery,
   httpProcedure,
-  payload,
   startAll,
   workerReady,
   writeRules,
   type WebhookAnswer,
 } from './common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 /**
  * Guarantee 1: exactly one run per incident. Three receiver processes and three worker processes share one
@@ -61,7 +61,7 @@ describe.each(TOPOLOGIES)('guarantee 1: exactly one run per incident (3 receiver
   it('N incidents × 20 concurrent deliveries over 3 receivers, and again after they finished → N runs, N actions', async () => {
     const instances = Array.from({ length: N }, (_, i) => `once-${i}`);
     for (const i of instances) prom.script(healthyQuery(i), vector([{ instance: i }, '1']));
-    const bodies = instances.map((instance) => payload({ alertname: 'OnceDown', instance }));
+    const bodies = instances.map((instance) => webhookPayload({ alertname: 'OnceDown', instance }));
 
     const deliver = () =>
       Promise.all(

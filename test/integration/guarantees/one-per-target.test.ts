@@ -5,18 +5,8 @@ import { reportGuarantee } from '../../helpers/guarantee-report.js';
 import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
-import {
-  Api,
-  baseEnv,
-  Cleanup,
-  healthyQuery,
-  httpProcedure,
-  payload,
-  startAll,
-  workerPid,
-  workerReady,
-  writeRules,
-} from './common.js';
+import { Api, baseEnv, Cleanup, healthyQuery, httpProcedure, startAll, workerPid, workerReady, writeRules } from './common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 /**
  * Guarantee 2: one remediation per target at a time, across worker processes. Two procedures that match the
@@ -64,7 +54,7 @@ describe.each(TOPOLOGIES)('guarantee 2: one remediation per target at a time (%s
 
   it('two procedures on one target never act concurrently; the second records that it waits, then runs', async () => {
     prom.script(healthyQuery('shared-1'), vector([{ instance: 'shared-1' }, '1']));
-    const answer = await api.webhook(payload({ alertname: 'SameTarget', instance: 'shared-1' }));
+    const answer = await api.webhook(webhookPayload({ alertname: 'SameTarget', instance: 'shared-1' }));
     expect(answer.enqueued).toBe(2);
     const ids = answer.alerts.map((a) => a.runId!);
 
@@ -105,14 +95,14 @@ describe.each(TOPOLOGIES)('guarantee 2: one remediation per target at a time (%s
 
   it('a lease held by a SIGKILLed worker does not block the target: the run is taken over, finishes, and the waiting run acts', async () => {
     prom.script(healthyQuery('shared-2'), vector([{ instance: 'shared-2' }, '1']));
-    const holderId = (await api.webhook(payload({ alertname: 'LeaseHolder', instance: 'shared-2' }))).alerts[0]!.runId!;
+    const holderId = (await api.webhook(webhookPayload({ alertname: 'LeaseHolder', instance: 'shared-2' }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path.startsWith('/act/shared-2/PT-C/'));
     const holding = await api.waitRun(
       holderId,
       'in its action with a worker',
       (r) => r.state === 'running' && r.worker !== undefined,
     );
-    const waiterId = (await api.webhook(payload({ alertname: 'LeaseWaiter', instance: 'shared-2' }))).alerts[0]!.runId!;
+    const waiterId = (await api.webhook(webhookPayload({ alertname: 'LeaseWaiter', instance: 'shared-2' }))).alerts[0]!.runId!;
     await api.waitRun(
       waiterId,
       'waiting for the target',

@@ -6,7 +6,8 @@ import { testPrefix, TOPOLOGIES, useRedis, type TestRedis } from '../../helpers/
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, payload, startAll, TOKEN, writeRules } from './common.js';
+import { Api, baseEnv, Cleanup, FINAL, healthyQuery, httpProcedure, startAll, TOKEN, writeRules } from './common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 /**
  * Guarantee 4: the storm breaker and the kill switch. With STORM_TARGETS=3, six distinct targets firing at once
@@ -29,7 +30,7 @@ describe.each(TOPOLOGIES)('guarantee 4: storm breaker and kill switch (%s Redis)
   const pauseNotices = () => sink.hitsTo('/escalate').filter((h) => (h.body as { kind?: string }).kind === 'remediation-paused');
   const fire = async (a: Api, instances: string[]): Promise<RunRecord[]> => {
     for (const i of instances) prom.script(healthyQuery(i), vector([{ instance: i }, '1']));
-    const answer = await a.webhook(payload(...instances.map((instance) => ({ alertname: 'StormDown', instance }))));
+    const answer = await a.webhook(webhookPayload(...instances.map((instance) => ({ alertname: 'StormDown', instance }))));
     expect(answer.enqueued).toBe(instances.length);
     // Final, with the reason written (a dry-run reason would mean the pause was not recorded as the cause).
     return Promise.all(

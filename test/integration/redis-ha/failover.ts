@@ -21,12 +21,12 @@ import {
   FINAL,
   healthyQuery,
   httpProcedure,
-  payload,
   startAll,
   TOKEN,
   workerReady,
   writeRules,
 } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 /** What the scenario needs from a replicated topology. */
 export interface Failover {
@@ -133,7 +133,7 @@ export async function runFailoverScenario(name: string, cleanup: Cleanup, failov
   const inFlight: Promise<void>[] = [];
   const fire = (instance: string) => {
     prom.script(healthyQuery(instance), vector([{ instance }, '1']));
-    const incident: Incident = { instance, body: payload({ alertname: 'FailoverDown', instance }) };
+    const incident: Incident = { instance, body: webhookPayload({ alertname: 'FailoverDown', instance }) };
     incidents.push(incident);
     inFlight.push(deliver(incident, incidents.length).then(() => deliver(incident, incidents.length + 1)));
   };

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportGuarantee } from '../../helpers/guarantee-report.js';
 import { startSentinelGroup, type SentinelGroup } from '../../helpers/redis-servers.js';
 import { testPrefix, testRedisFor } from '../../helpers/redis.js';
-import { Api, baseEnv, Cleanup, httpProcedure, payload, startAll, writeRules } from '../guarantees/common.js';
+import { Api, baseEnv, Cleanup, httpProcedure, startAll, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 import { runFailoverScenario } from './failover.js';
 
 /**
@@ -36,20 +37,20 @@ describe('Redis Sentinel: the primary dies in the middle of runs and webhooks; n
     );
     const [receiver] = await startAll(cleanup, [{ env, command: 'receiver', name: 'wait-receiver' }]);
     const api = new Api(receiver!.url);
-    expect((await api.webhook(payload({ alertname: 'WaitDown', instance: 'w-1' }))).enqueued).toBe(1);
+    expect((await api.webhook(webhookPayload({ alertname: 'WaitDown', instance: 'w-1' }))).enqueued).toBe(1);
 
     const primary = await group.primaryPort();
     const replica = [...group.nodes.values()].find((n) => n.port !== primary)!;
     replica.process.kill('SIGSTOP');
     cleanup.add(() => replica.process.kill('SIGCONT'));
     const t0 = performance.now();
-    const stalled = await api.post(payload({ alertname: 'WaitDown', instance: 'w-2' }));
+    const stalled = await api.post(webhookPayload({ alertname: 'WaitDown', instance: 'w-2' }));
     const stalledMs = performance.now() - t0;
     expect(stalled.status).toBe(503);
     expect(stalledMs).toBeGreaterThanOrEqual(300);
     replica.process.kill('SIGCONT');
     // Alertmanager's retry: the record and job written before the 503 are found again, and now confirmed.
-    const retried = await api.webhook(payload({ alertname: 'WaitDown', instance: 'w-2' }));
+    const retried = await api.webhook(webhookPayload({ alertname: 'WaitDown', instance: 'w-2' }));
     expect(retried.alerts[0]!.result).toBe('duplicate');
     reportGuarantee('wait-for-replica', {
       topology: 'sentinel',

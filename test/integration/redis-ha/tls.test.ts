@@ -9,7 +9,8 @@ import { runCommand, spawnProcess, type ManagedProcess } from '../../helpers/pro
 import { waitFor } from '../../helpers/wait.js';
 import { REDIS_SERVER, requireRedisBinaries } from '../../helpers/redis-servers.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
-import { Api, baseEnv, Cleanup, httpProcedure, payload, startAll, writeRules } from '../guarantees/common.js';
+import { Api, baseEnv, Cleanup, httpProcedure, startAll, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 async function openssl(dir: string, ...args: string[]): Promise<void> {
   const r = await runCommand('/usr/bin/openssl', args, { cwd: dir });
@@ -128,7 +129,7 @@ describe('Redis over TLS: rediss://, REDIS_CA_FILE and REDIS_PASSWORD_FILE', () 
     );
     const [serve] = await startAll(cleanup, [{ env, command: 'serve', name: 'tls-serve' }]);
     const api = new Api(serve!.url);
-    const runId = (await api.webhook(payload({ alertname: 'TlsDown', instance: 'tls-1' }))).alerts[0]!.runId!;
+    const runId = (await api.webhook(webhookPayload({ alertname: 'TlsDown', instance: 'tls-1' }))).alerts[0]!.runId!;
     expect((await api.waitFinal(runId)).state).toBe('succeeded');
     expect(sink.hitsTo('/act/tls-1/')).toHaveLength(1);
   });

@@ -13,12 +13,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertFingerprint, PAYLOAD_LIMITS } from '../../../src/alertmanager/payload.js';
+import { PAYLOAD_LIMITS } from '../../../src/alertmanager/payload.js';
 import { RECORD_LIMITS } from '../../../src/engine/record-cap.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { requireRedis } from '../../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
-import { Api, Cleanup, OwnRedis, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, OwnRedis, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 const MAX_BYTES = 5 * 1024 * 1024;
 const MAX_ALERTS = 1000;
@@ -26,29 +27,17 @@ const MAX_ALERTS = 1000;
 /** The largest payload the receiver accepts: every alert matches, every shared field at its bound, ~5 MB. */
 function largestPayload(): string {
   const perAlert = Math.floor((MAX_BYTES - 64 * 1024) / MAX_ALERTS) - 420;
-  const alerts = Array.from({ length: MAX_ALERTS }, (_, i) => {
-    const labels = { alertname: 'AmpProbe', instance: `host-${i}`, severity: 'page' };
-    return {
-      status: 'firing',
-      labels,
-      annotations: { description: 'd'.repeat(perAlert) },
-      startsAt: '2026-11-28T07:00:00.000Z',
-      endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus.test:9090/graph',
-      fingerprint: alertFingerprint(labels),
-    };
-  });
+  const alerts = Array.from({ length: MAX_ALERTS }, (_, i) => ({
+    alertname: 'AmpProbe',
+    instance: `host-${i}`,
+    labels: { severity: 'page' },
+    annotations: { description: 'd'.repeat(perAlert) },
+  }));
   return JSON.stringify({
-    version: '4',
-    status: 'firing',
+    ...webhookPayload(...alerts),
     receiver: 'r'.repeat(PAYLOAD_LIMITS.receiver),
     groupKey: 'g'.repeat(PAYLOAD_LIMITS.groupKey),
     externalURL: `http://${'e'.repeat(PAYLOAD_LIMITS.externalURL - 7)}`,
-    truncatedAlerts: 0,
-    groupLabels: {},
-    commonLabels: {},
-    commonAnnotations: {},
-    alerts,
   });
 }
 
@@ -113,32 +102,34 @@ steps:
       'commonLabels',
     ],
   ])('%s is a 400 naming the field', async (_what, extra, field) => {
-    const res = await send(JSON.stringify({ ...payload({ alertname: 'AmpProbe', instance: 'h' }), ...extra }));
+    const res = await send(JSON.stringify({ ...webhookPayload({ alertname: 'AmpProbe', instance: 'h' }), ...extra }));
     expect(res.status).toBe(400);
     const body = (await res.json()) as { issues: { path: string }[] };
     expect(body.issues.map((i) => i.path)).toContain(field);
   });
 
   it('too many alerts, too many labels, or too much label text in one alert is a 400 naming the field', async () => {
-    const many = payload(...Array.from({ length: MAX_ALERTS + 1 }, (_, i) => ({ alertname: 'AmpProbe', instance: `h${i}` })));
+    const many = webhookPayload(
+      ...Array.from({ length: MAX_ALERTS + 1 }, (_, i) => ({ alertname: 'AmpProbe', instance: `h${i}` })),
+    );
     const r1 = await send(JSON.stringify(many));
     expect(r1.status).toBe(400);
     expect(((await r1.json()) as { issues: { path: string; message: string }[] }).issues[0]).toMatchObject({
       path: 'alerts',
       message: expect.stringContaining('WEBHOOK_MAX_ALERTS'),
     });
-    const wide = payload({
+    const wide = webhookPayload({
       alertname: 'AmpProbe',
       instance: 'h',
-      extra: Object.fromEntries(Array.from({ length: 130 }, (_, i) => [`l${i}`, 'v'])),
+      labels: Object.fromEntries(Array.from({ length: 130 }, (_, i) => [`l${i}`, 'v'])),
     });
     const r2 = await send(JSON.stringify(wide));
     expect(r2.status).toBe(400);
     expect(((await r2.json()) as { issues: { path: string }[] }).issues.map((i) => i.path)).toContain('alerts[0].labels');
-    const heavy = payload({
+    const heavy = webhookPayload({
       alertname: 'AmpProbe',
       instance: 'h',
-      extra: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`l${i}`, 'v'.repeat(15_000)])),
+      labels: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`l${i}`, 'v'.repeat(15_000)])),
     });
     const r3 = await send(JSON.stringify(heavy));
     expect(r3.status).toBe(400);
@@ -221,7 +212,7 @@ steps:
     });
 
     it('5,000 observed series and a 2 MB JSON body: the record stays within its size and says what was cut', async () => {
-      const [alert] = (await serveApi.webhook(payload({ alertname: 'BigRecord', instance: 'h' }))).alerts;
+      const [alert] = (await serveApi.webhook(webhookPayload({ alertname: 'BigRecord', instance: 'h' }))).alerts;
       const run = await serveApi.waitFinal(alert!.runId!);
       expect(run.state).toBe('succeeded'); // the run used everything
       const stored = await client.hget(`{amp2}:run:${run.id}`, 'json');

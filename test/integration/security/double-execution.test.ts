@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, requireRedis, testPrefix } from '../../helpers/redis.js';
 import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, baseEnv, Cleanup, payload, startAll, workerPid, workerReady, writeRules } from '../guarantees/common.js';
+import { Api, baseEnv, Cleanup, startAll, workerPid, workerReady, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 /** Ticks `<pid> <ms>` to TICKS every 100 ms for 20 s; ignores SIGTERM (only SIGKILL stops it). */
 const TICKER = `
@@ -91,7 +92,7 @@ steps:
 
   /** Fires the alert, waits for its first ticks; returns the run, the worker running it and the command's pid. */
   async function start(instance: string) {
-    const [alert] = (await api.webhook(payload({ alertname: 'TickProbe', instance }))).alerts;
+    const [alert] = (await api.webhook(webhookPayload({ alertname: 'TickProbe', instance }))).alerts;
     const runId = alert!.runId!;
     const file = join(dir, `${instance}.ticks`);
     const first = await waitFor('the first ticks', () => (ticks(file).length >= 3 ? ticks(file)[0] : undefined), 20_000);

@@ -13,7 +13,8 @@ import { requireRedis } from '../../helpers/redis.js';
 import { REPO_ROOT } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, Cleanup, httpProcedure, OwnRedis, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, httpProcedure, OwnRedis, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 describe('integration/security: PAUSED=true holds while Redis is unreachable at start (real service, own redis-server)', () => {
   const cleanup = new Cleanup();
@@ -67,7 +68,7 @@ describe('integration/security: PAUSED=true holds while Redis is unreachable at 
       20_000,
     );
     const api = new Api(url);
-    const [alert] = (await api.webhook(payload({ alertname: 'PauseProbe', instance: 'host-1' }))).alerts;
+    const [alert] = (await api.webhook(webhookPayload({ alertname: 'PauseProbe', instance: 'host-1' }))).alerts;
     const run = await api.waitFinal(alert!.runId!);
     expect(run.state).toBe('skipped');
     expect(run.reason).toMatch(/^automation paused \(PAUSED=true at start/);

@@ -16,7 +16,8 @@ import { freePort } from '../../helpers/ports.js';
 import { spawnProcess } from '../../helpers/processes.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helpers/redis.js';
 import { REPO_ROOT, startRemediator } from '../../helpers/remediator.js';
-import { Cleanup, payload, writeRules } from '../guarantees/common.js';
+import { Cleanup, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 const TOKEN = 'open-by-default-token-0123456789';
 const CLI = join(REPO_ROOT, 'dist/cli.js');
@@ -157,7 +158,7 @@ steps:
   it('with the token: non-JSON bodies are 415 and enqueue nothing; probes and /metrics open; /api needs the token', async () => {
     const p = await startRemediator(env({ WEBHOOK_TOKEN: TOKEN }), 'serve', 'content-type');
     cleanup.add(() => p.stop());
-    const body = JSON.stringify(payload({ alertname: 'OpenProbe', instance: 'host-1' }));
+    const body = JSON.stringify(webhookPayload({ alertname: 'OpenProbe', instance: 'host-1' }));
     const auth = { authorization: `Bearer ${TOKEN}` };
     for (const type of [
       'text/plain',

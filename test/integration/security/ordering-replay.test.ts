@@ -13,7 +13,8 @@ import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helper
 import { startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, Cleanup, httpProcedure, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, httpProcedure, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 describe('integration/security: ordering and replay (real service, real Redis)', () => {
   const cleanup = new Cleanup();
@@ -52,10 +53,10 @@ describe('integration/security: ordering and replay (real service, real Redis)',
   it('a resolved notification before its firing one is remembered: the run is cancelled, nothing acts', async () => {
     const startsAt = now(-1000);
     const resolved = await api.webhook(
-      payload({ alertname: 'OrderProbe', instance: 'early-resolve', startsAt, status: 'resolved' }),
+      webhookPayload({ alertname: 'OrderProbe', instance: 'early-resolve', startsAt, status: 'resolved' }),
     );
     expect(resolved.alerts[0]).toMatchObject({ result: 'resolved', reason: expect.stringContaining('remembered') });
-    const firing = await api.webhook(payload({ alertname: 'OrderProbe', instance: 'early-resolve', startsAt }));
+    const firing = await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'early-resolve', startsAt }));
     expect(firing.alerts[0]!.result).toBe('enqueued');
     const run = await api.waitFinal(firing.alerts[0]!.runId!);
     expect(run.state).toBe('cancelled');
@@ -65,7 +66,7 @@ describe('integration/security: ordering and replay (real service, real Redis)',
 
   it('an incident older than MAX_INCIDENT_AGE, or starting in the future, is refused and not run', async () => {
     const answer = await api.webhook(
-      payload(
+      webhookPayload(
         { alertname: 'OrderProbe', instance: 'too-old', startsAt: now(-60_000) },
         { alertname: 'OrderProbe', instance: 'future', startsAt: now(3_600_000) },
       ),
@@ -79,7 +80,7 @@ describe('integration/security: ordering and replay (real service, real Redis)',
 
   it('a replay after RUN_RETENTION is refused: the incident ran once', async () => {
     const startsAt = now(-500);
-    const first = await api.webhook(payload({ alertname: 'OrderProbe', instance: 'replayed', startsAt }));
+    const first = await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'replayed', startsAt }));
     expect((await api.waitFinal(first.alerts[0]!.runId!)).state).toBe('succeeded');
     // Its record expires with RUN_RETENTION (6 s): then it is not remembered any more…
     await waitFor(
@@ -88,7 +89,7 @@ describe('integration/security: ordering and replay (real service, real Redis)',
       20_000,
     );
     // …and the same incident, sent again, is older than MAX_INCIDENT_AGE (4 s).
-    const replay = await api.webhook(payload({ alertname: 'OrderProbe', instance: 'replayed', startsAt }));
+    const replay = await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'replayed', startsAt }));
     expect(replay.alerts[0]!.result).toBe('refused');
     expect(sink.hitsTo('/act/replayed')).toHaveLength(1);
   });
@@ -99,24 +100,24 @@ describe('integration/security: ordering and replay (real service, real Redis)',
       200,
     );
     const startsAt = now(-500);
-    const first = await api.webhook(payload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }));
+    const first = await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }));
     const plan = await api.waitFinal(first.alerts[0]!.runId!);
     expect(plan.state).toBe('skipped');
     expect(plan.planOnly).toBe('paused');
     // Still paused: a re-send is a duplicate.
-    expect((await api.webhook(payload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }))).alerts[0]!.result).toBe(
-      'duplicate',
-    );
+    expect(
+      (await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }))).alerts[0]!.result,
+    ).toBe('duplicate');
     expect((await fetch(`${serve.url}/api/resume`, { method: 'POST', headers: auth })).status).toBe(200);
-    const again = await api.webhook(payload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }));
+    const again = await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }));
     expect(again.alerts[0]).toMatchObject({ result: 'enqueued', runId: first.alerts[0]!.runId });
     const run = await api.waitRun(first.alerts[0]!.runId!, 'the real run', (r) => r.state === 'succeeded');
     expect(run.planOnly).toBeUndefined();
     expect(sink.hitsTo('/act/paused-first')).toHaveLength(1);
     // And now it is spent: another re-send is a duplicate, nothing acts again.
-    expect((await api.webhook(payload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }))).alerts[0]!.result).toBe(
-      'duplicate',
-    );
+    expect(
+      (await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'paused-first', startsAt }))).alerts[0]!.result,
+    ).toBe('duplicate');
   });
 
   it('an incident first seen by a DRY_RUN instance runs for real at an instance that acts', async () => {
@@ -125,13 +126,13 @@ describe('integration/security: ordering and replay (real service, real Redis)',
     let runId: string;
     try {
       const dryApi = new Api(dry.url);
-      const first = await dryApi.webhook(payload({ alertname: 'OrderProbe', instance: 'dry-first', startsAt }));
+      const first = await dryApi.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'dry-first', startsAt }));
       runId = first.alerts[0]!.runId!;
       expect((await dryApi.waitFinal(runId)).planOnly).toBe('dry-run');
     } finally {
       await dry.stop();
     }
-    const again = await api.webhook(payload({ alertname: 'OrderProbe', instance: 'dry-first', startsAt }));
+    const again = await api.webhook(webhookPayload({ alertname: 'OrderProbe', instance: 'dry-first', startsAt }));
     expect(again.alerts[0]!.result).toBe('enqueued');
     await api.waitRun(runId, 'the real run', (r) => r.state === 'succeeded');
     expect(sink.hitsTo('/act/dry-first')).toHaveLength(1);

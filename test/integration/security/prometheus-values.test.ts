@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakePrometheus, vector, type FakePrometheus } from '../../helpers/fake-prometheus.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
-import { Api, Cleanup, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 describe('integration/security: only values Prometheus really sends are numbers (real service, local Prometheus API)', () => {
   const cleanup = new Cleanup();
@@ -70,7 +71,7 @@ steps:
   ])('%s with sample value %j', async (alertname, value) => {
     const instance = `${alertname}-${Buffer.from(value).toString('hex') || 'empty'}`;
     prom.script(`probe_value{instance="${instance}"}`, vector([{ instance }, value]));
-    const [alert] = (await api.webhook(payload({ alertname, instance }))).alerts;
+    const [alert] = (await api.webhook(webhookPayload({ alertname, instance }))).alerts;
     const run = await api.waitFinal(alert!.runId!);
     if (value === '1') {
       expect(run.state).toBe('succeeded');

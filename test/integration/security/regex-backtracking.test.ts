@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helpers/redis.js';
 import { REPO_ROOT, startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
 import { spawnProcess } from '../../helpers/processes.js';
-import { Api, Cleanup, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 describe('integration/security: matchers are RE2, linear in the label (real service, real Redis)', () => {
   const cleanup = new Cleanup();
@@ -46,10 +47,10 @@ steps:
   it('answers a payload carrying a crafted label at once; the probes stay up; the matching alert runs', async () => {
     const crafted = `${'a'.repeat(40)}!`;
     const answer = await api.webhook(
-      payload(
-        { alertname: 'RegexProbe', instance: 'crafted', extra: { pool: crafted } },
-        { alertname: 'RegexProbe', instance: 'crafted-16k', extra: { pool: `${'a'.repeat(16 * 1024 - 1)}!` } },
-        { alertname: 'RegexProbe', instance: 'honest', extra: { pool: 'aaab' } },
+      webhookPayload(
+        { alertname: 'RegexProbe', instance: 'crafted', labels: { pool: crafted } },
+        { alertname: 'RegexProbe', instance: 'crafted-16k', labels: { pool: `${'a'.repeat(16 * 1024 - 1)}!` } },
+        { alertname: 'RegexProbe', instance: 'honest', labels: { pool: 'aaab' } },
       ),
     );
     expect(answer.alerts.map((a) => a.result)).toEqual(['ignored', 'ignored', 'enqueued']);

@@ -16,7 +16,8 @@ import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helper
 import { startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, Cleanup, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 const SECRET = 'api-s3cr3t-7f2c9b4e1d';
 const CLOUD = 'cloud-credential-5a8e0c3f';
@@ -80,7 +81,7 @@ escalation:
   afterAll(() => cleanup.run());
 
   it('the action gets the secret; the record, the API and the escalation do not, in any form', async () => {
-    const [alert] = (await api.webhook(payload({ alertname: 'SecretProbe', instance: 'host-1' }))).alerts;
+    const [alert] = (await api.webhook(webhookPayload({ alertname: 'SecretProbe', instance: 'host-1' }))).alerts;
     const run = await api.waitFinal(alert!.runId!);
     // The action worked with the real value.
     const call = sink.hitsTo('/act/call')[0]!;

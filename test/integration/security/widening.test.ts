@@ -19,7 +19,8 @@ import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../../helper
 import { startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { assertStackBinaries, startStack, type Stack } from '../../helpers/stack.js';
-import { Api, Cleanup, FINAL, payload, TOKEN, writeRules } from '../guarantees/common.js';
+import { Api, Cleanup, FINAL, TOKEN, writeRules } from '../guarantees/common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 const ARGV_SCRIPT = "require('fs').appendFileSync(process.env.OUT, JSON.stringify(process.argv.slice(1)) + '\\n')";
 
@@ -121,7 +122,9 @@ steps:
 
   it('a regex matcher quotes the alert value: ".*" verifies nothing (no series named ".*")', async () => {
     const [wild, exact] = (
-      await api.webhook(payload({ alertname: 'WidenRegex', instance: '.*' }, { alertname: 'WidenRegex', instance: 'host-a' }))
+      await api.webhook(
+        webhookPayload({ alertname: 'WidenRegex', instance: '.*' }, { alertname: 'WidenRegex', instance: 'host-a' }),
+      )
     ).alerts;
     const wildRun = await api.waitFinal(wild!.runId!);
     expect(wildRun.state).not.toBe('succeeded');
@@ -138,11 +141,11 @@ steps:
       { case: 'control', pod: 'pod-1', dir: 'app', instance: 'host-a' },
     ];
     const answer = await api.webhook(
-      payload(
+      webhookPayload(
         ...cases.map((c) => ({
           alertname: 'WidenEmpty',
           instance: c.instance,
-          extra: { case: c.case, pod: c.pod, dir: c.dir },
+          labels: { case: c.case, pod: c.pod, dir: c.dir },
         })),
       ),
     );
@@ -164,7 +167,7 @@ steps:
 
   it('spellings of one target share its budget: one run acts, the others are budget-exhausted', async () => {
     const spellings = ['host-1', 'HOST-1', ' host-1', 'host\u200b-1', 'host-1:9100', 'ｈｏｓｔ-1'];
-    const answer = await api.webhook(payload(...spellings.map((instance) => ({ alertname: 'WidenBudget', instance }))));
+    const answer = await api.webhook(webhookPayload(...spellings.map((instance) => ({ alertname: 'WidenBudget', instance }))));
     expect(answer.enqueued).toBe(spellings.length);
     const runs = await Promise.all(answer.alerts.map((a) => api.waitFinal(a.runId!)));
     expect(runs.filter((r) => r.state === 'succeeded')).toHaveLength(1);
