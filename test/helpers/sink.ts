@@ -28,6 +28,8 @@ export interface SinkHit {
 export interface SinkOptions {
   /** How long to hold the response; `nth` counts earlier hits with the same method and path (0-based). */
   delayMs?: (hit: SinkHit, nth: number) => number;
+  /** Hold the response until this settles (then `delayMs` applies): a test releases it when it has seen what it needs. */
+  hold?: (hit: SinkHit, nth: number) => Promise<unknown> | undefined;
   /** Response status (default 200). */
   status?: (hit: SinkHit, nth: number) => number;
   /** The in-flight key of a request; default: the segment after `/act/` or else the whole path. */
@@ -104,12 +106,17 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
           .end(JSON.stringify({ ok: status < 400, path }), () => finish(false));
       };
       const delay = opts.delayMs?.(hit, nth) ?? 0;
-      if (delay <= 0) return send();
-      const t = setTimeout(() => {
-        timers.delete(t);
-        send();
-      }, delay);
-      timers.add(t);
+      const later = () => {
+        if (delay <= 0) return send();
+        const t = setTimeout(() => {
+          timers.delete(t);
+          send();
+        }, delay);
+        timers.add(t);
+      };
+      const held = opts.hold?.(hit, nth);
+      if (held === undefined) return later();
+      void held.then(later, later);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,8 @@ import { artifactDir } from '../helpers/browser.js';
 import { freePort } from '../helpers/ports.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { REPO_ROOT, startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
+import { webhookPayload } from '../helpers/payload.js';
+import { startSink, type Sink } from '../helpers/sink.js';
 import { BINARIES, startStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -31,7 +33,9 @@ describe('cli against a running instance (real processes, real Redis, Prometheus
   let stack: Stack;
   let remediator: RemediatorProcess;
   let env: Record<string, string>;
-  let fingerprint = 0xc11000;
+  let sink: Sink;
+  let release!: () => void;
+  const holding = new Promise<void>((r) => (release = r));
 
   /** The CLI as a user runs it; resolves when it exits. */
   const cli = (
@@ -66,22 +70,7 @@ describe('cli against a running instance (real processes, real Redis, Prometheus
     const res = await fetch(`${remediator.url}/webhook`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: '4',
-        status: 'firing',
-        receiver: 'remediator',
-        groupKey: `{}:{alertname="${alertname}"}`,
-        alerts: [
-          {
-            status: 'firing',
-            labels: { alertname, instance },
-            annotations: {},
-            startsAt: new Date().toISOString(),
-            endsAt: '0001-01-01T00:00:00Z',
-            fingerprint: (fingerprint++).toString(16).padStart(16, '0'),
-          },
-        ],
-      }),
+      body: JSON.stringify(webhookPayload({ alertname, instance, startsAt: new Date().toISOString() })),
     });
     expect(res.status).toBe(202);
     return ((await res.json()) as { alerts: { runId: string }[] }).alerts[0]!.runId;
@@ -89,6 +78,8 @@ describe('cli against a running instance (real processes, real Redis, Prometheus
 
   beforeAll(async () => {
     await requireRedis();
+    // The slow run's first step is held here until the test has cancelled it: no window to hit in time.
+    sink = await startSink({ hold: (hit) => (hit.path.startsWith('/hold/') ? holding : undefined) });
     (await import('node:fs')).mkdirSync(rulesDir);
     writeFileSync(tokenFile, `${TOKEN}\n`);
     writeFileSync(
@@ -116,9 +107,9 @@ match: ['alertname="SlowProbe"']
 target: "{{ labels.instance }}"
 steps:
   - name: hold
-    action: { wait: { duration: 3s } }
+    action: { http: { method: POST, url: "${sink.url}/hold/{{ labels.instance }}", timeout: 60s } }
   - name: after
-    action: { wait: { duration: 1s } }
+    action: { http: { method: POST, url: "${sink.url}/after/{{ labels.instance }}" } }
 `,
     );
     const port = await freePort();
@@ -141,6 +132,8 @@ steps:
   });
 
   afterAll(async () => {
+    release();
+    await sink?.close();
     await remediator?.stop();
     await stack?.stop();
     await cleanupPrefix(prefix);
@@ -223,15 +216,16 @@ steps:
     ]);
 
     const slow = await fire('SlowProbe', 'slow-1');
-    await waitFor('the slow run to run', async () =>
-      (await api<RunRecord>(`/api/remediations/${slow}`)).state === 'running' ? true : undefined,
-    );
+    // Its first step is in the sink's hands until released: the cancel lands while it runs, however slow the machine.
+    await sink.waitForHit((h) => h.path === '/hold/slow-1', 30_000);
     const cancelled = await cli(['runs', 'cancel', slow, '--reason', 'not needed', '--as', 'bob']);
     expect(cancelled.code).toBe(0);
     expect(cancelled.stdout).toMatch(/cancel requested for .*: the run ends after its current step/);
+    release();
     const end = await cli(['runs', 'tail', slow]);
     expect(end.code).toBe(1);
     expect(end.stdout).toMatch(/cancelled by bob at .* after step hold: not needed/);
+    expect(sink.hitsTo('/after/'), 'the step after the cancel never ran').toEqual([]);
     const again = await cli(['runs', 'cancel', slow]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/has ended \(cancelled\)/);
@@ -276,7 +270,7 @@ steps:
     expect(fromAmtool.code, fromAmtool.stderr).toBe(0);
     expect(fromAmtool.stdout).toMatch(/^alert SlowProbe \{"alertname":"SlowProbe","instance":"plan-1"\} \(firing\)$/m);
     expect(fromAmtool.stdout).toMatch(/→ SLOW-001: Slow probe {2}target=plan-1/);
-    expect(fromAmtool.stdout).toMatch(/1\. hold\n +action: wait 3s/);
+    expect(fromAmtool.stdout).toMatch(/1\. hold\n +action: POST http:\/\/127\.0\.0\.1:\d+\/hold\//);
 
     const v2 = join(dir, 'v2.json');
     writeFileSync(v2, await (await fetch(`${stack.alertmanagerUrl}/api/v2/alerts?filter=alertname%3D%22SlowProbe%22`)).text());

@@ -8,13 +8,16 @@ import type { RemediatorProcess } from '../../helpers/remediator.js';
 import { startSink, type Sink } from '../../helpers/sink.js';
 import { startStack, type Stack } from '../../helpers/stack.js';
 import { waitFor } from '../../helpers/wait.js';
-import { Api, baseEnv, Cleanup, healthyQuery, httpProcedure, payload, startAll, workerReady, writeRules } from './common.js';
+import { Api, baseEnv, Cleanup, healthyQuery, httpProcedure, startAll, workerReady, writeRules } from './common.js';
+import { webhookPayload } from '../../helpers/payload.js';
 
 interface Silence {
   id: string;
   status: { state: 'active' | 'pending' | 'expired' };
   matchers: { name: string; value: string; isRegex: boolean; isEqual?: boolean }[];
   createdBy: string;
+  startsAt: string;
+  endsAt: string;
 }
 
 /**
@@ -71,13 +74,13 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
 
   it('a run waiting for its target is cancelled by the resolved alert and never acts', async () => {
     prom.script(healthyQuery('res-1'), vector([{ instance: 'res-1' }, '1']));
-    const holder = (await api.webhook(payload({ alertname: 'ResHold', instance: 'res-1' }))).alerts[0]!.runId!;
+    const holder = (await api.webhook(webhookPayload({ alertname: 'ResHold', instance: 'res-1' }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path.startsWith('/act/res-1/RES-HOLD/'));
     const startsAt = '2026-11-28T07:30:00.000Z';
-    const waiter = (await api.webhook(payload({ alertname: 'ResWait', instance: 'res-1', startsAt }))).alerts[0]!.runId!;
+    const waiter = (await api.webhook(webhookPayload({ alertname: 'ResWait', instance: 'res-1', startsAt }))).alerts[0]!.runId!;
     await api.waitRun(waiter, 'waiting for the target', (r) => r.reason?.startsWith(`waiting: run ${holder}`) === true);
 
-    const resolved = await api.webhook(payload({ alertname: 'ResWait', instance: 'res-1', startsAt, status: 'resolved' }));
+    const resolved = await api.webhook(webhookPayload({ alertname: 'ResWait', instance: 'res-1', startsAt, status: 'resolved' }));
     expect(resolved).toMatchObject({ resolved: 1, alerts: [{ result: 'resolved', runId: waiter }] });
     const cancelled = await api.waitFinal(waiter);
     expect(cancelled.state).toBe('cancelled');
@@ -91,11 +94,11 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
   it('a run in progress finishes its current step and verifies, then takes no further action', async () => {
     prom.script(healthyQuery('res-2'), vector([{ instance: 'res-2' }, '1']));
     const startsAt = '2026-11-28T07:40:00.000Z';
-    const id = (await api.webhook(payload({ alertname: 'ResTwo', instance: 'res-2', startsAt }))).alerts[0]!.runId!;
+    const id = (await api.webhook(webhookPayload({ alertname: 'ResTwo', instance: 'res-2', startsAt }))).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path === '/act/res-2/RES-TWO/step1');
-    expect((await api.webhook(payload({ alertname: 'ResTwo', instance: 'res-2', startsAt, status: 'resolved' }))).resolved).toBe(
-      1,
-    );
+    expect(
+      (await api.webhook(webhookPayload({ alertname: 'ResTwo', instance: 'res-2', startsAt, status: 'resolved' }))).resolved,
+    ).toBe(1);
     const run = await api.waitFinal(id);
     expect(run.steps[0]).toMatchObject({ name: 'step1', status: 'passed' });
     expect(run.steps[0]!.observed).toEqual([{ labels: { instance: 'res-2' }, value: 1, at: expect.any(String) }]);
@@ -108,7 +111,7 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
 
   it('silence: {for: 5m} silences the alert in a real Alertmanager while acting and expires it at the end', async () => {
     prom.script(healthyQuery('sil-1'), vector([{ instance: 'sil-1' }, '1']));
-    const body = payload({ alertname: 'SilenceMe', instance: 'sil-1' });
+    const body = webhookPayload({ alertname: 'SilenceMe', instance: 'sil-1' });
     const id = (await api.webhook(body)).alerts[0]!.runId!;
     await sink.waitForHit((h) => h.path.startsWith('/act/sil-1/RES-SIL/'));
     const acting = await api.waitRun(id, 'holding a silence', (r) => r.silence !== undefined);
@@ -124,7 +127,9 @@ describe('guarantee 7: resolved alerts cancel runs not started; silences while a
         .map(([k, v]) => [k, v, false, true])
         .sort(),
     );
-    expect(Date.parse(acting.silence!.until) - Date.now()).toBeGreaterThan(4 * 60_000);
+    // Its span as created (the silence's own times, not the test's clock): the rule's 5m.
+    expect(Date.parse(during.endsAt)).toBe(Date.parse(acting.silence!.until));
+    expect(Date.parse(during.endsAt) - Date.parse(during.startsAt)).toBeGreaterThan(4 * 60_000);
 
     const done = await api.waitRun(
       id,

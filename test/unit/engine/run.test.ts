@@ -349,9 +349,8 @@ steps:
     expect: { promql: 'ready', op: "==", value: 1, within: 30s }
 `);
     prom.script('ready', vector([{}, '0']));
-    const started = Date.now();
     const r = await runProcedure(p, record(), deps(), new AbortController().signal);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // One evaluation, not a poll until within's 30 s.
     expect(r.steps[0]!.expect?.attempts).toBe(1);
     expect(r.steps[0]!.reason).toMatch(/the action failed: start failed; verified once without waiting/);
   });
@@ -464,9 +463,8 @@ steps:
 escalation:
   - { when: timeout, to: [webhook], message: took too long }
 `);
-    const started = Date.now();
     const r = await runProcedure(p, record(), deps(), new AbortController().signal);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // The 10 s wait did not run to its end (it would have passed): the timeout aborted it.
     expect(r.steps).toHaveLength(1);
     expect(r.steps[0]!.status).toBe('failed');
     expect(escalations).toEqual(['timeout']);
