@@ -6,7 +6,8 @@ import { queueName, redisKeys } from '../../src/queue/keys.js';
 import { startFakePrometheus, vector, type FakePrometheus } from '../helpers/fake-prometheus.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import type { RemediatorProcess } from '../helpers/remediator.js';
-import { Api, baseEnv, Cleanup, payload, startAll, TOKEN, workerPid, workerReady, writeRules } from './guarantees/common.js';
+import { Api, baseEnv, Cleanup, startAll, TOKEN, workerPid, workerReady, writeRules } from './guarantees/common.js';
+import { webhookPayload } from '../helpers/payload.js';
 
 /**
  * Where the actions run (docs/supervisor.md): a central receiver serves a fleet, and each "host" runs a worker
@@ -50,7 +51,7 @@ describe('routing by target: a central receiver, host-local workers that run onl
     return {
       alertname: 'Routed',
       instance,
-      extra: { n: String(n), ...extra },
+      labels: { n: String(n), ...extra },
       startsAt: `2026-11-28T07:00:${String(n).padStart(2, '0')}.000Z`,
     };
   };
@@ -101,7 +102,7 @@ describe('routing by target: a central receiver, host-local workers that run onl
       alert('host-c'), // in no route: the default route, run by the central process
       alert('host-c', { route: 'host-a', queue: 'remediations-host-a' }), // labels name a route: nothing follows from it
     ];
-    const answer = await api.webhook(payload(...alerts));
+    const answer = await api.webhook(webhookPayload(...alerts));
     expect(answer.enqueued).toBe(alerts.length);
     const runs = await Promise.all(answer.alerts.map((a) => api.waitFinal(a.runId!, 30_000)));
     expect(runs.map((r) => r.state)).toEqual(alerts.map(() => 'succeeded'));
@@ -116,7 +117,7 @@ describe('routing by target: a central receiver, host-local workers that run onl
       alerts.map((a) => [a.instance, pidOf[a.instance as keyof typeof pidOf]]),
     );
 
-    const line = (a: ReturnType<typeof alert>) => `${a.instance} ${a.extra.n}`;
+    const line = (a: ReturnType<typeof alert>) => `${a.instance} ${a.labels.n}`;
     expect(ran(dirs.a).sort()).toEqual(
       alerts
         .filter((a) => /host-a/i.test(a.instance))
@@ -155,10 +156,10 @@ describe('routing by target: a central receiver, host-local workers that run onl
 
   it('exactly once across routes: a re-send through a receiver whose table routes the target elsewhere adds nothing', async () => {
     const first = alert('host-a');
-    const runId = (await api.webhook(payload(first))).alerts[0]!.runId!;
+    const runId = (await api.webhook(webhookPayload(first))).alerts[0]!.runId!;
     expect((await api.waitFinal(runId, 30_000)).state).toBe('succeeded');
     // The other receiver routes host-a to host-b; the incident's claimed route (host-a) wins, its job is known there.
-    const again = await new Api(otherReceiver.url, TOKEN).webhook(payload(first));
+    const again = await new Api(otherReceiver.url, TOKEN).webhook(webhookPayload(first));
     expect(again.alerts[0]).toMatchObject({ runId, result: 'duplicate' });
     // No second job anywhere: had it gone into host-b's queue, a host-b worker could take the incident while host-a's
     // still runs it (the record alone does not stop that).
@@ -172,12 +173,12 @@ describe('routing by target: a central receiver, host-local workers that run onl
     }
     // A new incident through it follows its own table: host-b's worker runs it.
     const second = alert('host-a');
-    const secondId = (await new Api(otherReceiver.url, TOKEN).webhook(payload(second))).alerts[0]!.runId!;
+    const secondId = (await new Api(otherReceiver.url, TOKEN).webhook(webhookPayload(second))).alerts[0]!.runId!;
     const secondRun = await api.waitFinal(secondId, 30_000);
     expect(workerPid(secondRun)).toBe(workerB.process.pid);
-    expect(ran(dirs.a).filter((l) => l === `host-a ${first.extra.n}`)).toHaveLength(1);
-    expect(ran(dirs.b).filter((l) => l === `host-a ${first.extra.n}`)).toHaveLength(0);
-    expect(ran(dirs.b)).toContain(`host-a ${second.extra.n}`);
+    expect(ran(dirs.a).filter((l) => l === `host-a ${first.labels.n}`)).toHaveLength(1);
+    expect(ran(dirs.b).filter((l) => l === `host-a ${first.labels.n}`)).toHaveLength(0);
+    expect(ran(dirs.b)).toContain(`host-a ${second.labels.n}`);
   });
 
   it('the kill switch holds on every route: paused, a host-local worker records the plan and runs nothing', async () => {
@@ -189,11 +190,11 @@ describe('routing by target: a central receiver, host-local workers that run onl
     expect(res.status).toBe(200);
     try {
       const paused = alert('host-b');
-      const runId = (await api.webhook(payload(paused))).alerts[0]!.runId!;
+      const runId = (await api.webhook(webhookPayload(paused))).alerts[0]!.runId!;
       const run = await api.waitFinal(runId, 30_000);
       expect(run.state).toBe('skipped');
       expect(workerPid(run)).toBe(workerB.process.pid);
-      expect(ran(dirs.b)).not.toContain(`host-b ${paused.extra.n}`);
+      expect(ran(dirs.b)).not.toContain(`host-b ${paused.labels.n}`);
     } finally {
       await fetch(`${central.url}/api/resume`, {
         method: 'POST',
