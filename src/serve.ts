@@ -272,6 +272,7 @@ export async function startService(
             procedures: rules.procedures,
             createRecord: (r) => receiverStore.create(r),
             enqueue: (job) => producer.enqueue(job),
+            ingest: (items) => producer.ingest(receiverStore, items),
             replicated: () => producer.replicated(),
             markResolved: (id, at) => receiverStore.markResolved(id, at),
             wake,

@@ -72,18 +72,25 @@ function capStep(step: StepRecord, i: number, caps: Caps, notes: string[]): Step
 
 /** The record as it is stored: within RECORD_LIMITS, with a note of everything cut. Never changes `record`. */
 export function capRecord(record: RunRecord): RunRecord {
+  return capRecordJson(record).record;
+}
+
+/** capRecord, and the stored record's JSON (measured anyway to check the size: not serialised a second time). */
+export function capRecordJson(record: RunRecord): { record: RunRecord; json: string } {
   const rounds: Caps[] = [
     { observations: RECORD_LIMITS.observations, output: RECORD_LIMITS.output, body: RECORD_LIMITS.body },
     { observations: 10, output: 2048, body: 2048 },
     { observations: 0, output: 256, body: 256 },
   ];
   let capped = record;
+  let json = '';
   for (const caps of rounds) {
     const notes: string[] = [];
     capped = { ...record, steps: record.steps.map((s, i) => capStep(s, i, caps, notes)) };
     if (notes.length > 0) capped.truncated = [...new Set([...(record.truncated ?? []), ...notes])];
     else capped = record;
-    if (JSON.stringify(capped).length <= RECORD_LIMITS.record) break;
+    json = JSON.stringify(capped);
+    if (json.length <= RECORD_LIMITS.record) break;
   }
-  return capped;
+  return { record: capped, json };
 }

@@ -1,10 +1,11 @@
-import { Queue } from 'bullmq';
+import { Job, Queue, type JobsOptions } from 'bullmq';
 import type { Alert } from '../alertmanager/payload.js';
 import type { RunRecord } from '../engine/record.js';
 import type { RedisSettings } from '../redis-settings.js';
 import { connectRedis, waitForReplicas, type RedisClient } from './connection.js';
 import { DEFAULT_ROUTE, NO_ROUTES, routeOf, type RouteTable } from '../routes.js';
 import { queueName, type RedisKeys } from './keys.js';
+import { CREATE_RUNS_COMMAND, type RecordStore } from './records.js';
 
 /** What a job carries: enough to rebuild the run record if it is missing. No secrets (stored in clear). */
 export interface RunJob {
@@ -20,6 +21,14 @@ export interface RunJob {
   /** The route whose queue holds the job (set by the producer; absent on jobs queued before routing existed). */
   route?: string;
 }
+
+/** A webhook's new run: its record and its job, stored together (Producer.ingest). */
+export interface IngestItem {
+  record: RunRecord;
+  job: RunJob;
+}
+/** `provisional`: known already, and that run only recorded its plan (dry-run, paused): the caller may reopen it. */
+export type IngestOutcome = 'created' | 'duplicate' | 'provisional';
 
 export interface ProducerOptions {
   redis: RedisSettings;
@@ -47,11 +56,19 @@ export class Producer {
   readonly queue: Queue<RunJob>;
   readonly routes: RouteTable;
   private readonly byRoute = new Map<string, Queue<RunJob>>();
+  private readonly jobDefaults: JobsOptions;
 
   constructor(private readonly opts: ProducerOptions) {
     this.redis = connectRedis(opts.redis, 'producer');
     this.redis.on('error', () => {}); // surfaced through readiness and 503s; ioredis reconnects by itself
     this.routes = opts.routes ?? NO_ROUTES;
+    this.jobDefaults = {
+      // Retries only for infrastructure errors (Redis, a crash in the engine); the run resumes at its checkpoint.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 5000, jitter: 0.5 },
+      removeOnComplete: { age: Math.ceil(opts.retentionMs / 1000) },
+      removeOnFail: { age: Math.ceil(opts.retentionMs / 1000) },
+    };
     this.queue = this.queueOf(DEFAULT_ROUTE);
   }
 
@@ -62,13 +79,7 @@ export class Producer {
       queue = new Queue<RunJob>(queueName(route), {
         connection: this.redis,
         prefix: this.opts.keys.bullPrefix,
-        defaultJobOptions: {
-          // Retries only for infrastructure errors (Redis, a crash in the engine); the run resumes at its checkpoint.
-          attempts: 3,
-          backoff: { type: 'exponential', delay: 5000, jitter: 0.5 },
-          removeOnComplete: { age: Math.ceil(this.opts.retentionMs / 1000) },
-          removeOnFail: { age: Math.ceil(this.opts.retentionMs / 1000) },
-        },
+        defaultJobOptions: this.jobDefaults,
       });
       queue.on('error', () => {});
       this.byRoute.set(route, queue);
@@ -104,22 +115,64 @@ export class Producer {
     return this.queueOf(route).getJob(runId);
   }
 
+  /**
+   * The stored job: the receiver and group key are the record's (stored once per payload, queue/records.ts), not
+   * each job's (a payload of a thousand alerts would otherwise store its group key a thousand times more);
+   * annotations likewise (a job rebuilds a missing record from labels alone). Its id is the incident's.
+   */
+  private stored(job: RunJob, route: string): { data: RunJob; opts: JobsOptions & { jobId: string } } {
+    const { receiver: _receiver, groupKey: _groupKey, ...trigger } = job.trigger;
+    const id = job.jobId ?? job.runId;
+    return {
+      data: { ...job, alert: { ...job.alert, annotations: {} }, trigger, route },
+      // Survives the job's removal: a re-send long after the run finished still starts nothing.
+      opts: { jobId: id, deduplication: { id, ttl: this.opts.retentionMs, extend: true } },
+    };
+  }
+
   /** Idempotent: the job id is the incident id, so a re-sent alert adds nothing while the job is kept. */
   async enqueue(job: RunJob): Promise<void> {
     const route = await this.routeOfRun(job.runId, job.target);
-    // The receiver and group key are the record's (stored once per payload, queue/records.ts), not each job's: a
-    // payload of a thousand alerts would otherwise store its group key a thousand times more.
-    // Annotations likewise: the record has them (a job rebuilds a missing record from labels alone).
-    const { receiver: _receiver, groupKey: _groupKey, ...trigger } = job.trigger;
-    await this.queueOf(route).add(
-      'remediate',
-      { ...job, alert: { ...job.alert, annotations: {} }, trigger, route },
-      {
-        jobId: job.jobId ?? job.runId,
-        // Survives the job's removal: a re-send long after the run finished still starts nothing.
-        deduplication: { id: job.jobId ?? job.runId, ttl: this.opts.retentionMs, extend: true },
-      },
+    const { data, opts } = this.stored(job, route);
+    await this.queueOf(route).add('remediate', data, opts);
+  }
+
+  /**
+   * A webhook's runs in two round trips per payload (not three per alert): one script call that creates every record
+   * not known yet and claims each incident's route (queue/records.ts createRuns), then one pipeline adding every job
+   * to its claimed route's queue (BullMQ's own add script, idempotent by job id and deduplication id). Records
+   * first, so a failure in between leaves records without jobs, which the re-sent payload (a 503 makes Alertmanager
+   * retry) adds. Resolves once Redis has answered for every write; rejects when any of them failed (the caller
+   * answers 503).
+   */
+  async ingest(store: RecordStore, items: readonly IngestItem[]): Promise<IngestOutcome[]> {
+    if (items.length === 0) return [];
+    const client = await this.queue.backend.client;
+    const wanted = items.map((i) => routeOf(this.routes, i.job.target));
+    const call = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[number, string][]>>;
+    const runs = await call[CREATE_RUNS_COMMAND]!(
+      ...store.createRunsArgs(
+        items.map((i) => i.record),
+        wanted,
+      ),
     );
+    if (!Array.isArray(runs) || runs.length !== items.length) throw new Error('redis: createRuns answered wrongly');
+    const pipeline = client.pipeline();
+    items.forEach((item, n) => {
+      const route = runs[n]![1];
+      const { data, opts } = this.stored(item.job, route);
+      // Queued on the pipeline synchronously; its reply is read from exec() below.
+      void new Job(this.queueOf(route), 'remediate', data, { ...this.jobDefaults, ...opts }, opts.jobId)
+        .addJob(pipeline)
+        .catch(() => {});
+    });
+    const replies = await pipeline.exec();
+    if (replies === null || replies.length !== items.length) throw new Error('redis: the jobs pipeline was not run');
+    for (const [err, reply] of replies) {
+      if (err) throw err;
+      if (typeof reply === 'number' && reply < 0) throw new Error(`redis: adding a job failed (${reply})`);
+    }
+    return runs.map(([code]) => (code === 1 ? 'created' : code === 2 ? 'provisional' : 'duplicate'));
   }
 
   /**

@@ -1,8 +1,9 @@
 import type { RedisClient } from './connection.js';
 import { isFinal, type OperatorAction, type RunRecord, type RunState } from '../engine/record.js';
 import { createHash } from 'node:crypto';
-import { capRecord } from '../engine/record-cap.js';
+import { capRecordJson } from '../engine/record-cap.js';
 import { canonicalTarget, type RedisKeys } from './keys.js';
+import { script, type Script } from './scripts.js';
 
 /**
  * Run records in Redis: one hash per run (`json`, `epoch`) plus a ZSET index by creation time.
@@ -49,6 +50,45 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX')
 return 0
 `;
 
+// createRuns: a webhook's runs in one call (one round trip per payload, not per alert). KEYS[1] index zset, KEYS[2]
+// change counter, KEYS[3] the payload's shared trigger data, then per run its hash, its resolved tombstone and its
+// route claim; ARGV[1] ttl ms, ARGV[2] shared trigger json ('' none), then per run: json, epoch, id, score, meta,
+// wanted route. Per run: the writes of writeRun-5 in 'create' mode, then the route claim (SET NX: the first delivery's
+// route stays, as Producer.routeOfRun). Output per run: {code, claimed route}; code 1 created, 0 known already, 2 known
+// and only its plan was recorded (provisional: the caller may reopen it).
+const CREATE_RUNS = `
+local ttl = ARGV[1]
+local out = {}
+local created, newest = 0, nil
+for i = 1, (#KEYS - 3) / 3 do
+  local run, tomb, route, a = KEYS[1 + 3 * i], KEYS[2 + 3 * i], KEYS[3 + 3 * i], 3 + 6 * (i - 1)
+  local code = 1
+  if redis.call('EXISTS', run) == 1 then
+    code = redis.call('HGET', run, 'provisional') == '1' and 2 or 0
+  else
+    redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '')
+    redis.call('PEXPIRE', run, ttl)
+    local resolved = redis.call('GET', tomb)
+    if resolved then redis.call('HSET', run, 'resolvedAt', resolved) redis.call('DEL', tomb) end
+    local score = tonumber(ARGV[a + 3])
+    redis.call('ZADD', KEYS[1], score, ARGV[a + 2])
+    if newest == nil or score > newest then newest = score end
+    created = created + 1
+  end
+  redis.call('SET', route, ARGV[a + 5], 'PX', ttl, 'NX')
+  out[i] = { code, redis.call('GET', route) }
+end
+if created > 0 then
+  if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ttl) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - tonumber(ttl))
+  redis.call('INCR', KEYS[2])
+end
+return out
+`;
+
+/** The name createRuns has on a connection (and on a pipeline made from it). */
+export const CREATE_RUNS_COMMAND = 'remediatorCreateRuns';
+
 /** What list() filters on, stored beside the JSON so a filter reads a few bytes per run, not its record. */
 function meta(record: RunRecord): string {
   return [record.procedure, canonicalTarget(record.target), record.state].join('\n');
@@ -61,7 +101,7 @@ type Shared = Pick<RunRecord['trigger'], 'receiver' | 'groupKey'>;
  * A webhook's receiver and group key are the same for every alert it carries (a group key can be kilobytes, and a
  * payload can carry a thousand alerts): stored once per content, each record keeps a reference.
  */
-function splitTrigger(trigger: Trigger): { stored: Trigger; shared?: { ref: string; json: string } } {
+export function splitTrigger(trigger: Trigger): { stored: Trigger; shared?: { ref: string; json: string } } {
   const { receiver, groupKey, ...rest } = trigger;
   if (receiver === undefined && groupKey === undefined) return { stored: trigger };
   const json = JSON.stringify({ receiver, groupKey });
@@ -112,22 +152,69 @@ export class RecordStore {
      * lease, the budget), so a failover right after cannot make a new worker act again from an older state.
      */
     private readonly replicated?: () => Promise<void>,
-  ) {}
+  ) {
+    this.writeRun = script(redis, 'remediatorWriteRun', WRITE_RUN_5);
+    this.markResolvedScript = script(redis, 'remediatorMarkResolved', MARK_RESOLVED_2);
+    this.appendField = script(redis, 'remediatorAppendField', APPEND_FIELD_2);
+    this.requestCancelScript = script(redis, 'remediatorRequestCancel', REQUEST_CANCEL_2);
+    script(redis, CREATE_RUNS_COMMAND, CREATE_RUNS);
+  }
+
+  private readonly writeRun: Script;
+  private readonly markResolvedScript: Script;
+  private readonly appendField: Script;
+  private readonly requestCancelScript: Script;
+
+  /**
+   * The arguments of createRuns (CREATE_RUNS_COMMAND) for new records that share one trigger (a webhook's), each
+   * with the route its job should go to (claimed there unless an earlier delivery claimed one).
+   */
+  createRunsArgs(records: readonly RunRecord[], routes: readonly string[]): (string | number)[] {
+    const keys: string[] = [];
+    const argv: string[] = [];
+    let sharedJson = '';
+    let sharedRef: string | undefined;
+    let last: { trigger: RunRecord['trigger']; split: ReturnType<typeof splitTrigger> } | undefined;
+    for (const [n, record] of records.entries()) {
+      const created = Date.parse(record.trigger.receivedAt);
+      // Split (and hash) once: a payload's records share one trigger object.
+      if (last?.trigger !== record.trigger) last = { trigger: record.trigger, split: splitTrigger(record.trigger) };
+      const { stored, shared } = last.split;
+      if (shared !== undefined && sharedRef === undefined) {
+        sharedRef = shared.ref;
+        sharedJson = shared.json;
+      }
+      if (shared !== undefined && shared.ref !== sharedRef) throw new Error('createRunsArgs: records of one payload only');
+      const { json } = capRecordJson({ ...record, trigger: stored });
+      keys.push(this.keys.run(record.id), this.keys.resolvedTombstone(record.id), this.keys.route(record.id));
+      const score = String(Number.isFinite(created) ? created : Date.now());
+      argv.push(json, String(record.epoch), record.id, score, meta(record), routes[n]!);
+    }
+    return [
+      3 + keys.length,
+      this.keys.runIndex,
+      this.keys.runsVersion,
+      this.keys.trigger(sharedRef ?? 'none'),
+      ...keys,
+      String(this.retentionMs),
+      sharedJson,
+      ...argv,
+    ];
+  }
 
   /** Capped (engine/record-cap.ts), with its shared trigger data stored apart; fenced by epoch. */
   private write(record: RunRecord, mode: 'create' | 'save' | 'reopen'): Promise<number> {
     const created = Date.parse(record.trigger.receivedAt);
     const { stored, shared } = splitTrigger(record.trigger);
-    const capped = capRecord({ ...record, trigger: stored });
-    return this.redis.eval(
-      WRITE_RUN_5,
+    const { json } = capRecordJson({ ...record, trigger: stored });
+    return this.writeRun(
       5,
       this.keys.run(record.id),
       this.keys.runIndex,
       this.keys.runsVersion,
       this.keys.trigger(shared?.ref ?? 'none'),
       this.keys.resolvedTombstone(record.id),
-      JSON.stringify(capped),
+      json,
       String(record.epoch),
       String(this.retentionMs),
       record.id,
@@ -209,7 +296,7 @@ export class RecordStore {
     id: string,
     request: { by: string; at: string; reason?: string },
   ): Promise<'requested' | 'already' | 'missing'> {
-    const r = await this.redis.eval(REQUEST_CANCEL_2, 2, this.keys.run(id), this.keys.runsVersion, JSON.stringify(request));
+    const r = await this.requestCancelScript(2, this.keys.run(id), this.keys.runsVersion, JSON.stringify(request));
     return r === 1 ? 'requested' : r === 2 ? 'already' : 'missing';
   }
 
@@ -220,17 +307,12 @@ export class RecordStore {
 
   /** Adds an operator action to the run's audit trail; false when there is no such run. */
   async appendAudit(id: string, entry: OperatorAction): Promise<boolean> {
-    return (
-      (await this.redis.eval(APPEND_FIELD_2, 2, this.keys.run(id), this.keys.runsVersion, JSON.stringify(entry), 'audit')) === 1
-    );
+    return (await this.appendField(2, this.keys.run(id), this.keys.runsVersion, JSON.stringify(entry), 'audit')) === 1;
   }
 
   /** Links a re-run to the run it repeats. */
   async addRerun(id: string, rerunId: string): Promise<boolean> {
-    return (
-      (await this.redis.eval(APPEND_FIELD_2, 2, this.keys.run(id), this.keys.runsVersion, JSON.stringify(rerunId), 'reruns')) ===
-      1
-    );
+    return (await this.appendField(2, this.keys.run(id), this.keys.runsVersion, JSON.stringify(rerunId), 'reruns')) === 1;
   }
 
   /** Changes with every run write: live views poll this one number instead of the records. */
@@ -246,14 +328,7 @@ export class RecordStore {
     // No run yet (the resolution overtook its firing: retries, HA peers): remembered, so the firing that comes later
     // records its run as cancelled instead of acting on an incident that is over.
     return (
-      (await this.redis.eval(
-        MARK_RESOLVED_2,
-        2,
-        this.keys.run(id),
-        this.keys.resolvedTombstone(id),
-        at,
-        String(this.retentionMs),
-      )) === 1
+      (await this.markResolvedScript(2, this.keys.run(id), this.keys.resolvedTombstone(id), at, String(this.retentionMs))) === 1
     );
   }
 

@@ -5,7 +5,7 @@ import { WebhookPayload, normaliseTime, type Alert } from '../alertmanager/paylo
 import { newRunRecord, type RunRecord } from '../engine/record.js';
 import type { Metrics } from '../metrics.js';
 import { incidentJobId } from '../queue/keys.js';
-import type { RunJob } from '../queue/queue.js';
+import type { IngestItem, IngestOutcome, RunJob } from '../queue/queue.js';
 import { formatPath as formatFieldPath } from '../rules/load.js';
 import { matchProcedures } from '../rules/match.js';
 import type { Procedure } from '../rules/schema.js';
@@ -30,6 +30,11 @@ export interface WebhookDeps {
   /** Stores the record if new; false when this incident is known already. */
   createRecord(record: RunRecord): Promise<boolean>;
   enqueue(job: RunJob): Promise<void>;
+  /**
+   * Stores a payload's new runs (records and jobs) together, in one round trip: what createRecord then enqueue do
+   * for each, with the same guarantees. Without it, they are called per run.
+   */
+  ingest?(items: readonly IngestItem[]): Promise<IngestOutcome[]>;
   /** Resolves once replicas hold this webhook's writes (REDIS_WAIT_REPLICAS), throws when they do not: 503. */
   replicated?(): Promise<void>;
   markResolved(runId: string, at: string): Promise<boolean>;
@@ -103,8 +108,17 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
   const receivedAt = new Date().toISOString();
   const env = deps.env ?? process.env;
 
-  const work: (() => Promise<AlertOutcome>)[] = [];
+  // In alert order: a resolved alert's work, or a firing alert's run (stored together with the others, below).
+  type Firing = IngestItem & { ids: Omit<AlertOutcome, 'result'> };
+  const work: ((() => Promise<AlertOutcome>) | Firing)[] = [];
   const outcomes: AlertOutcome[] = [];
+  // One trigger object for the whole payload: the store splits off and hashes its shared part once.
+  const trigger = {
+    source: 'alertmanager' as const,
+    ...(payload.receiver ? { receiver: payload.receiver } : {}),
+    ...(payload.groupKey ? { groupKey: payload.groupKey } : {}),
+    receivedAt,
+  };
   for (const alert of payload.alerts) {
     const base = { fingerprint: alert.fingerprint, alertname: alert.labels.alertname!, status: alert.status };
     const procedures = matchProcedures(deps.procedures, alert.labels);
@@ -163,46 +177,50 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
         status: alert.status,
         ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}),
       };
-      const trigger = {
-        source: 'alertmanager' as const,
-        ...(payload.receiver ? { receiver: payload.receiver } : {}),
-        ...(payload.groupKey ? { groupKey: payload.groupKey } : {}),
-        receivedAt,
-      };
-      work.push(async () => {
-        const record = newRunRecord({
-          id: runId,
-          procedure: procedure.id,
-          title: procedure.title,
-          target,
-          alert: alertData,
-          trigger,
-          dryRun: deps.dryRun,
-        });
-        // Record first (NX), then the job: a retry after a failure in between finds the record and adds the job.
-        const created = await deps.createRecord(record);
-        // Known already: a run that only recorded its plan (dry-run, paused) is reopened when this delivery would act.
-        const reopened =
-          !created && deps.reopen !== undefined && !deps.dryRun && !((await deps.paused?.()) ?? false)
-            ? await deps.reopen(record)
-            : undefined;
-        await deps.enqueue({
-          runId,
-          procedure: procedure.id,
-          target,
-          alert: alertData,
-          trigger,
-          ...(reopened !== undefined ? { jobId: reopened } : {}),
-        });
-        if (reopened !== undefined)
-          return { ...ids, result: 'enqueued', reason: 'first seen while only plans were recorded (dry-run or paused): now run' };
-        return { ...ids, result: created ? 'enqueued' : 'duplicate' };
+      const record = newRunRecord({
+        id: runId,
+        procedure: procedure.id,
+        title: procedure.title,
+        target,
+        alert: alertData,
+        trigger,
+        dryRun: deps.dryRun,
       });
+      work.push({ ids, record, job: { runId, procedure: procedure.id, target, alert: alertData, trigger } });
     }
   }
 
+  /** After the record was stored or found: a known run that only recorded its plan is reopened when this delivery acts. */
+  const reopenable = async (created: boolean) =>
+    !created && deps.reopen !== undefined && !deps.dryRun && !((await deps.paused?.()) ?? false);
+  const finish = async ({ ids, record, job }: Firing, created: boolean, enqueue: boolean): Promise<AlertOutcome> => {
+    const reopened = (await reopenable(created)) ? await deps.reopen!(record) : undefined;
+    if (reopened !== undefined) await deps.enqueue({ ...job, jobId: reopened });
+    else if (enqueue) await deps.enqueue(job);
+    if (reopened !== undefined)
+      return { ...ids, result: 'enqueued', reason: 'first seen while only plans were recorded (dry-run or paused): now run' };
+    return { ...ids, result: created ? 'enqueued' : 'duplicate' };
+  };
+  const storeAll = async (): Promise<AlertOutcome[]> => {
+    const firing = work.filter((w): w is Firing => typeof w !== 'function');
+    // One round trip for every record and job of the payload; a known run that recorded only its plan costs more.
+    const stored = deps.ingest !== undefined && firing.length > 0 ? await deps.ingest(firing) : undefined;
+    const byFiring = new Map(firing.map((f, i) => [f, stored?.[i]]));
+    return Promise.all(
+      work.map(async (w) => {
+        if (typeof w === 'function') return w();
+        const outcome = byFiring.get(w);
+        if (outcome === 'created') return { ...w.ids, result: 'enqueued' as const };
+        if (outcome === 'duplicate') return { ...w.ids, result: 'duplicate' as const };
+        if (outcome === 'provisional') return finish(w, false, false);
+        // Record first (NX), then the job: a retry after a failure in between finds the record and adds the job.
+        return finish(w, await deps.createRecord(w.record), true);
+      }),
+    );
+  };
+
   try {
-    outcomes.push(...(await Promise.all(work.map((w) => w()))));
+    outcomes.push(...(await storeAll()));
     if (work.length > 0) await deps.replicated?.();
   } catch (err) {
     deps.log.error({ err: (err as Error).message }, 'could not store remediation jobs; answering 503 so Alertmanager retries');
