@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { stopChildren } from './actions/process-guard.js';
+import { startLauncher, stopChildren } from './actions/process-guard.js';
 import { AlertmanagerClient } from './alertmanager/client.js';
 import { authSettings, type Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
@@ -193,6 +193,8 @@ export async function startService(
       log,
     });
     stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
+    // exec commands start from the launcher (actions/process-guard.ts): up before the first step needs it.
+    if (procedures.some((p) => p.steps.some((s) => s.action?.kind === 'exec'))) startLauncher();
     // Load the Kubernetes client now if a procedure needs it: its first import blocks the event loop for a while.
     if (procedures.some((p) => p.steps.some((s) => s.action?.kind === 'kubernetes')))
       void import('@kubernetes/client-node').catch(() => {});

@@ -21,8 +21,6 @@ export const ExecSpec = z.strictObject({
 export type ExecSpec = z.infer<typeof ExecSpec>;
 
 export { KILL_GRACE_MS } from './process-guard.js';
-/** After the process exits, how long its pipes may stay open (held by a daemon it started) before we stop reading. */
-const STDIO_GRACE_MS = 500;
 
 /**
  * Runs a program with an argv array: no shell, so `;`, `$(…)` and backticks in arguments are just text.
@@ -67,11 +65,8 @@ export const exec: Action<ExecSpec> = {
         timeoutMs: hardMs,
       });
       const output = new CappedText(OUTPUT_LIMIT);
-      for (const stream of [child.stdout, child.stderr]) {
-        const decoder = new StringDecoder('utf8');
-        stream.on('data', (chunk: Buffer) => output.push(decoder.write(chunk)));
-        stream.on('end', () => output.push(decoder.end()));
-      }
+      const decoders = [new StringDecoder('utf8'), new StringDecoder('utf8')] as const;
+      child.onOutput((chunk, stream) => output.push(decoders[stream].write(chunk)));
 
       let settled = false;
       function settle(): void {
@@ -81,7 +76,7 @@ export const exec: Action<ExecSpec> = {
       function onAbort(): void {
         if (settled) return;
         settle();
-        child.terminate(); // the guard stops the group (SIGKILL after the grace) and shutdown waits for it
+        child.terminate(); // the launcher stops the group (SIGKILL after the grace) and shutdown waits for it
         reject(aborted(program, ctx.signal));
       }
       ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -101,30 +96,18 @@ export const exec: Action<ExecSpec> = {
             pid: started.pid,
             pgid: started.pid,
             startTime: started.start,
-            ...(child.guard.pid !== undefined ? { guardPid: child.guard.pid } : {}),
+            ...(child.guardPid !== undefined ? { guardPid: child.guardPid } : {}),
             deadline: Date.now() + hardMs + KILL_GRACE_MS,
           })
           .catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record the running command'));
       });
 
-      // The command's end, then its output drained. A daemon it started may hold the pipes open long after: then the
-      // end plus a short grace is the end, with the output read so far.
-      void child.exited.then(({ code, signal: sig, timedOut: guardTimedOut }) => {
+      // The command's end, its output read (the launcher waits a short grace for pipes a daemon it started holds open).
+      void child.exited.then(({ code, signal: sig, timedOut: guardTimedOut, dropped }) => {
         if (settled) return;
-        let drained = 0;
-        const done = () => finish(code, sig, guardTimedOut);
-        const grace = setTimeout(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-          done();
-        }, STDIO_GRACE_MS);
-        for (const stream of [child.stdout, child.stderr])
-          stream.once('close', () => {
-            if (++drained === 2) {
-              clearTimeout(grace);
-              done();
-            }
-          });
+        for (const d of decoders) output.push(d.end());
+        output.uncounted(dropped);
+        finish(code, sig, guardTimedOut);
       });
 
       function finish(code: number | null, sig: NodeJS.Signals | null, guardTimedOut: boolean): void {
@@ -137,7 +120,7 @@ export const exec: Action<ExecSpec> = {
           : sig !== null
             ? `[killed by ${sig}]`
             : code === null
-              ? '[the process guard ended unexpectedly]'
+              ? '[the process launcher ended unexpectedly]'
               : undefined;
         resolve({
           status: ok && !guardTimedOut ? 'succeeded' : 'failed',
@@ -182,6 +165,10 @@ class CappedText {
   private kept = '';
   private total = 0;
   constructor(private readonly limit: number) {}
+  /** Output the launcher only counted (bytes past its cap): part of the total cut. */
+  uncounted(n: number): void {
+    this.total += n;
+  }
   push(text: string): void {
     this.total += text.length;
     if (this.kept.length < this.limit) this.kept += text.slice(0, this.limit - this.kept.length);

@@ -1,11 +1,12 @@
 /**
  * An exec child must not outlive the worker that started it, nor run twice (issue 9). Three parts:
  *
- * 1. A guard between the worker and the command: a tiny Node program (GUARD_SOURCE, run with `node -e`) that starts
- *    the command in its own process group and holds a pipe from the worker. When the worker dies, however (SIGKILL,
- *    OOM), the kernel closes the pipe; the guard sees end-of-file and kills the command's group (SIGTERM, SIGKILL after
- *    the grace), as PR_SET_PDEATHSIG would, but for the whole group. The guard also enforces the attempt's deadline by
- *    itself, so a command never runs past it even with no worker left to stop it.
+ * 1. A guard between the worker and the command: the worker's launcher (LAUNCHER_SOURCE, a small Node program run
+ *    with `node -e`, one per worker process) starts every command in its own process group and holds a pipe from the
+ *    worker. When the worker dies, however (SIGKILL, OOM), the kernel closes the pipe; the launcher sees end-of-file
+ *    and kills every command's group (SIGTERM, SIGKILL after the grace), as PR_SET_PDEATHSIG would, but for whole
+ *    groups. It also enforces each attempt's deadline by itself, so a command never runs past it even with no worker
+ *    left to stop it.
  * 2. What is running is recorded in the run's checkpoint (host and boot, pid, process group, the process's start
  *    time, its deadline): a takeover fences it before acting again (fencePrevious): on the same host it stops the
  *    group and waits until it is gone; on another host it waits until the previous attempt's deadline has passed.
@@ -14,7 +15,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** After SIGTERM, a process group has this long to exit before SIGKILL. */
@@ -100,142 +100,261 @@ export async function fencePrevious(p: RunningProcess, signal?: AbortSignal): Pr
 }
 
 /**
- * The guard. Line 1 on stdin: {argv, cwd, env, timeoutMs, graceMs}; later lines: "term". Status lines on fd 3:
- * {pid, start} once the command runs (or {error}), then {exit, signal, timedOut}. stdout and stderr are the command's.
+ * The launcher: one small Node program per worker process (LAUNCHER_SOURCE, run with `node -e`, its environment
+ * empty) that starts every exec command for it, so that a process start (a fork, which blocks the caller's event loop
+ * for milliseconds, more as its memory grows) never blocks the loop that renews leases and answers webhooks, and
+ * forks a small process instead of a large one. It is the guard of every command it starts:
+ *
+ * - each command leads its own process group; a stop is SIGTERM to the group, SIGKILL after the grace;
+ * - each command's deadline is enforced by the launcher itself (it needs no worker for that);
+ * - when the worker dies, however (SIGKILL, OOM), the kernel closes the launcher's stdin: it stops every command's
+ *   group (SIGTERM, SIGKILL after the grace) and exits, as PR_SET_PDEATHSIG would, but for whole groups;
+ * - output is passed on up to a cap per command (CAP_BYTES), past which it is only counted.
+ *
+ * Worker → launcher, stdin, JSON lines: {op:'start', i, argv, cwd, env, timeoutMs, graceMs, cap} and {op:'term', i}.
+ * Launcher → worker, stdout, JSON lines, in order per command: {i, o, e} output (base64; e: 1 for stderr), then
+ * {i, pid, start} once the command runs (or {i, error}), then {i, exit, signal, timedOut, dropped} once it ended and
+ * its output was read (or the pipes stayed open past STDIO_GRACE_MS after its end: a daemon it started holds them).
  */
-export const GUARD_SOURCE = `
+export const LAUNCHER_SOURCE = `
 const { spawn } = require('child_process');
 const fs = require('fs');
-const say = (o) => { try { fs.writeSync(3, JSON.stringify(o) + '\\n'); } catch {} };
-let spec, child, input = '', terminating = false, timedOut = false, killTimer;
-const alive = () => child && child.exitCode === null && child.signalCode === null;
-const group = (sig) => { if (!child || !child.pid) return; try { process.kill(-child.pid, sig); } catch { try { child.kill(sig); } catch {} } };
-function terminate() {
-  if (terminating) return;
-  terminating = true;
-  group('SIGTERM');
-  killTimer = setTimeout(() => group('SIGKILL'), spec ? spec.graceMs : 2000);
+const STDIO_GRACE_MS = 500;
+const send = (o) => { process.stdout.write(JSON.stringify(o) + '\\n'); };
+const running = new Map();
+let input = '', closing = false;
+function group(c, sig) { if (!c.child.pid) return; try { process.kill(-c.child.pid, sig); } catch { try { c.child.kill(sig); } catch {} } }
+function terminate(c) {
+  if (c.terminating) return;
+  c.terminating = true;
+  group(c, 'SIGTERM');
+  c.killTimer = setTimeout(() => group(c, 'SIGKILL'), c.graceMs);
 }
-function start() {
+function done(c) {
+  if (c.reported) return;
+  c.reported = true;
+  clearTimeout(c.grace);
+  running.delete(c.i);
+  send({ i: c.i, exit: c.code, signal: c.signal, timedOut: c.timedOut, dropped: c.dropped });
+  if (closing && running.size === 0) process.exit(0);
+}
+function start(m) {
+  const c = { i: m.i, graceMs: m.graceMs, cap: m.cap, sent: 0, dropped: 0, open: 2, terminating: false, timedOut: false };
   try {
-    child = spawn(spec.argv[0], spec.argv.slice(1), { cwd: spec.cwd, env: spec.env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  } catch (e) { say({ error: e.code || String(e.message) }); process.exit(0); }
-  child.once('error', (e) => { say({ error: e.code || String(e.message) }); process.exit(0); });
-  child.once('spawn', () => {
-    let start = 0;
-    try { const s = fs.readFileSync('/proc/' + child.pid + '/stat', 'utf8'); start = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]); } catch {}
-    say({ pid: child.pid, start });
+    c.child = spawn(m.argv[0], m.argv.slice(1), { cwd: m.cwd, env: m.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  } catch (e) { send({ i: m.i, error: e.code || String(e.message) }); return; }
+  running.set(m.i, c);
+  c.child.on('error', (e) => {
+    if (c.child.pid !== undefined || c.reported) return;
+    clearTimeout(c.deadline); running.delete(c.i); c.reported = true;
+    send({ i: c.i, error: e.code || String(e.message) });
+    if (closing && running.size === 0) process.exit(0);
   });
-  if (spec.timeoutMs > 0) setTimeout(() => { timedOut = true; terminate(); }, spec.timeoutMs).unref();
-  child.once('exit', (code, signal) => {
+  c.child.once('spawn', () => {
+    let st = 0;
+    try { const s = fs.readFileSync('/proc/' + c.child.pid + '/stat', 'utf8'); st = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]); } catch {}
+    send({ i: c.i, pid: c.child.pid, start: st });
+  });
+  [c.child.stdout, c.child.stderr].forEach((stream, e) => {
+    stream.on('data', (d) => {
+      const room = c.cap - c.sent;
+      if (room <= 0) { c.dropped += d.length; return; }
+      const part = d.length > room ? d.subarray(0, room) : d;
+      c.sent += part.length;
+      c.dropped += d.length - part.length;
+      send({ i: c.i, o: part.toString('base64'), e });
+    });
+    stream.on('error', () => {});
+    stream.once('close', () => { if (--c.open === 0 && c.exited) done(c); });
+  });
+  if (m.timeoutMs > 0) c.deadline = setTimeout(() => { c.timedOut = true; terminate(c); }, m.timeoutMs);
+  c.child.once('exit', (code, signal) => {
+    clearTimeout(c.deadline);
     // Stopped on purpose: what is left of its group goes too, now.
-    if (terminating) { clearTimeout(killTimer); group('SIGKILL'); }
-    say({ exit: code, signal, timedOut });
-    process.exit(0);
+    if (c.terminating) { clearTimeout(c.killTimer); group(c, 'SIGKILL'); }
+    c.code = code; c.signal = signal; c.exited = true;
+    if (c.open === 0) return done(c);
+    c.grace = setTimeout(() => { c.child.stdout.destroy(); c.child.stderr.destroy(); done(c); }, STDIO_GRACE_MS);
   });
+}
+function closeAll() {
+  closing = true;
+  if (running.size === 0) process.exit(0);
+  for (const c of running.values()) if (!c.exited) terminate(c);
 }
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => {
   input += d;
-  for (let i = input.indexOf('\\n'); i >= 0; i = input.indexOf('\\n')) {
-    const line = input.slice(0, i);
-    input = input.slice(i + 1);
-    if (spec === undefined) { spec = JSON.parse(line); start(); }
-    else if (line === 'term') terminate();
+  for (let n = input.indexOf('\\n'); n >= 0; n = input.indexOf('\\n')) {
+    const m = JSON.parse(input.slice(0, n));
+    input = input.slice(n + 1);
+    if (m.op === 'start') start(m);
+    else if (m.op === 'term') { const c = running.get(m.i); if (c && !c.exited) terminate(c); }
   }
 });
-// The worker is gone (the kernel closed its end): the command must not outlive it.
-process.stdin.on('end', () => { if (child === undefined) process.exit(0); if (alive()) terminate(); });
-process.on('SIGTERM', () => terminate());
+// The worker is gone (the kernel closed its end), or done with us: no command may outlive it.
+process.stdin.on('end', closeAll);
+process.stdout.on('error', () => {});
+process.on('SIGTERM', closeAll);
 process.on('SIGINT', () => {});
 `;
+
+/** Output passed on per command, in bytes; the rest is only counted (what is kept of it is OUTPUT_LIMIT characters). */
+export const CAP_BYTES = 64 * 1024;
 
 export interface GuardedSpec {
   argv: string[];
   cwd?: string;
   env: NodeJS.ProcessEnv;
-  /** Hard limit of the attempt, enforced by the guard (0: none). */
+  /** Hard limit of the attempt, enforced by the launcher (0: none). */
   timeoutMs: number;
 }
 
-export type GuardStatus =
-  { pid: number; start: number } | { error: string } | { exit: number | null; signal: NodeJS.Signals | null; timedOut: boolean };
+export interface GuardedExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** Output bytes past CAP_BYTES, counted and not passed on. */
+  dropped: number;
+}
 
 export interface GuardedChild {
-  readonly guard: ChildProcess;
-  readonly stdout: Readable;
-  readonly stderr: Readable;
+  /** The launcher's pid (the process that stops the command if the worker dies). */
+  readonly guardPid: number | undefined;
+  /** Each chunk of output as it arrives, in order (1: stderr); only chunks after the call. */
+  onOutput(listener: (chunk: Buffer, stream: 0 | 1) => void): void;
   /** The command runs (its pid and start time), or could not be started (the error code). */
   readonly started: Promise<{ pid: number; start: number } | { error: string }>;
-  /** The command ended (or the guard died: then code null and no signal). */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; timedOut: boolean }>;
-  /** SIGTERM to the command's group, SIGKILL after the grace: done by the guard. */
+  /** The command ended and its output was read (or the launcher died: then code null and no signal). */
+  readonly exited: Promise<GuardedExit>;
+  /** SIGTERM to the command's group, SIGKILL after the grace: done by the launcher. */
   terminate(): void;
 }
 
+type LauncherMessage =
+  | { i: number; o: string; e: 0 | 1 }
+  | { i: number; pid: number; start: number }
+  | { i: number; error: string }
+  | { i: number; exit: number | null; signal: NodeJS.Signals | null; timedOut: boolean; dropped: number };
+
+interface Pending {
+  output?: (chunk: Buffer, stream: 0 | 1) => void;
+  started(v: { pid: number; start: number } | { error: string }): void;
+  exited(v: GuardedExit): void;
+}
+
+class Launcher {
+  readonly proc: ChildProcess;
+  readonly pending = new Map<number, Pending>();
+  private next = 1;
+  private buffered = '';
+  gone = false;
+
+  constructor() {
+    // Named by its last argument (ps, the bench's memory table). Its own environment is empty (a NODE_OPTIONS meant
+    // for a command must not change it) and it is in its own process group, so a signal to the worker's group
+    // (Ctrl-C) reaches it only through the closed pipe.
+    this.proc = spawn(process.execPath, ['-e', LAUNCHER_SOURCE, 'remediator-launcher'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+      env: {},
+    });
+    this.proc.stdin!.on('error', () => {});
+    this.proc.stdout!.setEncoding('utf8');
+    this.proc.stdout!.on('data', (d: string) => this.read(d));
+    this.hold(false);
+    this.proc.once('exit', () => {
+      this.gone = true;
+      if (launcher === this) launcher = undefined;
+      // The launcher itself killed (OOM, a kill -9): its commands may run on; the checkpoints' fences cover them.
+      for (const p of this.pending.values()) {
+        p.started({ error: 'the process launcher ended before the command started' });
+        p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });
+      }
+      this.pending.clear();
+    });
+  }
+
+  /** Keeps this process alive only while a command runs: an idle launcher holds nothing open. */
+  private hold(on: boolean): void {
+    for (const h of [this.proc, this.proc.stdin, this.proc.stdout] as ({ ref(): void; unref(): void } | null)[])
+      if (on) h?.ref();
+      else h?.unref();
+  }
+
+  private read(d: string): void {
+    this.buffered += d;
+    for (let n = this.buffered.indexOf('\n'); n >= 0; n = this.buffered.indexOf('\n')) {
+      const m = JSON.parse(this.buffered.slice(0, n)) as LauncherMessage;
+      this.buffered = this.buffered.slice(n + 1);
+      const p = this.pending.get(m.i);
+      if (p === undefined) continue;
+      if ('o' in m) p.output?.(Buffer.from(m.o, 'base64'), m.e);
+      else if ('pid' in m) p.started(m);
+      else if ('error' in m) {
+        this.pending.delete(m.i);
+        p.started(m);
+        p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });
+      } else {
+        this.pending.delete(m.i);
+        p.exited({ code: m.exit, signal: m.signal, timedOut: m.timedOut, dropped: m.dropped });
+      }
+    }
+    if (this.pending.size === 0) this.hold(false);
+  }
+
+  send(message: object): void {
+    if (!this.gone) this.proc.stdin!.write(`${JSON.stringify(message)}\n`);
+  }
+
+  start(spec: GuardedSpec): GuardedChild {
+    const i = this.next++;
+    let resolveStarted!: Pending['started'];
+    let resolveExited!: Pending['exited'];
+    const started = new Promise<{ pid: number; start: number } | { error: string }>((r) => (resolveStarted = r));
+    const exited = new Promise<GuardedExit>((r) => (resolveExited = r));
+    const pending: Pending = { started: resolveStarted, exited: resolveExited };
+    this.pending.set(i, pending);
+    this.hold(true);
+    this.send({ op: 'start', i, ...spec, graceMs: KILL_GRACE_MS, cap: CAP_BYTES });
+    const child: GuardedChild = {
+      guardPid: this.proc.pid,
+      onOutput: (listener) => void (pending.output = listener),
+      started,
+      exited,
+      terminate: () => {
+        if (this.pending.has(i)) this.send({ op: 'term', i });
+      },
+    };
+    live.add(child);
+    void exited.then(() => live.delete(child));
+    return child;
+  }
+}
+
+let launcher: Launcher | undefined;
 const live = new Set<GuardedChild>();
 
-/** Starts a command under a guard (see above). */
+/** Starts the launcher now (a worker does at start), so the first command does not wait for it. */
+export function startLauncher(): void {
+  launcher ??= new Launcher();
+}
+
+/** Starts a command through the launcher (see above); a new launcher if there is none (or it died). */
 export function spawnGuarded(spec: GuardedSpec): GuardedChild {
-  // The guard's own environment is empty (a NODE_OPTIONS meant for the command must not change the guard); it is in
-  // its own process group, so a signal to the worker's group (Ctrl-C) reaches it only through the closed pipe.
-  const guard = spawn(process.execPath, ['-e', GUARD_SOURCE], {
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-    detached: true,
-    env: {},
-  });
-  guard.stdin.on('error', () => {});
-  guard.stdin.write(`${JSON.stringify({ ...spec, graceMs: KILL_GRACE_MS })}\n`);
-  let resolveStarted!: (v: { pid: number; start: number } | { error: string }) => void;
-  let resolveExited!: (v: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean }) => void;
-  const started = new Promise<{ pid: number; start: number } | { error: string }>((r) => (resolveStarted = r));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; timedOut: boolean }>(
-    (r) => (resolveExited = r),
-  );
-  let buffered = '';
-  const status = guard.stdio[3] as Readable;
-  status.setEncoding('utf8');
-  status.on('data', (d: string) => {
-    buffered += d;
-    for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
-      const line = JSON.parse(buffered.slice(0, i)) as GuardStatus;
-      buffered = buffered.slice(i + 1);
-      if ('pid' in line || 'error' in line) resolveStarted(line);
-      if ('error' in line) resolveExited({ code: null, signal: null, timedOut: false });
-      if ('exit' in line) resolveExited({ code: line.exit, signal: line.signal, timedOut: line.timedOut });
-    }
-  });
-  const child: GuardedChild = {
-    guard,
-    stdout: guard.stdout,
-    stderr: guard.stderr,
-    started,
-    exited,
-    terminate: () => {
-      if (guard.exitCode === null && guard.signalCode === null) guard.stdin.write('term\n');
-    },
-  };
-  live.add(child);
-  guard.once('exit', () => {
-    live.delete(child);
-    // The guard itself killed (OOM, a kill -9): the command may run on; the checkpoint's fence covers it.
-    resolveStarted({ error: 'the process guard ended before the command started' });
-    resolveExited({ code: null, signal: null, timedOut: false });
-  });
-  return child;
+  launcher ??= new Launcher();
+  return launcher.start(spec);
 }
 
 /**
  * Shutdown: every command still running is terminated (SIGTERM, SIGKILL after the grace) and waited for, so the
- * process exits only once its children are gone. Bounded: the grace plus a second.
+ * process exits only once its children are gone; then the launcher is let go. Bounded: the grace plus a second.
  */
 export async function stopChildren(): Promise<void> {
   const children = [...live];
   for (const c of children) c.terminate();
-  await Promise.race([
-    Promise.all(
-      children.map((c) => new Promise<void>((r) => (c.guard.exitCode !== null ? r() : c.guard.once('exit', () => r())))),
-    ),
-    sleep(KILL_GRACE_MS + 1000),
-  ]);
+  await Promise.race([Promise.all(children.map((c) => c.exited)), sleep(KILL_GRACE_MS + 1000)]);
+  const l = launcher;
+  launcher = undefined;
+  if (l !== undefined && !l.gone) l.proc.stdin!.end(); // it exits once it has nothing left to stop
 }
