@@ -68,9 +68,9 @@ export interface Check<Spec> {
   readonly key?: string;
   /** The kind's keys (timing keys excluded: the rule schema adds them to every kind). */
   readonly spec: CheckSpecSchema<Spec>;
-  /** One line for run records and `plan`: "supervisor_up{…} == 1". */
+  /** One line for run records and `plan`: "supervisor_ipc_up{…} == 1". */
   describe(spec: Spec): string;
-  /** The runbook's wording for `remediator docs` ("supervisor_up returns no series"); describe() when absent. */
+  /** The runbook's wording for `remediator docs` ("supervisor_ipc_up returns no series"); describe() when absent. */
   explain?(spec: Spec): string;
   /** Fills templates with the right sink (the PromQL query: promql). Throws TemplateError; the check then fails. */
   render(spec: Spec, render: Render): Spec;

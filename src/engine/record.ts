@@ -20,7 +20,7 @@ export const FINAL_STATES: ReadonlySet<RunState> = new Set([
 export const MEASURED_STATES: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'escalated']);
 
 export interface CheckRecord {
-  /** What was checked, in words ("supervisor_up{…} == 1 within 30s"). */
+  /** What was checked, in words ("supervisor_ipc_up{…} == 1 within 30s"). */
   description: string;
   holds: boolean;
   unknown: boolean;

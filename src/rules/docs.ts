@@ -69,7 +69,7 @@ function expectedText(step: Step): string {
   return step.expect !== undefined ? describeCheck(step.expect) : '';
 }
 
-/** A check in the runbook's words: `supervisor_up == 1 within 10s`, `step restart-relay status failed`. */
+/** A check in the runbook's words: `supervisor_ipc_up == 1 within 10s`, `step restart-relay status failed`. */
 export function describeCheck(c: AnyCheckUse): string {
   const { afterMs, withinMs, forMs } = c.timing;
   const parts = [c.check.explain?.(c.spec) ?? c.check.describe(c.spec)];

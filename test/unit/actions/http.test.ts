@@ -19,7 +19,7 @@ const seen: Seen[] = [];
 const arrivals: ((s: Seen) => void)[] = [];
 
 const routes: Record<string, (res: ServerResponse, req: Seen) => void> = {
-  '/children/a/remove': (res) => json(res, 200, { result: 'Accepted' }),
+  '/jobs/a/cancel': (res) => json(res, 200, { result: 'Accepted' }),
   '/rejected': (res) => json(res, 409, { result: 'Rejected', reason: 'child is running' }),
   '/text': (res) => text(res, 200, 'plain words\n'),
   '/looks-json': (res) => text(res, 200, '{"a":1}'),
@@ -86,12 +86,12 @@ describeActionContract(http, {
 describe('actions/http', () => {
   it('POSTs a JSON body with headers; a 2xx JSON answer succeeds with the parsed body', async () => {
     const result = await http.run(
-      spec({ url: `${base}/children/a/remove`, headers: { 'X-Request-Id': 'r1' }, body: { reason: 'restart', n: 1 } }),
+      spec({ url: `${base}/jobs/a/cancel`, headers: { 'X-Request-Id': 'r1' }, body: { reason: 'restart', n: 1 } }),
       actionContext(),
     );
     expect(result).toMatchObject({ status: 'succeeded', httpStatus: 200, body: { result: 'Accepted' } });
     expect(result.output).toBe('HTTP 200 OK\n{"result":"Accepted"}');
-    expect(seen[0]).toMatchObject({ method: 'POST', path: '/children/a/remove', body: '{"reason":"restart","n":1}' });
+    expect(seen[0]).toMatchObject({ method: 'POST', path: '/jobs/a/cancel', body: '{"reason":"restart","n":1}' });
     expect(seen[0]!.headers['content-type']).toBe('application/json');
     expect(seen[0]!.headers['x-request-id']).toBe('r1');
   });
@@ -119,7 +119,7 @@ describe('actions/http', () => {
     await expect(http.run(spec({ url: `${base}/rejected`, okStatus: [200, 409] }), actionContext())).resolves.toMatchObject({
       status: 'succeeded',
     });
-    await expect(http.run(spec({ url: `${base}/children/a/remove`, okStatus: [202] }), actionContext())).resolves.toMatchObject({
+    await expect(http.run(spec({ url: `${base}/jobs/a/cancel`, okStatus: [202] }), actionContext())).resolves.toMatchObject({
       status: 'failed',
     });
   });

@@ -3,15 +3,15 @@ import { promqlSyntaxErrors } from '../../../src/checks/promql-syntax.js';
 
 describe('checks/promql-syntax', () => {
   it.each([
-    'supervisor_up',
-    'supervisor_dashboard_link_connected{instance="{{ labels.instance }}"} == 1',
-    'sum by (child) (rate(supervisor_child_restarts_total{instance="{{ labels.instance }}"}[5m])) > 0',
-    'supervisor_health_status{status="ready", instance=~"{{ labels.instance }}|{{ vars.fallback }}"}',
-    "supervisor_up{job='supervisor'}",
-    'rate(supervisor_control_loop_iterations_total[{{ vars.window }}])',
-    'supervisor_children{state="running"} == supervisor_children_target',
+    'supervisor_ipc_up',
+    'supervisor_ipc_up{instance="{{ labels.instance }}"} == 1',
+    'sum by (child_id) (delta(supervisor_child_restart_limit_used{instance="{{ labels.instance }}"}[5m])) > 0',
+    'supervisor_child_operation{operation="active", instance=~"{{ labels.instance }}|{{ vars.fallback }}"}',
+    "supervisor_ipc_up{job='supervisor'}",
+    'min_over_time(supervisor_ipc_state_ok[{{ vars.window }}])',
+    'count(supervisor_child_attempt_active == 1) == supervisor_children_declared',
     'up{instance="a\\"b\\\\c\\n"}',
-    'absent(supervisor_up) # a comment with {{ labels.instance }} in it',
+    'absent(supervisor_ipc_up) # a comment with {{ labels.instance }} in it',
   ])('accepts %s', (query) => {
     expect(promqlSyntaxErrors(query)).toEqual([]);
   });

@@ -54,7 +54,7 @@ async function closedPort(): Promise<number> {
 
 describe('prometheus/client', () => {
   it('POSTs the query form-encoded to /api/v1/query', async () => {
-    const q = 'supervisor_up{instance="a b&c=d"}';
+    const q = 'supervisor_ipc_up{instance="a b&c=d"}';
     prom.script(q, vector([{ instance: 'a b&c=d' }, '1']));
     await client.query(q);
     expect(prom.requests).toHaveLength(1);

@@ -29,7 +29,7 @@ const EXPECTED: Record<string, string[]> = {
     '4: stpes: unknown key "stpes"',
   ],
   'invalid-promql.yaml': [
-    '8: steps[0].when.promql: syntax error at char 80: unexpected end of query',
+    '8: steps[0].when.promql: syntax error at char 84: unexpected end of query',
     `12: steps[0].expect.promql: {{ labels.instance }} must be inside a double-quoted string literal ("…"), the only place an alert's value is escaped for`,
   ],
   'invalid-step-reference.yaml': [
@@ -63,7 +63,7 @@ target: "{{ labels.instance }}"
 ${extra}
 steps:
   - name: look
-    expect: { promql: supervisor_up, op: "==", value: 1 }
+    expect: { promql: supervisor_ipc_up, op: "==", value: 1 }
 `;
 
 describe('rules/load', () => {
@@ -156,9 +156,9 @@ describe('rules/load', () => {
     ${'two kinds'}           | ${MINIMAL('a').replace('    expect', '    action: { wait: { duration: 1s }, exec: { command: [ls] } }\n    expect')} | ${[`x.yaml:8: steps[0].action: exactly one action kind must be set (one of ${KINDS}), got exec, wait`]}
     ${'bad var value'}       | ${MINIMAL('a', 'vars: { a: [1] }')}                                                                                  | ${['x.yaml:5: vars.a: expected string or number or boolean, got a list']}
     ${'bad escalation'}      | ${MINIMAL('a', 'escalation: [{ when: nope, to: [pager], message: m }]')}                                             | ${['x.yaml:5: escalation[0].when: expected a list or one of "failed", "unknown", "budget-exhausted", "timeout", "paused", "succeeded", got string "nope"', `x.yaml:5: escalation[0].to[0]: expected one of ${TARGETS}, got "pager"`]}
-    ${'undeclared var'}      | ${MINIMAL('a').replace('supervisor_up', `'up{job="{{ vars.job }}"}'`)}                                               | ${['x.yaml:8: steps[0].expect.promql: {{ vars.job }}: no var "job" is declared under vars']}
+    ${'undeclared var'}      | ${MINIMAL('a').replace('supervisor_ipc_up', `'up{job="{{ vars.job }}"}'`)}                                           | ${['x.yaml:8: steps[0].expect.promql: {{ vars.job }}: no var "job" is declared under vars']}
     ${'template in vars'}    | ${MINIMAL('a', 'vars: { a: "{{ labels.x }}" }')}                                                                     | ${['x.yaml:5: vars.a: vars are not templated: {{ … }} would stay as written']}
-    ${'step check'}          | ${MINIMAL('a').replace('{ promql: supervisor_up, op: "==", value: 1 }', '{ status: passed, exitCode: 0 }')}          | ${[]}
+    ${'step check'}          | ${MINIMAL('a').replace('{ promql: supervisor_ipc_up, op: "==", value: 1 }', '{ status: passed, exitCode: 0 }')}      | ${[]}
     ${'problems and schema'} | ${MINIMAL('a').replace('alertname=A', 'alertname=~"("').replace('value: 1', 'value: one')}                           | ${['x.yaml:3: match[0]: invalid regular expression: missing closing ): `(` in matcher \'alertname=~"("\'', 'x.yaml:8: steps[0].expect.value: expected number or one of "+Inf", "-Inf", "NaN", got string "one"']}
   `('$name', ({ text, lines }: { text: string; lines: string[] }) => {
     expect(parseRuleFile('x.yaml', text, {}).problems.map(formatProblem)).toEqual(lines);
