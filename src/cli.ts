@@ -12,6 +12,7 @@ import { formatDuration } from './duration.js';
 import { createLogger } from './log.js';
 import { describeRedis } from './redis-settings.js';
 import { renderRunbook } from './rules/docs.js';
+import { renderStepTable, renderWhatRuns } from './rules/what-runs.js';
 import { ruleFileJsonSchema } from './rules/json-schema.js';
 import { formatProblem, loadRules } from './rules/load.js';
 import { matchProcedures } from './rules/match.js';
@@ -266,9 +267,20 @@ function program(result: { exit?: number }): Command {
     });
   root
     .command('docs')
-    .description('print the loaded procedures as a Markdown runbook')
-    .action((_o, cmd: Command) => {
-      process.stdout.write(renderRunbook(loadOrExit(dir(cmd))));
+    .description('print the loaded procedures as a Markdown runbook, with what really runs for each step')
+    .addOption(
+      new Option(
+        '--format <format>',
+        "runbook: per procedure, its runbook table, then what runs; markdown-table: one table of every step (the README's)",
+      )
+        .choices(['runbook', 'markdown-table'])
+        .default('runbook'),
+    )
+    .action((o: { format: string }, cmd: Command) => {
+      const procedures = loadOrExit(dir(cmd));
+      process.stdout.write(
+        o.format === 'markdown-table' ? renderStepTable(procedures) : renderRunbook(procedures, renderWhatRuns),
+      );
       result.exit = 0;
     });
   root

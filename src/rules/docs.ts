@@ -8,8 +8,9 @@ import { parseTemplate, type VarValue } from '../template.js';
 import type { AnyCheckUse } from './model.js';
 import type { Escalation, Procedure, Step } from './schema.js';
 
-export function renderRunbook(procedures: readonly Procedure[]): string {
-  return `${procedures.map(renderProcedure).join('\n\n')}\n`;
+/** `after`: more about each procedure, below its runbook table (`remediator docs` adds what really runs). */
+export function renderRunbook(procedures: readonly Procedure[], after?: (p: Procedure) => string): string {
+  return `${procedures.map((p) => (after ? `${renderProcedure(p)}\n\n${after(p)}` : renderProcedure(p))).join('\n\n')}\n`;
 }
 
 export function renderProcedure(p: Procedure): string {

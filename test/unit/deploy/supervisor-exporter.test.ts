@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadExporterConfig } from '../../../src/config.js';
+import { loadConfig, loadExporterConfig } from '../../../src/config.js';
 import { kustomize, repoPath, validateObject, type KubeObject } from './k8s-objects.js';
 
 type Probe = { httpGet?: { path: string; port: string | number } };
@@ -242,5 +242,32 @@ describe('deploy/systemd', () => {
     expect(text).toMatch(/^ExecStart=\S*rust-supervisor-relay --config /m);
     expect(text).toMatch(/^Restart=always$/m);
     expect(text).toMatch(/^KillSignal=SIGINT$/m);
+  });
+
+  it('remediator-worker.service verifies cleanly and runs `remediator worker` with its env file', () => {
+    const unit = join(dir, 'remediator-worker.service');
+    copyFileSync(repoPath('deploy/systemd/remediator-worker.service'), unit);
+    const r = verify(unit);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const text = readFileSync(unit, 'utf8');
+    expect(text).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/remediator\/dist\/cli\.js worker$/m);
+    expect(text).toMatch(/^EnvironmentFile=\/etc\/remediator\/worker\.env$/m);
+  });
+
+  it('worker.env.example is a valid configuration for a host-local worker, and routes.example.yaml a valid table', () => {
+    const env = Object.fromEntries(
+      readFileSync(repoPath('deploy/systemd/worker.env.example'), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const files: Record<string, string> = {
+      '/etc/remediator/routes.yaml': readFileSync(repoPath('deploy/routes.example.yaml'), 'utf8'),
+    };
+    const config = loadConfig({ ...env, ROUTES_FILE: '/etc/remediator/routes.yaml' }, (p) => files[p]!);
+    expect(config.WORKER_ROUTES).toEqual(['payments-host-1']);
+    expect(config.routes.routes).toEqual(['default', 'payments-host-1', 'payments-host-2']);
+    expect(JSON.parse(env.REMEDIATOR_VAR_RESTART_COMMAND!)).toEqual(['systemctl', 'restart', 'payments-worker']);
   });
 });
