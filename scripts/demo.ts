@@ -2,7 +2,8 @@
  * `npm run demo`: the four P1 procedures healing hands-off, live.
  *
  * Starts Redis (only when none answers on 127.0.0.1:6379: then redis-server on a free port), the supervisor
- * simulator, Prometheus + Alertmanager (Debian's packages; the fast copy of rules/prometheus/supervisor.rules.yaml)
+ * simulator (sim/: a rust-tokio-supervisor host and its relay under service-manager stand-ins), `remediator
+ * exporter`, Prometheus + Alertmanager (Debian's packages; the fast copy of rules/prometheus/supervisor.rules.yaml)
  * and remediator (dist/cli.js with the shipped rules/P1-00*.yaml, only their vars set for the simulator). Then it
  * injects each fault in turn and prints a timeline per procedure: fault → alert (Prometheus, then Alertmanager)
  * → run → each step with its observed values → verified, with the time to recovery next to the runbook's
@@ -20,7 +21,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
 import { assertStackBinaries, INSTALL_HINT } from '../test/helpers/stack.js';
 import { waitFor } from '../test/helpers/wait.js';
-import { startP1Env, type P1Env, type ProcedureId } from '../test/e2e/p1-harness-legacy.js';
+import { startP1Env, type P1Env, type ProcedureId } from '../test/e2e/p1-harness.js';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -130,40 +131,36 @@ interface Scenario {
   matches?(run: RunRecord): boolean;
 }
 
-const post = async (url: string) => {
-  const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`POST ${url}: HTTP ${res.status}`);
-};
-
+// Faults go through the simulator's admin channel (sim/README.md) or are done to the processes themselves.
 const SCENARIOS: Scenario[] = [
   {
     procedure: 'P1-001',
     title: 'Supervisor Process Crash',
     alertname: 'SupervisorDown',
-    fault: 'the supervisor panics (POST /faults/panic): core dump written, process exits 101',
-    inject: (env) => post(`${env.sup.adminUrl}/faults/panic?message=demo`),
+    fault: "the supervisor panics (fault panic): Rust's panic message, exit 101, no core",
+    inject: (env) => env.fault('panic', { message: 'demo' }),
   },
   {
     procedure: 'P1-002',
     title: 'Child Task Crash Loop',
     alertname: 'ChildCrashLoop',
-    fault: 'child-2 crash-loops (POST /faults/children/child-2/crash-loop)',
-    inject: (env) => post(`${env.sup.adminUrl}/faults/children/child-2/crash-loop?reason=demo`),
-    matches: (run) => run.alert.labels.child === 'child-2',
+    fault: 'ledger_sync panics after every start (fault crash-loop) until its restart limit is used up',
+    inject: (env) => env.fault('crash-loop', { child: 'ledger_sync', panic_after_ms: 200 }),
+    matches: (run) => run.alert.labels.child_id === 'ledger_sync',
   },
   {
     procedure: 'P1-003',
     title: 'Dashboard IPC Disconnected',
     alertname: 'DashboardIPCDisconnected',
-    fault: 'the dashboard IPC link drops, the relay stays alive but wedged (POST /faults/ipc/drop)',
-    inject: (env) => post(`${env.sup.adminUrl}/faults/ipc/drop`),
+    fault: 'the relay is killed (SIGTERM); nothing restarts it',
+    inject: async (env) => void env.killRelay('SIGTERM'),
   },
   {
     procedure: 'P1-004',
     title: 'Runtime Starvation',
     alertname: 'RuntimeStarvation',
-    fault: 'child-3 blocks forever and stalls the control loop (POST /faults/children/child-3/block-forever)',
-    inject: (env) => post(`${env.sup.adminUrl}/faults/children/child-3/block-forever`),
+    fault: 'report_export (non-critical) hogs the runtime (fault hog): state misses its 2 s, hello answers',
+    inject: (env) => env.fault('hog', { child: 'report_export', ms: 2500 }),
   },
 ];
 
@@ -224,7 +221,8 @@ async function playScenario(
       const firing = alerts.find((a) => a.labels.alertname === sc.alertname && a.state === 'firing');
       if (firing !== undefined) {
         promAlert = true;
-        const which = firing.labels.child !== undefined ? `child=${firing.labels.child}` : `instance=${firing.labels.instance}`;
+        const which =
+          firing.labels.child_id !== undefined ? `child_id=${firing.labels.child_id}` : `instance=${firing.labels.instance}`;
         const since = ((Date.parse(firing.activeAt) - t0) / 1000).toFixed(1);
         say(`${at()}  alert     ${sc.alertname} firing in Prometheus (${which}; condition true since +${since}s, then \`for\`)`);
       }
@@ -329,16 +327,16 @@ async function main(): Promise<number> {
     // `for: 3s`: a restarted supervisor shows a disconnected link for a moment while its relay boots; that
     // must not page P1-003 (production waits 30s).
     fastRules: { for: '3s' },
-    supervisor: { children: 3 },
-    vars: (sup, names) => ({
-      supervisor_process: names.processName,
-      relay_process: names.relayName,
-      log_command: JSON.stringify(['tail', '-n', '50', sup.journal]),
-      core_dump_dir: sup.dumpDir,
-      restart_command: JSON.stringify(sup.restartCommand),
-      socket_path: sup.socket,
-      control_url: sup.adminUrl,
-    }),
+    supervisor: {
+      config: {
+        policy: { child_restart_limit: 6 },
+        children: [
+          { name: 'payment_loop' },
+          { name: 'ledger_sync', criticality: 'optional' },
+          { name: 'report_export', criticality: 'optional' },
+        ],
+      },
+    },
     log: verbose ? (line) => say(dim(`  ${line}`)) : undefined,
   });
   cleanups.push({
@@ -346,7 +344,7 @@ async function main(): Promise<number> {
     fn: () => env.stop(),
   });
   say(
-    `${dim('supervisor')}   ${env.names.processName} (relay ${env.names.relayName}), metrics ${env.sup.metricsUrl}, admin ${env.sup.adminUrl}\n` +
+    `${dim('supervisor')}   ${env.d.processName}, IPC ${env.d.ipcPath}, exporter ${env.exporterUrl}\n` +
       `${dim('prometheus')}   ${env.stack.prometheusUrl}   ${dim('alertmanager')} ${env.stack.alertmanagerUrl}\n` +
       `${dim('remediator')}   ${env.remediator.url} (rules/P1-001…P1-004 as shipped; vars from REMEDIATOR_VAR_*)`,
   );
