@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCommand } from '../../helpers/processes.js';
-import { assertStackBinaries, BINARIES, fastRuleCopy } from '../../helpers/stack.js';
+import { runCommand } from '../helpers/processes.js';
+import { assertStackBinaries, BINARIES, fastRuleCopy } from '../helpers/stack.js';
 
 const RULES = 'rules/prometheus/supervisor.rules.yaml';
 const RULE_TESTS = 'rules/prometheus/supervisor.rules.test.yaml';
