@@ -38,7 +38,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -145,6 +145,7 @@ export function squatSocket(path: string): SocketSquatter {
   let server: NetServer | null = null;
   let closed = false;
   const state = { connections: 0 };
+  const open = new Set<Socket>();
   const tryTake = () => {
     if (closed) return;
     // Held, but the file is gone (a supervisor's exit unlinks its ipc.path): let go and take it again.
@@ -155,6 +156,8 @@ export function squatSocket(path: string): SocketSquatter {
     if (server !== null || existsSync(path)) return;
     const s = createNetServer((c) => {
       state.connections++;
+      open.add(c);
+      c.on('close', () => open.delete(c));
       c.on('error', () => {});
       c.end();
     });
@@ -175,6 +178,8 @@ export function squatSocket(path: string): SocketSquatter {
       clearInterval(timer);
       const s = server;
       server = null;
+      // close() waits for every connection: a client that keeps its end open must not hold the test.
+      for (const c of open) c.destroy();
       if (s !== null) await new Promise<void>((r) => s.close(() => r()));
       try {
         unlinkSync(path);
