@@ -67,9 +67,12 @@ async function stop(): Promise<void> {
   while (alive(pid)) await sleep(20);
 }
 
-function inode(path: string | undefined): number | undefined {
+/** The file's identity: its inode and change time (a deleted and re-created socket may get the same inode number back). */
+function inode(path: string | undefined): string | undefined {
   try {
-    return path === undefined ? undefined : statSync(path).ino;
+    if (path === undefined) return undefined;
+    const st = statSync(path, { bigint: true });
+    return `${st.ino}:${st.ctimeNs}`;
   } catch {
     return undefined;
   }
