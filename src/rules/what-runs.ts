@@ -7,7 +7,7 @@
 import { createRender, parseTemplate, TemplateError, type Render, type VarValue } from '../template.js';
 import { describeCheck, stepNumbers } from './docs.js';
 import { procedureMatchers } from './match.js';
-import type { Procedure, Step } from './schema.js';
+import { verifies, type Procedure, type Step } from './schema.js';
 
 /** Example values for the labels the shipped rules read; any other label gets `example-<name>`. */
 const EXAMPLE_VALUES: Readonly<Record<string, string>> = {
@@ -56,7 +56,11 @@ export function stepRuns(p: Procedure, labels: Record<string, string> = exampleL
     name: step.name,
     runbook: text(step.description ?? ''),
     runs: runsText(step, render),
-    verifies: step.expect !== undefined ? safe(() => describeCheck(step.expect!.render(render))) : '',
+    verifies:
+      step.expect === undefined
+        ? ''
+        : // A diagnosis (`verifies: false`) checks that the look worked; it confirms no fix (engine/run.ts).
+          `${verifies(step) ? '' : 'diagnosis only: '}${safe(() => describeCheck(step.expect!.render(render)))}`,
     deviation: step.deviation !== undefined ? text(step.deviation) : '',
   }));
 }
