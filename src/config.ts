@@ -80,7 +80,8 @@ export const Config = z.object({
     .default(5 * 1024 * 1024),
   /** More alerts than this in one webhook payload is a 400 naming `alerts` (bounded work per request). */
   WEBHOOK_MAX_ALERTS: z.coerce.number().int().min(1).max(10_000).default(1000),
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
+  // Runs mostly wait (Prometheus within/for, a command, a lease): many at once cost little CPU per worker.
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   DRY_RUN: Flag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How often expectations re-query Prometheus while waiting (`within`, `for`). */

@@ -171,7 +171,10 @@ export async function startService(
       routes: config.WORKER_ROUTES,
       admission: {
         // Every save of a run record goes through its procedure's env redactor: `{{ env.X }}` values never stored.
-        store: redactingRunStore(new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated), rules.byId),
+        store: redactingRunStore(
+          new RecordStore(workerRedis, keys, config.RUN_RETENTION, checkpointReplicated, false),
+          rules.byId,
+        ),
         leases: locks,
         budgets: locks,
         automation: new AutomationControl(workerRedis, keys, startPause),

@@ -88,14 +88,29 @@ export async function runProcedure(
   }
   record.state = 'running';
   record.startedAt ??= new Date().toISOString();
-  const estimate = procedureEstimate(procedure);
-  record.sla = { ...(estimate !== undefined ? { estimateMs: estimate } : {}), slaMs: procedure.sla ?? DEFAULT_SLA_MS };
-  await deps.save(record);
-
   // The procedure's deadline counts from the run's first start, across takeovers.
   const deadline = procedure.timeout !== undefined ? Date.parse(record.startedAt) + procedure.timeout : undefined;
   const timeout = deadline !== undefined ? AbortSignal.timeout(Math.max(0, deadline - Date.now())) : undefined;
   const runSignal = timeout ? AbortSignal.any([signal, timeout]) : signal;
+  const estimate = procedureEstimate(procedure);
+  record.sla = { ...(estimate !== undefined ? { estimateMs: estimate } : {}), slaMs: procedure.sla ?? DEFAULT_SLA_MS };
+  // A save may wait for the next one when nothing outside this process happens in between (no query, no action, no
+  // escalation): a crash there leaves the same record to resume from, and the run makes one Redis write less.
+  let deferred = false;
+  const save = async () => {
+    deferred = false;
+    await deps.save(record);
+  };
+  const first = procedure.steps[resumeAt];
+  // A fresh run whose first step acts at once: its 'action' checkpoint (saved before the action) records 'running' too.
+  const actsAtOnce =
+    record.checkpoint === undefined &&
+    first?.when === undefined &&
+    first?.action !== undefined &&
+    record.resolvedAt === undefined &&
+    timeout === undefined;
+  if (actsAtOnce) deferred = true;
+  else await save();
 
   let stop: { state: RunState; when?: EscalationWhen; reason: string } | undefined;
   // The step index before which the run learned that the alert resolved: what was verified before it counts.
@@ -122,7 +137,7 @@ export async function runProcedure(
         endedAt: new Date().toISOString(),
       });
       deps.metrics.steps.inc({ procedure: procedure.id, step: step.name, status: 'skipped' });
-      await deps.save(record);
+      await save();
       continue;
     }
     const outcome = await runStep(
@@ -141,12 +156,12 @@ export async function runProcedure(
         track: async (running) => {
           if (record.checkpoint === undefined) return;
           record.checkpoint.running = running;
-          await deps.save(record);
+          await save();
         },
         ...(deps.mayAct ? { mayAct: () => deps.mayAct!() } : {}),
         checkpoint: async (phase, attempt) => {
           record.checkpoint = { index: i, phase, attempt, at: new Date().toISOString() };
-          await deps.save(record);
+          await save();
         },
       },
       stepRecord,
@@ -171,7 +186,9 @@ export async function runProcedure(
       deps.metrics.verifications.inc({ procedure: procedure.id, result });
     }
     stepLog.info({ status: outcome.status, reason: outcome.reason, durationMs: outcome.durationMs }, 'step finished');
-    await deps.save(record);
+    // After the last step the outcome's save follows (preceded by this one only if an escalation goes out first).
+    if (i + 1 < procedure.steps.length) await save();
+    else deferred = true;
 
     if (stop === undefined && (outcome.status === 'failed' || outcome.status === 'unknown')) {
       const when: EscalationWhen = outcome.status === 'unknown' ? 'unknown' : 'failed';
@@ -230,19 +247,22 @@ export async function runProcedure(
       };
   }
 
+  const escalateFor: EscalationWhen | undefined = stop.when ?? (stop.state === 'succeeded' ? 'succeeded' : undefined);
+  // `paused` always goes to the escalator: it owns the one notice about the pause, whatever the procedure lists.
+  const escalates = escalateFor !== undefined && (escalateFor === 'paused' || escalationsFor(procedure, escalateFor).length > 0);
+  // The last step's record is saved before anything leaves this process (its state still 'running').
+  if (deferred && escalates) await save();
   record.state = stop.state;
   record.reason = stop.reason;
   record.endedAt = new Date().toISOString();
   finishSla(record);
   // Escalate before saving the outcome, so readers never see `failed` turn into `escalated` a moment later.
-  const escalateFor: EscalationWhen | undefined = stop.when ?? (stop.state === 'succeeded' ? 'succeeded' : undefined);
-  // `paused` always goes to the escalator: it owns the one notice about the pause, whatever the procedure lists.
-  if (escalateFor !== undefined && (escalateFor === 'paused' || escalationsFor(procedure, escalateFor).length > 0)) {
+  if (escalateFor !== undefined && escalates) {
     await deps.escalate(record, procedure, escalateFor);
     const acted = escalateFor !== 'succeeded' && escalateFor !== 'paused';
     if (acted && record.escalations.some((e) => e.status === 'sent')) record.state = 'escalated';
   }
-  await deps.save(record);
+  await save();
   const durationS = (Date.parse(record.endedAt) - Date.parse(record.startedAt)) / 1000;
   deps.metrics.runs.inc({ procedure: procedure.id, outcome: record.state });
   deps.metrics.runDuration.observe({ procedure: procedure.id, outcome: record.state }, durationS);

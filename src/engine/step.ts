@@ -285,7 +285,8 @@ async function runAttempt(
     record.result = each ? await runEach(ctx, use, specs, attempt) : await runAction(ctx, use, specs[0], attempt);
     state.result = record.result;
   }
-  await ctx.checkpoint('verify', attempt);
+  // With nothing to verify, the step's end is saved next (or the outcome's): this checkpoint would add nothing.
+  if (ctx.step.expect !== undefined) await ctx.checkpoint('verify', attempt);
   const result = record.result;
   const permanent = result?.status === 'failed' && (result.retryable === false || result.detail?.error === 'permanent');
   const expect = ctx.step.expect;

@@ -1,5 +1,6 @@
 import type { RedisClient } from './connection.js';
 import { canonicalTarget, type RedisKeys } from './keys.js';
+import { script, type Script } from './scripts.js';
 
 /** An operator action that belongs to no single run (pause, resume), kept in a capped list. */
 export interface AuditEntry {
@@ -50,11 +51,15 @@ export const START_PAUSE_REASON = 'PAUSED=true at start';
  * While paused, no automatic action runs: runs are recorded with the plan of what would have run.
  */
 export class AutomationControl {
+  private readonly noteTargetScript: Script;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly startPause?: StartPause,
-  ) {}
+  ) {
+    this.noteTargetScript = script(redis, 'remediatorNoteTarget', NOTE_TARGET_1);
+  }
 
   async state(): Promise<PauseState> {
     if (this.startPause?.held === true)
@@ -108,8 +113,7 @@ export class AutomationControl {
 
   /** Records a firing target and returns how many distinct targets fired within the window. */
   async noteTarget(target: string, windowMs: number): Promise<number> {
-    return (await this.redis.eval(
-      NOTE_TARGET_1,
+    return (await this.noteTargetScript(
       1,
       this.keys.stormTargets,
       canonicalTarget(target), // spellings of one target count once

@@ -1,5 +1,6 @@
 import type { RedisClient } from './connection.js';
 import type { RedisKeys } from './keys.js';
+import { script, type Script } from './scripts.js';
 
 /**
  * Per-target coordination owned by the RUN (job id), not the process: a run resumed on another worker
@@ -33,26 +34,33 @@ return 0
 `;
 
 export class TargetLocks {
+  private readonly acquireScript: Script;
+  private readonly releaseScript: Script;
+  private readonly budgetScript: Script;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     readonly leaseTtlMs: number,
-  ) {}
+  ) {
+    this.acquireScript = script(redis, 'remediatorAcquireLease', ACQUIRE_LEASE_1);
+    this.releaseScript = script(redis, 'remediatorReleaseLease', RELEASE_LEASE_1);
+    this.budgetScript = script(redis, 'remediatorTakeBudget', TAKE_BUDGET_1);
+  }
 
   /** Undefined when this run holds the target now; otherwise the run id that holds it. */
   async acquire(target: string, runId: string): Promise<string | undefined> {
-    const owner = (await this.redis.eval(ACQUIRE_LEASE_1, 1, this.keys.lease(target), runId, String(this.leaseTtlMs))) as string;
+    const owner = (await this.acquireScript(1, this.keys.lease(target), runId, String(this.leaseTtlMs))) as string;
     return owner === '' ? undefined : owner;
   }
 
   async release(target: string, runId: string): Promise<void> {
-    await this.redis.eval(RELEASE_LEASE_1, 1, this.keys.lease(target), runId);
+    await this.releaseScript(1, this.keys.lease(target), runId);
   }
 
   /** Counts this run against the procedure's budget for the target; false when the budget is spent. */
   async takeBudget(procedure: string, target: string, runId: string, runs: number, perMs: number): Promise<boolean> {
-    const ok = await this.redis.eval(
-      TAKE_BUDGET_1,
+    const ok = await this.budgetScript(
       1,
       this.keys.budget(procedure, target),
       runId,

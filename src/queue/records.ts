@@ -152,6 +152,11 @@ export class RecordStore {
      * lease, the budget), so a failover right after cannot make a new worker act again from an older state.
      */
     private readonly replicated?: () => Promise<void>,
+    /**
+     * Whether get() puts the shared trigger data back (one more round trip). A worker's store does not: the engine
+     * never reads it, and a record saved with its reference keeps it.
+     */
+    private readonly expandShared = true,
   ) {
     this.writeRun = script(redis, 'remediatorWriteRun', WRITE_RUN_5);
     this.markResolvedScript = script(redis, 'remediatorMarkResolved', MARK_RESOLVED_2);
@@ -284,7 +289,7 @@ export class RecordStore {
     if (cancel) record.cancelRequested = JSON.parse(cancel) as RunRecord['cancelRequested'];
     if (audit) record.audit = JSON.parse(audit) as OperatorAction[];
     if (reruns) record.reruns = JSON.parse(reruns) as string[];
-    await this.expandTriggers([record]);
+    if (this.expandShared) await this.expandTriggers([record]);
     return record;
   }
 
