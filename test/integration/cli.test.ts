@@ -67,12 +67,12 @@ describe('cli (the built binary, as a real process)', () => {
         fingerprint: 'd643a3465bce26c5',
       }),
     );
-    const r = cli(['plan', alert], { REMEDIATOR_VAR_RELAY_PROCESS: 'relay-test' });
+    const r = cli(['plan', alert], { REMEDIATOR_VAR_RELAY_PROCESS_PATTERN: 'relay-test' });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/→ P1-003: Dashboard IPC Disconnected {2}target=10\.0\.0\.7:9100/);
     expect(r.stdout).toMatch(/3\. restart-relay/);
-    expect(r.stdout).toMatch(/action: SIGTERM → process "relay-test"/);
-    expect(r.stdout).toMatch(/supervisor_dashboard_link_connected\{instance="10\.0\.0\.7:9100"\} == 1 within 10s/);
+    expect(r.stdout).toMatch(/action: pgrep -f relay-test/);
+    expect(r.stdout).toMatch(/supervisor_relay_process_up\{instance="10\.0\.0\.7:9100"\} == 1 .* within 1m/);
     expect(r.stdout).toMatch(/when: +step restart-relay/);
 
     writeFileSync(
