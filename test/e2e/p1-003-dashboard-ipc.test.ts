@@ -208,3 +208,53 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
     expect(all.map((r) => r.state).sort()).toEqual(['escalated', 'escalated', 'succeeded']);
   }, 420_000);
 });
+
+describe('e2e P1-003, step 4: the socket file is deleted under a running supervisor; only its restart reopens the IPC', () => {
+  let env: P1Env;
+
+  beforeAll(async () => {
+    env = await startP1Env({
+      procedure: 'P1-003',
+      tag: '1003b',
+      supervisor: { config: { children: [{ name: 'payment_loop' }] }, heartbeatSeconds: 2 },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  it('socket file deleted (a tmp cleaner): the relay restart does not help, the supervisor restart heals; one run', async () => {
+    const before = env.supervisorPid();
+    const faultAt = Date.now();
+    unlinkSync(env.d.ipcPath);
+    const first = await env.waitRun('a P1-003 run', (r) => Date.parse(r.alert.startsAt) >= faultAt - 1000, 60_000);
+    const run = await env.waitState(first.id, ['succeeded'], 300_000);
+    note(timingLine('P1-003', 'verified recovery', faultAt, run) + ' [socket file deleted: supervisor restart]');
+
+    expect(
+      run.steps.map((s) => [s.name, s.status]),
+      stepSummary(run),
+    ).toEqual([
+      ['check-socket', 'failed'],
+      ['check-relay', 'passed'],
+      ['restart-relay', 'failed'],
+      ['restart-supervisor', 'passed'],
+    ]);
+    expect(step(run, 'check-socket').result?.output).toMatch(/No such file or directory/);
+    expect(step(run, 'restart-supervisor').result).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    expect(run.reason).toMatch(/^verified by step restart-supervisor/);
+    expect(env.supervisorPid()).not.toBe(before);
+    await env.waitHealthy(90_000);
+    const runs = (await env.runs()).filter((r) => Date.parse(r.alert.startsAt) >= faultAt - 1000);
+    expect(runs).toHaveLength(1);
+    recordTimeline({
+      procedure: 'P1-003',
+      path: 'heal-socket-deleted-supervisor-restart',
+      fault: 'ipc.path deleted under a running supervisor',
+      faultAt,
+      run,
+      runsForFault: runs.length,
+    });
+  }, 420_000);
+});
