@@ -361,15 +361,15 @@ steps:
     const api = createServer((req, res) => {
       hits.push(`${req.method} ${req.url}`);
       const body =
-        req.url === '/state'
+        req.url === '/jobs'
           ? {
-              children: [
-                { id: 'ok-1', state: 'Running' },
-                { id: 'blk/../2', state: 'BlockForever' },
-                { id: 'ign-3', state: 'IgnoreCancel' },
+              jobs: [
+                { id: 'ok-1', state: 'running' },
+                { id: 'blk/../2', state: 'stuck' },
+                { id: 'ign-3', state: 'hung' },
               ],
             }
-          : { result: 'Accepted' };
+          : { result: 'paused' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
@@ -381,16 +381,16 @@ match: ['alertname="A"']
 target: x
 vars: { api: "${url}" }
 steps:
-  - name: state
-    action: { http: { method: GET, url: "{{ vars.api }}/state" } }
-  - name: quarantine
-    forEach: { step: state, path: children, where: { state: [BlockForever, IgnoreCancel] } }
-    action: { http: { method: POST, url: "{{ vars.api }}/children/{{ item.id }}/quarantine" } }
-    expect: { json: { path: "1.result", value: Accepted } }
+  - name: list
+    action: { http: { method: GET, url: "{{ vars.api }}/jobs" } }
+  - name: pause
+    forEach: { step: list, path: jobs, where: { state: [stuck, hung] } }
+    action: { http: { method: POST, url: "{{ vars.api }}/jobs/{{ item.id }}/pause" } }
+    expect: { json: { path: "1.result", value: paused } }
 `);
     const r = await runProcedure(p, record(), deps(), new AbortController().signal);
     api.close();
-    expect(hits).toEqual(['GET /state', 'POST /children/blk%2F..%2F2/quarantine', 'POST /children/ign-3/quarantine']);
+    expect(hits).toEqual(['GET /jobs', 'POST /jobs/blk%2F..%2F2/pause', 'POST /jobs/ign-3/pause']);
     expect(r.steps[1]!.status).toBe('passed');
     expect(r.steps[1]!.result?.detail).toEqual({ items: 2 });
     expect(r.state).toBe('succeeded');
