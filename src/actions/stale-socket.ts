@@ -1,6 +1,6 @@
 import { lstat, unlink } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { z } from 'zod';
+import { probeSocketListener } from '../supervisor/ipc-client.js';
 import { isOperatorTemplate } from '../template.js';
 import type { Action, ActionResult } from './types.js';
 
@@ -15,8 +15,6 @@ export const StaleSocketSpec = z.strictObject({
     .refine(isOperatorTemplate, 'the socket path comes from vars or env only (operator values), never from an alert'),
 });
 export type StaleSocketSpec = z.infer<typeof StaleSocketSpec>;
-
-type Probe = 'refused' | 'live' | 'gone';
 
 /**
  * Removes a STALE socket file at the supervisor's `ipc.path`, the way rust-tokio-supervisor's own
@@ -57,7 +55,7 @@ export const staleSocket: Action<StaleSocketSpec> = {
     }
     if (kind !== 'socket')
       return result('failed', `IPC path ${path} is a ${kind}, not a socket: left alone`, kind.replace(/ /g, '_'));
-    const probe = await probeSocket(path, ctx.signal);
+    const probe = await probeSocketListener(path, ctx.signal, PROBE_TIMEOUT_MS);
     if (probe === 'gone') return result('succeeded', `no file at ${path}: nothing stale`, 'absent');
     if (probe === 'live') return result('failed', `IPC path is served by a live process: ${path} left alone`, 'live');
     ctx.signal.throwIfAborted();
@@ -70,26 +68,3 @@ export const staleSocket: Action<StaleSocketSpec> = {
     return result('succeeded', `removed stale socket ${path} (connection refused: no process serves it)`, 'removed');
   },
 };
-
-/** Connect and close at once: refused (stale), accepted or no answer in time (live), or the file went away. */
-function probeSocket(path: string, signal: AbortSignal): Promise<Probe> {
-  return new Promise((resolve, reject) => {
-    const conn = connect(path);
-    const done = (p: Probe | Error) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      conn.destroy();
-      if (p instanceof Error) reject(p);
-      else resolve(p);
-    };
-    const onAbort = () => done(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    const timer = setTimeout(() => done('live'), PROBE_TIMEOUT_MS);
-    signal.addEventListener('abort', onAbort, { once: true });
-    conn.once('connect', () => done('live'));
-    conn.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') done('refused');
-      else if (err.code === 'ENOENT') done('gone');
-      else done(err);
-    });
-  });
-}

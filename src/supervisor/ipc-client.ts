@@ -190,3 +190,34 @@ function readEnvelope(text: string, requestId: string, path: string, method: str
   if (!response.ok && response.error === undefined) throw invalidResponseError(path, method, 'ok: false without error');
   return response;
 }
+
+/** What a bare connect to a Unix socket says about its listener. */
+export type SocketProbe = 'refused' | 'live' | 'gone';
+
+/**
+ * Connect and close at once, sending nothing: refused (a stale socket file nobody listens on), accepted or no
+ * answer within `timeoutMs` (live: a full backlog is a live process too), or the file went away. For the
+ * supervisor's OWN IPC socket only (it serves until EOF); never the relay's registration socket, where a
+ * connection without a registration ends the relay's registration loop.
+ */
+export function probeSocketListener(path: string, signal: AbortSignal, timeoutMs: number): Promise<SocketProbe> {
+  return new Promise((resolve, reject) => {
+    const conn = createConnection(path);
+    const done = (p: SocketProbe | Error) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      conn.destroy();
+      if (p instanceof Error) reject(p);
+      else resolve(p);
+    };
+    const onAbort = () => done(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    const timer = setTimeout(() => done('live'), timeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    conn.once('connect', () => done('live'));
+    conn.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED') done('refused');
+      else if (err.code === 'ENOENT') done('gone');
+      else done(err);
+    });
+  });
+}

@@ -30,7 +30,8 @@ match: ['alertname="RegexProbe"', 'pool=~"(a+)+b"']
 target: "{{ labels.instance }}"
 steps:
   - name: note
-    action: { wait: { duration: 10ms } }
+    action: { exec: { command: [${JSON.stringify(process.execPath)}, "-e", "0"], timeout: 30s } }
+    expect: { exitCode: 0 }
 `,
     });
     cleanup.add(() => cleanupPrefix(prefix));

@@ -40,6 +40,7 @@ target: "{{ labels.instance }}"
 steps:
   - name: hold
     action: { exec: { command: [${j(process.execPath)}, "-e", ${j(HOLD)}], env: { MARK: ${j(mark)} }, timeout: 30s } }
+    expect: { exitCode: 0 }
 `,
     });
     env = baseEnv(

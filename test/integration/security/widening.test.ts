@@ -99,6 +99,7 @@ vars: { sink: ${j(sink.url)} }
 steps:
   - name: act
     action: { http: { method: POST, url: "{{ vars.sink }}/act/budget" } }
+    expect: { httpStatus: 200 }
 `,
     });
     cleanup.add(() => cleanupPrefix(prefix));
