@@ -397,6 +397,12 @@ async function main(argv: string[]): Promise<number | undefined> {
   return result.exit;
 }
 
+// `remediator runs list | head`: the reader closed the pipe; stop quietly, as other Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code !== undefined) process.exitCode = code;
