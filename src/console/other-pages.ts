@@ -118,9 +118,13 @@ export interface QueueJob {
   createdAt?: number;
   attemptsMade: number;
   delayUntil?: number;
+  /** The route whose queue holds it (ROUTES_FILE); absent or `default` without routing. */
+  route?: string;
 }
 
 export function queuePage(counts: Record<string, number>, jobs: QueueJob[], _ctx: PageContext): Html {
+  // A route column only where routing is in use: a route nobody serves shows as its jobs waiting there.
+  const routed = jobs.some((j) => j.route !== undefined && j.route !== 'default');
   return html`<h1>Queue</h1>
     <div class="counts">
       ${Object.entries(counts).map(([state, n]) => html`<div class="count" data-state="${state}"><b>${n}</b>${state}</div>`)}
@@ -136,6 +140,7 @@ export function queuePage(counts: Record<string, number>, jobs: QueueJob[], _ctx
           <th>State</th>
           <th>Procedure</th>
           <th>Target</th>
+          ${routed ? html`<th>Route</th>` : ''}
           <th>Created</th>
           <th>Attempts</th>
           <th>Next look</th>
@@ -149,6 +154,7 @@ export function queuePage(counts: Record<string, number>, jobs: QueueJob[], _ctx
               <td>${j.state}</td>
               <td>${j.procedure ?? ''}</td>
               <td class="mono">${j.target ?? ''}</td>
+              ${routed ? html`<td class="mono">${j.route ?? 'default'}</td>` : ''}
               <td>${j.createdAt ? new Date(j.createdAt).toISOString().replace('T', ' ').slice(0, 19) : ''}</td>
               <td>${j.attemptsMade}</td>
               <td>${j.delayUntil ? new Date(j.delayUntil).toISOString().slice(11, 19) : ''}</td>
@@ -157,7 +163,7 @@ export function queuePage(counts: Record<string, number>, jobs: QueueJob[], _ctx
         ${
           jobs.length === 0
             ? html`<tr>
-                <td colspan="7" class="muted">No jobs.</td>
+                <td colspan="${routed ? 8 : 7}" class="muted">No jobs.</td>
               </tr>`
             : ''
         }
