@@ -8,9 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/helpers/ports.js';
-import { runCommand, spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
-import { waitFor } from '../test/helpers/wait.js';
+import { freePort } from '../scripts/lib/ports.js';
+import { runCommand, spawnProcess, type ManagedProcess } from '../scripts/lib/processes.js';
+import { waitFor } from '../scripts/lib/wait.js';
 import { REDIS_SERVER } from '../test/helpers/redis-servers.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));

@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/helpers/ports.js';
-import { spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
-import { waitFor } from '../test/helpers/wait.js';
+import { freePort } from '../scripts/lib/ports.js';
+import { spawnProcess, type ManagedProcess } from '../scripts/lib/processes.js';
+import { waitFor } from '../scripts/lib/wait.js';
 import { BENCH_TOKEN } from './load.js';
 import { memory, processTree, type Memory } from './machine.js';
 

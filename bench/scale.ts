@@ -16,9 +16,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPrimaryWithReplica, startRedisCluster } from '../test/helpers/redis-servers.js';
-import { startRemediator, type RemediatorProcess } from '../test/helpers/remediator.js';
+import { startRemediator, type RemediatorProcess } from '../scripts/lib/remediator.js';
 import { startSink, type Sink } from '../test/helpers/sink.js';
-import { waitFor } from '../test/helpers/wait.js';
+import { waitFor } from '../scripts/lib/wait.js';
 
 const TOKEN = 'bench-token-0123456789';
 const BURST = Number(process.env.BENCH_SCALE_INCIDENTS ?? 600);
