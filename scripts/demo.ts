@@ -1,27 +1,29 @@
 /**
- * `npm run demo`: the four P1 procedures healing hands-off, live.
+ * `npm run demo`: the four P1 procedures healing hands-off, live, on the simulator (sim/).
  *
- * Starts Redis (only when none answers on 127.0.0.1:6379: then redis-server on a free port), the supervisor
- * simulator (sim/: a rust-tokio-supervisor host and its relay under service-manager stand-ins), `remediator
- * exporter`, Prometheus + Alertmanager (Debian's packages; the fast copy of rules/prometheus/supervisor.rules.yaml)
- * and remediator (dist/cli.js with the shipped rules/P1-00*.yaml, only their vars set for the simulator). Then it
- * injects each fault in turn and prints a timeline per procedure: fault → alert (Prometheus, then Alertmanager)
- * → run → each step with its observed values → verified, with the time to recovery next to the runbook's
- * estimate. Everything it started is stopped on the way out, also on Ctrl-C.
+ * Starts Redis (only when none answers on 127.0.0.1:6379: then redis-server on a free port) and the stack the P1
+ * end-to-end tests run on (scripts/lib/p1-stack.ts): the simulated supervisor host and relay under their
+ * service-manager stand-ins, a real `remediator exporter` process, Prometheus + Alertmanager (Debian's packages;
+ * the fast copy of rules/prometheus/supervisor.rules.yaml) and remediator (dist/cli.js with the shipped
+ * rules/P1-00*.yaml, only their vars set for this deployment). Then it injects each fault in turn through the
+ * simulator's admin channel and prints a timeline per procedure: fault → alert (Prometheus, then Alertmanager)
+ * → run → each step with what it did and saw → verified, with the time to recovery next to the runbook's
+ * estimate. Everything it started is stopped on the way out, also on Ctrl-C. Nothing here comes from test/.
  *
  *   npm run demo                 # builds first (the remediator runs from dist/)
  *   DEMO_VERBOSE=1 npm run demo  # also where each component listens
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { RunRecord, StepRecord } from '../src/engine/record.js';
 import { formatEstimate } from '../src/rules/docs.js';
-import { freePort } from '../test/helpers/ports.js';
-import { spawnProcess, type ManagedProcess } from '../test/helpers/processes.js';
-import { assertStackBinaries, INSTALL_HINT } from '../test/helpers/stack.js';
-import { waitFor } from '../test/helpers/wait.js';
-import { startP1Env, type P1Env, type ProcedureId } from '../test/e2e/p1-harness.js';
+import { startP1Stack, type P1Env, type ProcedureId } from './lib/p1-stack.js';
+import { freePort } from './lib/ports.js';
+import { spawnProcess, type ManagedProcess } from './lib/processes.js';
+import { assertStackBinaries, INSTALL_HINT } from './lib/stack.js';
+import { waitFor } from './lib/wait.js';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -137,14 +139,14 @@ const SCENARIOS: Scenario[] = [
     procedure: 'P1-001',
     title: 'Supervisor Process Crash',
     alertname: 'SupervisorDown',
-    fault: "the supervisor panics (fault panic): Rust's panic message, exit 101, no core",
-    inject: (env) => env.fault('panic', { message: 'demo' }),
+    fault: "the supervisor panics in main (fault panic): Rust's panic message, socket removed, exit 101, no core",
+    inject: (env) => env.fault('panic', { message: 'demo: invariant violated' }),
   },
   {
     procedure: 'P1-002',
     title: 'Child Task Crash Loop',
     alertname: 'ChildCrashLoop',
-    fault: 'ledger_sync panics after every start (fault crash-loop) until its restart limit is used up',
+    fault: 'ledger_sync panics 200 ms after each start (fault crash-loop) until its restart limit is used up',
     inject: (env) => env.fault('crash-loop', { child: 'ledger_sync', panic_after_ms: 200 }),
     matches: (run) => run.alert.labels.child_id === 'ledger_sync',
   },
@@ -166,8 +168,14 @@ const SCENARIOS: Scenario[] = [
 
 function observedText(s: StepRecord): string {
   const oneLine = (v: unknown) => String(v).replace(/\s+/g, ' ').trim();
+  const short = (v: unknown) => {
+    const t = typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : oneLine(v);
+    return t.length > 60 ? `${t.slice(0, 60)}…` : t;
+  };
+  // Three sources: an earlier step's result (step, field), the supervisor's IPC answer (method, field), Prometheus.
   const fromSteps = s.observed.filter((o) => 'step' in o.labels && 'field' in o.labels);
-  const fromProm = s.observed.filter((o) => !fromSteps.includes(o));
+  const fromIpc = s.observed.filter((o) => 'method' in o.labels && 'field' in o.labels);
+  const fromProm = s.observed.filter((o) => !fromSteps.includes(o) && !fromIpc.includes(o));
   const parts: string[] = [];
   if (fromProm.length > 0) {
     const obs = fromProm.slice(-3).map((o) => {
@@ -175,15 +183,15 @@ function observedText(s: StepRecord): string {
         .filter(([k]) => !['instance', 'job', '__name__'].includes(k))
         .map(([k, v]) => `${k}="${v}"`)
         .join(',');
-      const value = typeof o.value === 'number' && !Number.isInteger(o.value) ? o.value.toFixed(2) : oneLine(o.value);
-      return `${labels ? `{${labels}} ` : ''}${value} at ${o.at.slice(11, 23)}`;
+      return `${labels ? `{${labels}} ` : ''}${short(o.value)} at ${o.at.slice(11, 23)}`;
     });
     parts.push(`Prometheus: ${obs.join('; ')}`);
   }
-  for (const o of fromSteps.slice(-1)) {
-    const v = oneLine(o.value);
-    parts.push(`checked ${o.labels.field}: ${v.length > 60 ? `${v.slice(0, 60)}…` : v}`);
+  if (fromIpc.length > 0) {
+    const method = fromIpc[0]!.labels.method;
+    parts.push(`IPC ${method}: ${fromIpc.map((o) => `${o.labels.field} = ${short(o.value)}`).join('; ')}`);
   }
+  for (const o of fromSteps.slice(-1)) parts.push(`checked ${o.labels.field}: ${short(o.value)}`);
   return parts.join(' · ');
 }
 
@@ -273,7 +281,7 @@ async function playScenario(
         for (const d of details) say(`                   ${dim('·')} ${d.length > 150 ? `${d.slice(0, 150)}…` : d}`);
       }
       if (
-        ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'].includes(run.state) &&
+        ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped', 'resolved'].includes(run.state) &&
         run.steps.every((s) => printed.has(s.name))
       )
         break;
@@ -293,23 +301,28 @@ async function playScenario(
   return { procedure: sc.procedure, seconds, estimate, state: run.state };
 }
 
-/** Between scenarios: the supervisor up and connected, and no P1 alert firing any more. */
+/** Between scenarios: the supervisor and relay healthy, and no P1 alert pending or firing any more. */
 async function settle(env: P1Env): Promise<void> {
-  await env.waitHealthy(30_000);
-  await waitFor(
-    'the previous alert to resolve',
-    async () =>
-      (await env.query('ALERTS{alertname=~"SupervisorDown|ChildCrashLoop|DashboardIPCDisconnected|RuntimeStarvation"}')) ===
-      undefined
-        ? true
-        : undefined,
-    30_000,
-    250,
-  );
+  await env.waitHealthy(60_000);
+}
+
+/** Deletes the demo's keys (BullMQ's and remediator's share the `{prefix}` tag). */
+async function removeKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function main(): Promise<number> {
-  say(bold('remediator demo: four P1 faults, nobody at the keyboard'));
+  say(bold(`remediator demo: ${SCENARIOS.length} P1 faults on the simulator, nobody at the keyboard`));
   try {
     assertStackBinaries();
   } catch (err) {
@@ -318,12 +331,15 @@ async function main(): Promise<number> {
     return 1;
   }
   const redisUrl = await ensureRedis();
-  say(dim('starting the supervisor simulator, Prometheus, Alertmanager and remediator…'));
-  const env = await startP1Env({
+  say(dim('starting the simulated supervisor and relay, the exporter, Prometheus, Alertmanager and remediator…'));
+  const prefix = `demo-${randomUUID().slice(0, 8)}`;
+  const env = await startP1Stack({
     procedure: 'P1-001',
-    procedures: ['P1-001', 'P1-002', 'P1-003', 'P1-004'],
+    procedures: SCENARIOS.map((sc) => sc.procedure),
     tag: 'demo',
     redisUrl,
+    prefix,
+    onStop: () => removeKeys(redisUrl, prefix),
     // `for: 3s`: a restarted supervisor shows a disconnected link for a moment while its relay boots; that
     // must not page P1-003 (production waits 30s).
     fastRules: { for: '3s' },
@@ -340,13 +356,13 @@ async function main(): Promise<number> {
     log: verbose ? (line) => say(dim(`  ${line}`)) : undefined,
   });
   cleanups.push({
-    what: 'supervisor, Prometheus, Alertmanager, remediator, webhook sink, temp dirs, Redis keys',
+    what: 'supervisor, relay, exporter, Prometheus, Alertmanager, remediator, webhook sink, temp dirs, Redis keys',
     fn: () => env.stop(),
   });
   say(
-    `${dim('supervisor')}   ${env.d.processName}, IPC ${env.d.ipcPath}, exporter ${env.exporterUrl}\n` +
-      `${dim('prometheus')}   ${env.stack.prometheusUrl}   ${dim('alertmanager')} ${env.stack.alertmanagerUrl}\n` +
-      `${dim('remediator')}   ${env.remediator.url} (rules/P1-001…P1-004 as shipped; vars from REMEDIATOR_VAR_*)`,
+    `${dim('supervisor')}   ${env.d.processName} (pid ${env.supervisorPid()}), IPC ${env.d.ipcPath}, relay pid ${env.relayPid()}\n` +
+      `${dim('exporter')}     ${env.exporterUrl}   ${dim('prometheus')} ${env.stack.prometheusUrl}   ${dim('alertmanager')} ${env.stack.alertmanagerUrl}\n` +
+      `${dim('remediator')}   ${env.remediator.url} (rules/${SCENARIOS.map((sc) => sc.procedure).join(', ')} as shipped; vars from REMEDIATOR_VAR_*)`,
   );
 
   const results = [];
