@@ -6,6 +6,7 @@
  *
  * Each layer may import the layers below it, never one above. rules/ sits above the plugins because the rule
  * schema is built from their registries (a plugin's spec schema beside its code); the plugins never import rules/.
+ * Outside src/: scripts/ (the demo and the stack launchers it shares with the tests) never imports test/.
  */
 const layer = (...paths) => `^src/(${paths.join('|')})`;
 const TOP = layer('cli\\.ts', 'serve\\.ts', 'ipc-command\\.ts', 'client/', 'exporter/');
@@ -67,6 +68,12 @@ module.exports = {
     ),
     forbid('edge-stays-below-top', 'Receiver, console and queue never import the entry points.', EDGE, TOP),
     forbid('queue-not-receiver', 'The queue never imports the HTTP side.', layer('queue/'), layer('receiver/', 'console/')),
+    forbid(
+      'scripts-not-test',
+      'The demo and scripts/lib run without the test tree: tests import scripts/lib, never the other way.',
+      '^scripts/',
+      '^test/',
+    ),
     {
       name: 'engine-without-transport',
       comment: 'The engine never imports Express, BullMQ or ioredis: the queue maps them to it.',

@@ -135,10 +135,6 @@ export function spawnProcess(name: string, command: string, args: readonly strin
   };
 }
 
-// The one waitFor lives in wait.ts; re-exported here for the modules that still import it from this one
-// (test/sim/, which is being removed).
-export { waitFor } from './wait.js';
-
 export interface CommandResult {
   code: number;
   stdout: string;
