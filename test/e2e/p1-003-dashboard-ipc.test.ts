@@ -80,8 +80,10 @@ describe('e2e P1-003 Dashboard IPC Disconnected (real Prometheus + Alertmanager 
       ['restart-relay', 'passed'],
       ['restart-supervisor', 'skipped'],
     ]);
-    // 1: the supervisor's own socket is there (stat: type, mode, owner, path).
-    expect(step(run, 'check-socket').result?.output).toMatch(new RegExp(`^socket s\\S+ \\S+ ${env.d.ipcPath}`));
+    // 1: the supervisor's socket and the relay's registration socket are there (stat only: type, mode, owner, path).
+    expect(step(run, 'check-socket').result?.output).toMatch(
+      new RegExp(`^socket s\\S+ \\S+ ${env.d.ipcPath}\nsocket s\\S+ \\S+ ${env.d.relay.listenPath}\n`),
+    );
     // 2: pgrep -f on the relay's command line found nothing (pgrep -x relay could never match it).
     expect(step(run, 'check-relay').action?.spec).toMatchObject({ command: ['pgrep', '-f', env.d.relay.pattern] });
     expect(step(run, 'check-relay').result).toMatchObject({ exitCode: 1 });
