@@ -439,15 +439,15 @@ describe('actions/kubernetes', () => {
     describe('the shipped Kubernetes variants of P1-001 and P1-003', () => {
       const alert = { alertname: 'x', namespace: 'sup', pod: 'supervisor-7d9f-abcde' };
 
-      it('P1-003 restart-relay: execInPod sends SIGTERM to the relay by exact name, as argv, in the alerting pod', async () => {
-        const { rule, spec } = ruleStep('p1-003-dashboard-ipc.yaml', 'restart-relay');
+      it("P1-003 check-socket: execInPod runs `remediator ipc hello` in the alerting pod's exporter sidecar, as argv", async () => {
+        const { rule, spec } = ruleStep('p1-003-dashboard-ipc.yaml', 'check-socket');
         api.onExec({ status: exitStatus(0) });
         const rendered = kubernetes.render(spec, render(alert, rule.vars));
         const result = await kubernetes.run(rendered, ctx());
         expect(api.execs).toHaveLength(1);
         expect(api.execs[0]?.path).toBe('/api/v1/namespaces/sup/pods/supervisor-7d9f-abcde/exec');
-        expect(api.execs[0]?.query.getAll('command')).toEqual(['pkill', '-TERM', '-x', 'relay']);
-        expect(api.execs[0]?.query.get('container')).toBe(rule.vars.supervisor_container);
+        expect(api.execs[0]?.query.getAll('command')).toEqual(['node', 'dist/cli.js', 'ipc', 'hello', '--timeout', '2s']);
+        expect(api.execs[0]?.query.get('container')).toBe(rule.vars.exporter_container);
         expect(result).toMatchObject({ status: 'succeeded', exitCode: 0 });
       });
 
