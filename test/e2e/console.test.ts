@@ -16,6 +16,7 @@ import { freePort } from '../helpers/ports.js';
 import { webhookPayload } from '../helpers/payload.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
+import { startSink, type Sink } from '../helpers/sink.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -48,6 +49,9 @@ describe('e2e: the operator console in headless Chromium', () => {
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   let page: Page;
   let demoRunId = '';
+  let sink: Sink;
+  let release!: () => void;
+  const holding = new Promise<void>((r) => (release = r));
 
   const api = async <T>(path: string, init: RequestInit = {}) => {
     const res = await fetch(`${remediator.url}${path}`, {
@@ -61,6 +65,7 @@ describe('e2e: the operator console in headless Chromium', () => {
   beforeAll(async () => {
     await requireRedis();
     target = await startTarget();
+    sink = await startSink({ hold: (hit) => (hit.path.startsWith('/hold/') ? holding : undefined) });
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'remediator-console-'));
     const alertRules = join(dir, 'demo.rules.yaml');
@@ -105,9 +110,9 @@ match: ['alertname="SlowProbe"']
 target: "{{ labels.instance }}"
 steps:
   - name: hold
-    action: { wait: { duration: 4s } }
+    action: { http: { method: POST, url: "${sink.url}/hold/{{ labels.instance }}", timeout: 60s } }
   - name: after
-    action: { wait: { duration: 1s } }
+    action: { http: { method: POST, url: "${sink.url}/after/{{ labels.instance }}" } }
 `,
     );
     writeFileSync(
@@ -147,6 +152,8 @@ escalation:
   });
 
   afterAll(async () => {
+    release();
+    await sink?.close();
     await browser?.close();
     await remediator?.stop();
     await stack?.stop();
@@ -253,16 +260,20 @@ escalation:
     });
     expect(res.status).toBe(202);
     const runId = ((await res.json()) as { alerts: { runId: string }[] }).alerts[0]!.runId;
+    // Its first step is held in the sink until the cancel is recorded: no window for the clicks to hit in time.
+    await sink.waitForHit((h) => h.path === '/hold/slow-1', 30_000);
     await page.goto(`${remediator.url}/runs/${runId}`);
-    await waitFor('the slow run to be running', async () => ((await runState(runId)) === 'running' ? true : undefined), 15_000);
     await page.locator('form[action$="/cancel"] button').waitFor();
     await page.fill('form[action$="/cancel"] input[name=reason]', 'wrong target');
     await page.click('form[action$="/cancel"] button');
+    await waitFor('the cancel to be recorded', async () => (await api<RunRecord>(`/api/remediations/${runId}`)).cancelRequested);
+    release();
     await page.locator('h1 .badge.cancelled').waitFor({ timeout: 15_000 });
     const run = await api<RunRecord>(`/api/remediations/${runId}`);
     expect(run.state).toBe('cancelled');
     expect(run.reason).toMatch(/^cancelled by alice at .* after step hold: wrong target$/);
     expect(run.steps.map((s) => [s.name, s.status])).toEqual([['hold', 'passed']]);
+    expect(sink.hitsTo('/after/'), 'the step after the cancel never ran').toEqual([]);
     expect(run.audit).toEqual([expect.objectContaining({ action: 'cancel', by: 'alice', reason: 'wrong target' })]);
     // The hostile label value is shown as text, never as markup.
     expect(await page.locator('main').textContent()).toContain(HOSTILE);
