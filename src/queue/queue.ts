@@ -157,20 +157,29 @@ export class Producer {
       ),
     );
     if (!Array.isArray(runs) || runs.length !== items.length) throw new Error('redis: createRuns answered wrongly');
-    const pipeline = client.pipeline();
-    items.forEach((item, n) => {
+    const jobOf = (n: number) => {
       const route = runs[n]![1];
-      const { data, opts } = this.stored(item.job, route);
-      // Queued on the pipeline synchronously; its reply is read from exec() below.
-      void new Job(this.queueOf(route), 'remediate', data, { ...this.jobDefaults, ...opts }, opts.jobId)
-        .addJob(pipeline)
-        .catch(() => {});
-    });
-    const replies = await pipeline.exec();
-    if (replies === null || replies.length !== items.length) throw new Error('redis: the jobs pipeline was not run');
-    for (const [err, reply] of replies) {
-      if (err) throw err;
-      if (typeof reply === 'number' && reply < 0) throw new Error(`redis: adding a job failed (${reply})`);
+      const { data, opts } = this.stored(items[n]!.job, route);
+      return new Job(this.queueOf(route), 'remediate', data, { ...this.jobDefaults, ...opts }, opts.jobId);
+    };
+    // One job: no pipeline (ioredis copies every script defined on the connection, BullMQ's included, into each one).
+    if (items.length === 1)
+      await jobOf(0).addJob(client); // throws on BullMQ's error codes
+    else {
+      const pipeline = client.pipeline();
+      // Queued on the pipeline synchronously; the replies are read from exec() below.
+      items.forEach(
+        (_item, n) =>
+          void jobOf(n)
+            .addJob(pipeline)
+            .catch(() => {}),
+      );
+      const replies = await pipeline.exec();
+      if (replies === null || replies.length !== items.length) throw new Error('redis: the jobs pipeline was not run');
+      for (const [err, reply] of replies) {
+        if (err) throw err;
+        if (typeof reply === 'number' && reply < 0) throw new Error(`redis: adding a job failed (${reply})`);
+      }
     }
     return runs.map(([code]) => (code === 1 ? 'created' : code === 2 ? 'provisional' : 'duplicate'));
   }
