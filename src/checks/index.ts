@@ -1,5 +1,6 @@
 import { ipc } from './ipc.js';
 import { promql } from './promql.js';
+import { socket } from './socket.js';
 import { stepResult } from './step-result.js';
 import type { AnyCheck } from './types.js';
 
@@ -8,5 +9,5 @@ import type { AnyCheck } from './types.js';
  * `expect`/`when` shape from this list (rule validation, `remediator schema`, `docs` and `plan` follow).
  * Order matters only for the default kind (the one without a `key`), which must be unique.
  */
-export const checks: readonly AnyCheck[] = [promql, ipc, stepResult];
+export const checks: readonly AnyCheck[] = [promql, ipc, socket, stepResult];
 export const checkByKind: ReadonlyMap<string, AnyCheck> = new Map(checks.map((c) => [c.kind, c]));

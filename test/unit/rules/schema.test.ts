@@ -70,7 +70,7 @@ describe('rules/schema', () => {
       ${{ probe: { path: 'x' }, op: '==' }}                         | ${['op: "op" needs promql']}
       ${{ probe: { path: 'x' }, json: { path: 'a', value: 1 } }}    | ${['json: Invalid input: expected array, received object']}
       ${{ promql: 'up', op: '==', value: 1, within: '10sec' }}      | ${['within: expected a duration like 10s, 1m30s or 500ms']}
-      ${{ within: '10s' }}                                          | ${[": a check needs promql, ipc, probe, or a step check's step, status, exitCode, output, httpStatus, json"]}
+      ${{ within: '10s' }}                                          | ${[": a check needs promql, ipc, socket, probe, or a step check's step, status, exitCode, output, httpStatus, json"]}
       ${{ output: '(' }}                                            | ${['output: /(/ is not a valid regular expression: Unterminated group']}
       ${'up == 1'}                                                  | ${[': expected a check (a mapping)']}
     `('$input: $problems', ({ input, problems }) => {
