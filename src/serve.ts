@@ -146,10 +146,14 @@ export async function startService(
     // Workers wait for Redis forever (maxRetriesPerRequest: null); their records go through the same connection.
     const workerRedis = connectRedis(config.redis, 'worker');
     let redisDown = false;
-    workerRedis.on('error', (err) => {
-      if (!redisDown) log.warn({ err: (err as Error).message }, 'worker lost redis; reconnecting');
+    // 'reconnecting', not only 'error': an outage shorter than a reconnect delay closes the connection and
+    // reconnects without any error event, and must still be seen (and logged once) as an outage.
+    const lost = (why: string) => {
+      if (!redisDown) log.warn({ err: why }, 'worker lost redis; reconnecting');
       redisDown = true;
-    });
+    };
+    workerRedis.on('error', (err) => lost((err as Error).message));
+    workerRedis.on('reconnecting', () => lost('connection closed'));
     workerRedis.on('ready', () => {
       if (redisDown) log.info('worker reconnected to redis');
       redisDown = false;
