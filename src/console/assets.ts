@@ -96,7 +96,18 @@ var live = main && main.getAttribute('data-live');
 if (live && window.EventSource) {
   var first = true;
   var es = new EventSource(live);
-  es.addEventListener('change', function () { if (first) { first = false; return; } refresh(); });
+  // The first event describes what the page was rendered from, unless the run moved on between the render and
+  // the stream's start (a cancel's redirect racing the run's end): a run page compares the state it shows.
+  es.addEventListener('change', function (e) {
+    if (first) {
+      first = false;
+      var shown = document.querySelector('h1 .badge');
+      var seen = null;
+      try { seen = JSON.parse(e.data).state; } catch (err) { seen = null; }
+      if (!seen || !shown || shown.textContent === seen) return;
+    }
+    refresh();
+  });
   es.addEventListener('end', function () { es.close(); refresh(); });
 }
 `;
