@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../scripts/lib/ports.js';
 import { runCommand, spawnProcess, type ManagedProcess } from '../scripts/lib/processes.js';
 import { waitFor } from '../scripts/lib/wait.js';
-import { REDIS_SERVER } from '../test/helpers/redis-servers.js';
+import { ephemeralRedisArgs, REDIS_SERVER } from '../scripts/lib/redis-server.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
@@ -32,18 +32,7 @@ export interface BenchRedis {
 export async function startBenchRedis(): Promise<BenchRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'remediator-bench-redis-'));
-  const proc = spawnProcess('bench-redis', REDIS_SERVER, [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-  ]);
+  const proc = spawnProcess('bench-redis', REDIS_SERVER, ephemeralRedisArgs(port, dir));
   const cli = (...args: string[]) => runCommand('/usr/bin/redis-cli', ['-p', String(port), ...args], { timeoutMs: 60_000 });
   await waitFor('bench redis-server', async () => (await cli('PING')).stdout.trim() === 'PONG', {
     timeoutMs: 10_000,

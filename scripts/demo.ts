@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { RunRecord, StepRecord } from '../src/engine/record.js';
+import { ephemeralRedisArgs, REDIS_SERVER } from './lib/redis-server.js';
 import { formatEstimate } from '../src/rules/docs.js';
 import { startP1Stack, type P1Env, type ProcedureId } from './lib/p1-stack.js';
 import { freePort } from './lib/ports.js';
@@ -26,7 +27,6 @@ import { assertStackBinaries, INSTALL_HINT } from './lib/stack.js';
 import { waitFor } from './lib/wait.js';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
-const REDIS_SERVER = '/usr/bin/redis-server';
 
 const color = process.stdout.isTTY ? (code: number) => (s: string) => `\x1b[${code}m${s}\x1b[0m` : () => (s: string) => s;
 const bold = color(1);
@@ -96,16 +96,7 @@ async function ensureRedis(): Promise<string> {
     );
   }
   const port = await freePort();
-  const proc: ManagedProcess = spawnProcess('redis-server', REDIS_SERVER, [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-  ]);
+  const proc: ManagedProcess = spawnProcess('redis-server', REDIS_SERVER, ephemeralRedisArgs(port));
   cleanups.push({ what: `redis-server (pid ${proc.pid})`, fn: async () => void (await proc.stop()) });
   const url = `redis://127.0.0.1:${port}`;
   await waitFor(

@@ -11,8 +11,9 @@ import calculateSlot from 'cluster-key-slot';
 import { freePort } from './ports.js';
 import { runCommand, spawnProcess, type ManagedProcess } from './processes.js';
 import { waitFor } from './wait.js';
+import { ephemeralRedisArgs, REDIS_SERVER } from '../../scripts/lib/redis-server.js';
 
-export const REDIS_SERVER = '/usr/bin/redis-server';
+export { REDIS_SERVER };
 export const REDIS_CLI = '/usr/bin/redis-cli';
 const INSTALL_HINT = 'install with `apt-get install -y --no-install-recommends redis-server redis-tools` (.ci/run does it)';
 
@@ -83,22 +84,7 @@ async function startNode(name: string, dir: string, port: number, args: string[]
  * full sync at once (by default the primary waits 5 s for more replicas to share it).
  */
 function dataArgs(port: number, dir: string): string[] {
-  return [
-    '--repl-diskless-sync-delay',
-    '0',
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    '--maxmemory-policy',
-    'noeviction',
-  ];
+  return [...ephemeralRedisArgs(port, dir), '--repl-diskless-sync-delay', '0', '--maxmemory-policy', 'noeviction'];
 }
 
 export interface SentinelGroup {

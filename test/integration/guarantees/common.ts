@@ -11,6 +11,7 @@ import { spawnProcess, type ManagedProcess } from '../../helpers/processes.js';
 import { REDIS_URL } from '../../helpers/redis.js';
 import { startRemediator, type RemediatorProcess } from '../../helpers/remediator.js';
 import { waitFor } from '../../helpers/wait.js';
+import { ephemeralRedisArgs, REDIS_SERVER } from '../../../scripts/lib/redis-server.js';
 
 export const TOKEN = 'guarantees-token-0123456789';
 export const FINAL: readonly RunState[] = ['succeeded', 'failed', 'escalated', 'cancelled', 'skipped'];
@@ -173,18 +174,7 @@ export class OwnRedis {
     return this.proc?.pid;
   }
   async start(): Promise<void> {
-    const proc = spawnProcess('redis-own', '/usr/bin/redis-server', [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      this.dir,
-    ]);
+    const proc = spawnProcess('redis-own', REDIS_SERVER, ephemeralRedisArgs(this.port, this.dir));
     this.proc = proc;
     await waitFor(
       'own redis-server to accept connections',
