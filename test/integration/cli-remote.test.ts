@@ -90,7 +90,7 @@ match: ['alertname="TailProbe"']
 target: "{{ labels.instance }}"
 steps:
   - name: first
-    action: { wait: { duration: 1s } }
+    action: { wait: { duration: 3s } } # long enough for the tail's 1 s polls to see it running
     expect: { promql: 'vector(1)', op: "==", value: 1, within: 5s }
     estimate: 10s
   - name: second
