@@ -212,7 +212,8 @@ describe('exporter', () => {
     expect(valueOf(stalled.samples, 'supervisor_ipc_up')).toBe(1);
     expect(valueOf(stalled.samples, 'supervisor_ipc_state_ok')).toBe(0);
     const seconds = valueOf(stalled.samples, 'supervisor_ipc_state_duration_seconds')!;
-    expect(seconds).toBeGreaterThanOrEqual(0.75);
+    // A Node timer may fire a fraction of a millisecond before performance.now() says 750 ms have passed.
+    expect(seconds).toBeGreaterThanOrEqual(0.74);
     expect(seconds).toBeLessThan(30);
     // Only what was measured: no child series without a state answer; the last good state's time stays.
     expect(samplesOf(stalled.samples, 'supervisor_child_operation')).toEqual([]);
