@@ -263,16 +263,23 @@ class Launcher {
     this.proc.stdout!.setEncoding('utf8');
     this.proc.stdout!.on('data', (d: string) => this.read(d));
     this.hold(false);
-    this.proc.once('exit', () => {
-      this.gone = true;
-      if (launcher === this) launcher = undefined;
-      // The launcher itself killed (OOM, a kill -9): its commands may run on; the checkpoints' fences cover them.
-      for (const p of this.pending.values()) {
-        p.started({ error: 'the process launcher ended before the command started' });
-        p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });
-      }
-      this.pending.clear();
-    });
+    // The launcher itself killed (OOM, a kill -9): its commands may run on; the checkpoints' fences cover them.
+    this.proc.once('exit', () => this.fail('the process launcher ended before the command started'));
+    // It could not be started at all (EAGAIN, ENOMEM under load): no 'exit' follows, so this must settle every
+    // command sent to it, or their steps would wait forever.
+    this.proc.once('error', (err: NodeJS.ErrnoException) =>
+      this.fail(`the process launcher could not be started: ${err.code ?? err.message}`),
+    );
+  }
+
+  private fail(why: string): void {
+    this.gone = true;
+    if (launcher === this) launcher = undefined;
+    for (const p of this.pending.values()) {
+      p.started({ error: why });
+      p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });
+    }
+    this.pending.clear();
   }
 
   /** Keeps this process alive only while a command runs: an idle launcher holds nothing open. */
