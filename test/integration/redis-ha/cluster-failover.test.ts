@@ -27,5 +27,5 @@ describe('Redis Cluster: the primary of the hash tag slot dies in the middle of 
       promoted: (tag, old) => cluster.waitForFailover(tag, old),
       rejoin: (port) => cluster.restartAsReplica(port),
     });
-  }, 120_000);
+  }, 180_000);
 });

@@ -68,5 +68,5 @@ describe('Redis Sentinel: the primary dies in the middle of runs and webhooks; n
       promoted: (_tag, old) => group.waitForFailover(old),
       rejoin: (port) => group.restartAsReplica(port),
     });
-  }, 120_000);
+  }, 180_000);
 });
