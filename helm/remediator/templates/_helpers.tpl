@@ -163,6 +163,12 @@ with the requests recorded against a fake API server.
   value: {{ .Values.redis.waitTimeout | quote }}
 - name: QUEUE_PREFIX
   value: {{ .Values.config.queuePrefix | quote }}
+{{- if .Values.routing.routes }}
+- name: ROUTES_FILE
+  value: /etc/remediator/routes/routes.yaml
+{{- end }}
+- name: WORKER_ROUTES
+  value: {{ join "," .Values.routing.workerRoutes | quote }}
 - name: PROMETHEUS_URL
   value: {{ .Values.prometheus.url | quote }}
 {{- if .Values.alertmanager.url }}

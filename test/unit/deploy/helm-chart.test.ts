@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../../../src/config.js';
+import { routeOf } from '../../../src/routes.js';
 import { RuleFile } from '../../../src/rules/schema.js';
 import { repo } from './k8s-objects.js';
 
@@ -160,6 +162,39 @@ describe('helm/remediator', () => {
     );
     expect(deployment).toMatch(/livenessProbe:\s*\n\s*httpGet: \{ path: \/healthz/);
     expect(deployment).toMatch(/readinessProbe:\s*\n\s*httpGet: \{ path: \/readyz/);
+  });
+
+  // Routing by target: routing.routes becomes the ConfigMap's routes.yaml (toYaml of routes and default), mounted as
+  // ROUTES_FILE on every role; routing.workerRoutes becomes WORKER_ROUTES. What the chart writes is what remediator reads.
+  it('routing: the table the chart mounts as ROUTES_FILE is one remediator reads, and WORKER_ROUTES is checked against it', () => {
+    const token = { webhookToken: { value: 'a-token-of-sixteen-or-more' } };
+    const routing = {
+      routes: { 'edge-1': ['payments-host-1'], 'edge-2': ['payments-host-2'] },
+      workerRoutes: ['default', 'edge-1'],
+    };
+    const v = merge(values, { ...token, routing }) as { routing: { routes: object; default: string; workerRoutes: string[] } };
+    expect(validate(v), errors()).toBe(true);
+    const file = stringify({ routes: v.routing.routes, default: v.routing.default });
+    const config = loadConfig(
+      { ROUTES_FILE: '/etc/remediator/routes/routes.yaml', WORKER_ROUTES: v.routing.workerRoutes.join(',') },
+      () => file,
+    );
+    expect(routeOf(config.routes, 'payments-host-2')).toBe('edge-2');
+    expect(routeOf(config.routes, 'elsewhere')).toBe('default');
+    expect(config.WORKER_ROUTES).toEqual(['default', 'edge-1']);
+    // The schema refuses what remediator would refuse at start: a route name that cannot be a queue's, no worker route.
+    for (const bad of [{ routes: { 'Edge 1': ['h'] } }, { routes: { a: [] } }, { workerRoutes: [] }, { default: 'a:b' }])
+      expect(validate(merge(values, { ...token, routing: { ...v.routing, ...bad } })), JSON.stringify(bad)).toBe(false);
+    // The template mounts the file where ROUTES_FILE points, on every role, only when there is a table.
+    const helpers = templates.find((t) => t.file === '_helpers.tpl')!.text;
+    expect(helpers).toMatch(
+      /if \.Values\.routing\.routes \}\}\n- name: ROUTES_FILE\n {2}value: \/etc\/remediator\/routes\/routes\.yaml/,
+    );
+    const deployment = templates.find((t) => t.file === 'deployment.yaml')!.text;
+    expect(deployment).toMatch(/- name: routes\n\s+mountPath: \/etc\/remediator\/routes\n/);
+    const configMap = templates.find((t) => t.file === 'configmap-routes.yaml')!.text;
+    expect(configMap).toContain('routes.yaml: |');
+    expect(configMap).toContain('toYaml (dict "routes" .Values.routing.routes "default" .Values.routing.default)');
   });
 
   it('has every object the issue asks for', () => {
