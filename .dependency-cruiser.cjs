@@ -74,6 +74,12 @@ module.exports = {
       '^scripts/',
       '^test/',
     ),
+    forbid(
+      'bench-not-test',
+      'The benchmark runs without the test tree: what it shares with tests is in scripts/lib.',
+      '^bench/',
+      '^test/',
+    ),
     {
       name: 'engine-without-transport',
       comment: 'The engine never imports Express, BullMQ or ioredis: the queue maps them to it.',

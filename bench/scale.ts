@@ -15,9 +15,9 @@ import { cpus, loadavg } from 'node:os';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPrimaryWithReplica, startRedisCluster } from '../test/helpers/redis-servers.js';
+import { startPrimaryWithReplica, startRedisCluster } from '../scripts/lib/redis-servers.js';
 import { startRemediator, type RemediatorProcess } from '../scripts/lib/remediator.js';
-import { startSink, type Sink } from '../test/helpers/sink.js';
+import { startSink, type Sink } from '../scripts/lib/sink.js';
 import { waitFor } from '../scripts/lib/wait.js';
 
 const TOKEN = 'bench-token-0123456789';
