@@ -14,6 +14,7 @@ import { TargetLocks } from './queue/locks.js';
 import { Producer } from './queue/queue.js';
 import { RecordStore } from './queue/records.js';
 import { redactingRunStore } from './engine/redacted-store.js';
+import { RunEntryScript } from './queue/entry.js';
 import { createWorker } from './queue/worker.js';
 import { createConsole } from './console/router.js';
 import { createRangeQuery } from './prometheus/range.js';
@@ -165,6 +166,7 @@ export async function startService(
         : log.info('replicas confirm checkpoints again'),
     );
     const locks = new TargetLocks(workerRedis, keys, leaseTtl(config));
+    const automation = new AutomationControl(workerRedis, keys, startPause);
     const worker = createWorker({
       redis: workerRedis,
       keys,
@@ -181,7 +183,9 @@ export async function startService(
         ),
         leases: locks,
         budgets: locks,
-        automation: new AutomationControl(workerRedis, keys, startPause),
+        automation,
+        // The lease, storm and pause gates in one round trip per run.
+        entry: new RunEntryScript(workerRedis, keys, leaseTtl(config), automation),
         storm: { targets: config.STORM_TARGETS, windowMs: config.STORM_WINDOW },
         silencer: alertmanager,
         escalate: createEscalator(escalatorDeps),

@@ -50,7 +50,17 @@ export const targetLease: Gate = {
   name: 'target-lease',
   async check(run, deps) {
     const { record } = run;
-    const holder = await deps.leases.acquire(record.target, record.id);
+    let holder: string | undefined;
+    if (deps.entry !== undefined) {
+      // One round trip: the lease, and for a run not started before the storm note and the pause state as well.
+      const { holder: other, ...entered } = await deps.entry.enter(
+        record.target,
+        record.id,
+        run.started ? undefined : { windowMs: deps.storm.windowMs },
+      );
+      holder = other;
+      if (holder === undefined) run.entered = entered;
+    } else holder = await deps.leases.acquire(record.target, record.id);
     if (holder !== undefined) {
       record.reason = `waiting: run ${holder} is remediating the same target`;
       await deps.store.save(record);
@@ -91,12 +101,13 @@ export const stormBreaker: Gate = {
   async check(run, deps) {
     if (run.started) return PASS;
     const { targets, windowMs } = deps.storm;
-    const firing = await deps.automation.noteTarget(run.record.target, windowMs);
+    const firing = run.entered?.firing ?? (await deps.automation.noteTarget(run.record.target, windowMs));
     if (firing > targets) {
       await deps.automation.pause(
         `storm: ${firing} distinct targets firing within ${windowMs / 1000}s (threshold ${targets})`,
         'storm-breaker',
       );
+      delete run.entered?.pause; // read before this pause: the pause gate asks again
     }
     return PASS;
   },
@@ -107,7 +118,7 @@ export const pause: Gate = {
   name: 'pause',
   async check(run, deps) {
     if (run.started) return PASS;
-    const state = await deps.automation.state();
+    const state = run.entered?.pause ?? (await deps.automation.state());
     if (state.paused) run.paused = { reason: state.reason ?? 'by hand' };
     return PASS;
   },

@@ -46,6 +46,11 @@ export class StartPause {
 
 export const START_PAUSE_REASON = 'PAUSED=true at start';
 
+/** The pause key's value as a state (null: not paused). */
+export function pauseState(raw: string | null): PauseState {
+  return raw === null ? { paused: false } : { paused: true, ...(JSON.parse(raw) as Omit<PauseState, 'paused'>) };
+}
+
 /**
  * The kill switch and the storm breaker, shared by every receiver and worker through Redis.
  * While paused, no automatic action runs: runs are recorded with the plan of what would have run.
@@ -62,10 +67,13 @@ export class AutomationControl {
   }
 
   async state(): Promise<PauseState> {
-    if (this.startPause?.held === true)
-      return { paused: true, reason: `${START_PAUSE_REASON} (held by this process until Redis has it)`, by: 'config' };
-    const raw = await this.redis.get(this.keys.paused);
-    return raw === null ? { paused: false } : { paused: true, ...(JSON.parse(raw) as Omit<PauseState, 'paused'>) };
+    return this.heldAtStart() ?? pauseState(await this.redis.get(this.keys.paused));
+  }
+
+  /** The start pause this process holds until Redis has it (StartPause), if any: it wins over what Redis says. */
+  heldAtStart(): PauseState | undefined {
+    if (this.startPause?.held !== true) return undefined;
+    return { paused: true, reason: `${START_PAUSE_REASON} (held by this process until Redis has it)`, by: 'config' };
   }
 
   /** Pauses automation; false when it was paused already (the first reason stays). */

@@ -5,6 +5,7 @@ import type { RunRecord } from '../../../src/engine/record.js';
 import type { RedisClient } from '../../../src/queue/connection.js';
 import { AutomationControl } from '../../../src/queue/control.js';
 import { incidentJobId, QUEUE_NAME, redisKeys } from '../../../src/queue/keys.js';
+import { RunEntryScript } from '../../../src/queue/entry.js';
 import { TargetLocks } from '../../../src/queue/locks.js';
 import { Producer, type RunJob } from '../../../src/queue/queue.js';
 import { RecordStore } from '../../../src/queue/records.js';
@@ -102,6 +103,9 @@ describe('Redis Cluster: every key, Lua script and multi-key operation stays in 
       expect((await control.state()).paused).toBe(true);
       expect(await control.resume()).toBe(true); // DEL of three keys
       expect((await control.state()).paused).toBe(false);
+      // ENTER_RUN_3: lease, storm zset, pause
+      const entry = new RunEntryScript(client, keys, 10_000, control);
+      expect(await entry.enter('t2', 'run-c', { windowMs: 60_000 })).toEqual({ firing: 1, pause: { paused: false } });
     });
 
     it('BullMQ: add with job id and deduplication, a worker taking, delaying and finishing the job', async () => {

@@ -40,10 +40,12 @@ const run = (over: Partial<RunRecord> = {}): RunRecord => ({
 });
 
 /** In-memory stand-ins for the Redis stores, recording what the gates did. */
-function world(over: { paused?: string; firing?: number; budgetLeft?: boolean } = {}) {
+function world(over: { paused?: string; firing?: number; budgetLeft?: boolean; entry?: boolean } = {}) {
   const saved: RunRecord[] = [];
   const leases = new Map<string, string>();
   const calls: string[] = [];
+  /** Every question asked of the lease, storm and pause stores (with `entry`: of the one entry round trip). */
+  const asked: string[] = [];
   let paused = over.paused;
   const metrics = createMetrics();
   const deps: AdmissionDeps = {
@@ -56,6 +58,7 @@ function world(over: { paused?: string; firing?: number; budgetLeft?: boolean } 
     leases: {
       leaseTtlMs: 1000,
       acquire: async (target, id) => {
+        asked.push('acquire');
         const owner = leases.get(target);
         if (owner === undefined || owner === id) return void leases.set(target, id);
         return owner;
@@ -68,11 +71,28 @@ function world(over: { paused?: string; firing?: number; budgetLeft?: boolean } 
       budgetHistory: async () => ['run-0', 'run-00'],
     },
     automation: {
-      state: async () => (paused === undefined ? { paused: false } : { paused: true, reason: paused }),
+      state: async () => (asked.push('state'), paused === undefined ? { paused: false } : { paused: true, reason: paused }),
       pause: async (reason) => ((paused ??= reason), calls.push(`pause: ${reason}`), true),
       claimPauseNotice: async () => true,
-      noteTarget: async () => over.firing ?? 1,
+      noteTarget: async () => (asked.push('noteTarget'), over.firing ?? 1),
     },
+    ...(over.entry
+      ? {
+          entry: {
+            enter: async (target: string, id: string, storm: { windowMs: number } | undefined) => {
+              asked.push(`enter ${storm === undefined ? 'lease' : `lease, storm ${storm.windowMs}, pause`}`);
+              const owner = leases.get(target);
+              if (owner !== undefined && owner !== id) return { holder: owner };
+              leases.set(target, id);
+              if (storm === undefined) return {};
+              return {
+                firing: over.firing ?? 1,
+                pause: paused === undefined ? { paused: false } : { paused: true, reason: paused },
+              };
+            },
+          },
+        }
+      : {}),
     storm: { targets: 2, windowMs: 60_000 },
     silencer: {
       createSilence: async (matchers, _until, comment) => (calls.push(`silence ${JSON.stringify(matchers)} ${comment}`), 'sil-1'),
@@ -92,7 +112,7 @@ function world(over: { paused?: string; firing?: number; budgetLeft?: boolean } 
     },
     leaseRenewMs: 10,
   };
-  return { deps, saved, leases, calls };
+  return { deps, saved, leases, calls, asked };
 }
 
 function admission(record: RunRecord, p: Procedure, started = false) {
@@ -197,6 +217,50 @@ describe('engine/gates', () => {
       expect(a.lost.signal.reason).toBeInstanceOf(LeaseLostError);
       expect((a.lost.signal.reason as Error).message).toBe('run run-1 lost its lease on target t1: run run-2 holds it now');
       await finish();
+    });
+  });
+
+  describe('entry: the lease, storm and pause gates in one round trip (RunEntry)', () => {
+    const entryGates = async (w: ReturnType<typeof world>, started = false) => {
+      const { a } = admission(run(), procedure(), started);
+      const verdicts: Verdict[] = [];
+      for (const gate of [targetLease, stormBreaker, pause]) verdicts.push(await gate.check(a, w.deps));
+      return { a, verdicts };
+    };
+    it('asks once for a new run, and the storm and pause gates decide on its answer', async () => {
+      const w = world({ entry: true, paused: 'by hand' });
+      const { a, verdicts } = await entryGates(w);
+      expect(verdicts).toEqual([PASS, PASS, PASS]);
+      expect(w.asked).toEqual(['enter lease, storm 60000, pause']);
+      expect(w.leases.get('t1')).toBe('run-1');
+      expect(a.paused).toEqual({ reason: 'by hand' });
+    });
+    it('defers a run whose target another run holds, with nothing noted for the later gates', async () => {
+      const w = world({ entry: true });
+      w.leases.set('t1', 'run-0');
+      const { a } = admission(run(), procedure());
+      expect((await targetLease.check(a, w.deps)).kind).toBe('defer');
+      expect(a.entered).toBeUndefined();
+      expect(w.saved.at(-1)!.reason).toBe('waiting: run run-0 is remediating the same target');
+    });
+    it('asks a resumed run for the lease only', async () => {
+      const w = world({ entry: true, paused: 'by hand' });
+      const { a, verdicts } = await entryGates(w, true);
+      expect(verdicts).toEqual([PASS, PASS, PASS]);
+      expect(w.asked).toEqual(['enter lease']);
+      expect(a.paused).toBeUndefined(); // a run that acted before is not paused halfway
+    });
+    it('a storm it reveals pauses automation, and the pause gate reads the pause again (it saw the state before)', async () => {
+      const w = world({ entry: true, firing: 3 });
+      const { a } = await entryGates(w);
+      expect(w.calls).toEqual(['pause: storm: 3 distinct targets firing within 60s (threshold 2)']);
+      expect(w.asked).toEqual(['enter lease, storm 60000, pause', 'state']);
+      expect(a.paused).toEqual({ reason: 'storm: 3 distinct targets firing within 60s (threshold 2)' });
+    });
+    it('without it, each gate asks its own question', async () => {
+      const w = world();
+      await entryGates(w);
+      expect(w.asked).toEqual(['acquire', 'noteTarget', 'state']);
     });
   });
 
