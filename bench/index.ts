@@ -14,6 +14,8 @@
  * BENCH_ROUNDS (3) interleaved rounds, medians with ranges; every count bounded; loopback only; its own redis-server.
  * Writes the Markdown report to BENCH_REPORT (bench-report.md) and prints it. Passes or fails nothing.
  * BENCH_PROFILE=0 skips the profile pass; BENCH_SCALE=0 skips the scale section, BENCH_SCALE=only runs only it.
+ * BENCH_LATENCY=only runs only the webhook → first step section: per round, `serve` with its warm-up, the burst that
+ * sets the sustainable rate, then idle, half and full rate (the same steps as in a full round), and the load average.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -348,9 +350,56 @@ function report(rounds: Round[], profiles: string, started: string, machine: str
   return out;
 }
 
+/** BENCH_LATENCY=only: the webhook → first step rows of `serve`, per round and as medians. */
+async function latencyOnly(machine: string, started: string): Promise<string> {
+  const redis = await startBenchRedis();
+  const client = new Redis(redis.url);
+  const rulesDir = writeBenchRules();
+  const rows: { load: number; cpu: { busy: number; others: number }; actions: ActionsRow; latency: Round['latency'] }[] = [];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      process.stderr.write(`bench: latency round ${i + 1} of ${ROUNDS}\n`);
+      const load = loadavg()[0]!;
+      const cpu = new CpuWindow();
+      const serve = await runDeployment(redis, client, rulesDir, 'serve', 0, true);
+      rows.push({ load, cpu: cpu.end(), actions: serve.actions, latency: serve.latency! });
+    }
+  } finally {
+    client.disconnect();
+    closeAgents();
+    await redis.stop();
+    rmSync(rulesDir, { recursive: true, force: true });
+  }
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  let out = `# remediator benchmark: webhook → first step only (BENCH_LATENCY=only)\n\nCommit ${commit}, ${started}. ${machine}. `;
+  out += `serve, ${ROUNDS} rounds; per round a burst of ${INCIDENTS} incidents sets the rate, then 30 webhooks one at a time, then ${LOADED_SECONDS} s open loop at half and at the full burst rate.\n\n`;
+  out +=
+    '| round | 1-min load | cores busy / others | burst actions/s | idle p50 | idle p99 | half: webhooks/s | half p50 | half p99 | full: webhooks/s | full p50 | full p99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n';
+  rows.forEach((r, i) => {
+    const l = r.latency;
+    out += `| ${i + 1} | ${r.load.toFixed(1)} | ${(r.cpu.busy * 100).toFixed(0)}% / ${(r.cpu.others * 100).toFixed(0)}% | ${f0(r.actions.actionsPerSec)} | ${f1(l.idle.p50)} | ${f1(l.idle.p99)} | ${f0(l.half.rate)} | ${f1(l.half.p50)} | ${f1(l.half.p99)} | ${f0(l.full.rate)} | ${f1(l.full.p50)} | ${f1(l.full.p99)} |\n`;
+  });
+  const m = (pick: (r: (typeof rows)[number]) => number) => f1(median(rows.map(pick)));
+  out += `| median | ${m((r) => r.load)} | | ${m((r) => r.actions.actionsPerSec)} | ${m((r) => r.latency.idle.p50)} | ${m((r) => r.latency.idle.p99)} | ${m((r) => r.latency.half.rate)} | ${m((r) => r.latency.half.p50)} | ${m((r) => r.latency.half.p99)} | ${m((r) => r.latency.full.rate)} | ${m((r) => r.latency.full.p50)} | ${m((r) => r.latency.full.p99)} |\n`;
+  out += '\nTargets: idle p50 ≤ 10 ms; half-rate p99 ≤ 100 ms.\n';
+  return out;
+}
+
 async function main(): Promise<void> {
   const started = new Date().toISOString();
   const machine = machineLine();
+  if (env.BENCH_LATENCY === 'only') {
+    const text = await latencyOnly(machine, started);
+    writeFileSync(REPORT, text);
+    process.stdout.write(`${text}\nreport written to ${REPORT}\n`);
+    return;
+  }
   if (env.BENCH_SCALE === 'only') {
     let text = `# remediator benchmark: scale section only\n\n${machine}, ${started}.\n`;
     await runScaleBench((t) => (text += t));
