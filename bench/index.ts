@@ -16,6 +16,8 @@
  * BENCH_PROFILE=0 skips the profile pass; BENCH_SCALE=0 skips the scale section, BENCH_SCALE=only runs only it.
  * BENCH_LATENCY=only runs only the webhook → first step section: per round, `serve` with its warm-up, the burst that
  * sets the sustainable rate, then idle, half and full rate (the same steps as in a full round), and the load average.
+ * BENCH_ONLY=ingest runs only the ingest section (receiver and its ceilings, no runs, no scale section) and, unless
+ * BENCH_PROFILE=0, a CPU profile of one receiver per payload size: a quick loop for work on the receiver.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,7 +114,30 @@ async function runDeployment(
  */
 const SLICES = 4;
 
+type IngestRound = Pick<Round, 'bare1' | 'bare1Dup' | 'bare20' | 'lpush' | 'lpushDup' | 'ingest' | 'memory' | 'cpu'>;
+
 async function round(redis: BenchRedis, client: Redis, rulesDir: string): Promise<Round> {
+  const cpu = new CpuWindow();
+  const load = loadavg()[0]!;
+  const { ingest: ingestRows, memory, ...ceilings } = await ingestRound(redis, rulesDir);
+  // Runs: the default deployment (serve), then a receiver with 1 and 2 worker processes.
+  const serve = await runDeployment(redis, client, rulesDir, 'serve', 0, true);
+  const one = await runDeployment(redis, client, rulesDir, 'split', 1, false);
+  const two = await runDeployment(redis, client, rulesDir, 'split', 2, false);
+  const window = cpu.end();
+  return {
+    ...ceilings,
+    ingest: ingestRows,
+    actions: { serve: serve.actions, one: one.actions, two: two.actions },
+    spawn: { serve: serve.spawn, one: one.spawn, two: two.spawn },
+    latency: serve.latency!,
+    memory: [...memory, ...serve.memory, ...one.memory, ...two.memory],
+    cpu: { busy: window.busy, others: window.others, load },
+  };
+}
+
+/** The ingest section of a round: a receiver (no worker) and its ceilings, in alternating slices. */
+async function ingestRound(redis: BenchRedis, rulesDir: string): Promise<IngestRound> {
   const cpu = new CpuWindow();
   const load = loadavg()[0]!;
   const bare = await startBareHttp();
@@ -170,21 +195,8 @@ async function round(redis: BenchRedis, client: Redis, rulesDir: string): Promis
     await bare.proc.stop();
     await redis.flush();
   }
-
-  // Runs: the default deployment (serve), then a receiver with 1 and 2 worker processes.
-  const serve = await runDeployment(redis, client, rulesDir, 'serve', 0, true);
-  const one = await runDeployment(redis, client, rulesDir, 'split', 1, false);
-  const two = await runDeployment(redis, client, rulesDir, 'split', 2, false);
   const window = cpu.end();
-  return {
-    ...ceilings,
-    ingest: ingestRows,
-    actions: { serve: serve.actions, one: one.actions, two: two.actions },
-    spawn: { serve: serve.spawn, one: one.spawn, two: two.spawn },
-    latency: serve.latency!,
-    memory: [...memory, ...serve.memory, ...one.memory, ...two.memory],
-    cpu: { busy: window.busy, others: window.others, load },
-  };
+  return { ...ceilings, ingest: ingestRows, memory, cpu: { busy: window.busy, others: window.others, load } };
 }
 
 async function profilePass(redis: BenchRedis, client: Redis, rulesDir: string): Promise<string> {
@@ -235,15 +247,97 @@ async function profilePass(redis: BenchRedis, client: Redis, rulesDir: string): 
   }
 }
 
+/** BENCH_ONLY=ingest: one receiver per payload size under --cpu-prof, so each size's profile stands alone. */
+async function ingestProfilePass(redis: BenchRedis, rulesDir: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'remediator-bench-prof-'));
+  try {
+    let out = '';
+    for (const [title, count, alerts] of [
+      [`receiver: ${WEBHOOKS} 1-alert webhooks`, WEBHOOKS, 1],
+      [`receiver: ${PAYLOADS} 20-alert webhooks`, PAYLOADS, 20],
+    ] as const) {
+      const sub = join(dir, String(alerts));
+      const d = await deploy({ kind: 'split', workers: 0, redisUrl: redis.url, prefix: newPrefix(), rulesDir, cpuProfDir: sub });
+      const from = d.readyAtUs;
+      await closedLoop(`${d.url}/webhook`, payloads(count, alerts, 'BenchTrue'), IN_FLIGHT);
+      await d.stop();
+      await redis.flush();
+      const files = profilesIn(join(sub, 'receiver'));
+      out +=
+        files.length === 0
+          ? `#### ${title}\n\n(no profile written)\n\n`
+          : profileMarkdown(title, summariseProfile(files[0]!, from, 25));
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
 const x2 = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '–');
 
 /** Median over rounds, with the range when there is more than one round. */
-function med(rounds: Round[], pick: (r: Round) => number, fmt = f0): string {
+function med<R>(rounds: readonly R[], pick: (r: R) => number, fmt = f0): string {
   const v = rounds.map(pick);
   const m = fmt(median(v));
   return v.length > 1 ? `${m} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})` : m;
+}
+
+/** BENCH_ONLY=ingest: the ingest rows, their ceilings and answer latencies, per round and as medians. */
+function ingestReport(rounds: IngestRound[], profiles: string, started: string, machine: string): string {
+  const m = (pick: (r: IngestRound) => number, fmt = f0) => med(rounds, pick, fmt);
+  let out = `# remediator benchmark: ingest section only (BENCH_ONLY=ingest)\n\n${machine}, ${started}. ${rounds.length} rounds; `;
+  out += `${WEBHOOKS} 1-alert and ${PAYLOADS} 20-alert webhooks per case, ${IN_FLIGHT} in flight, ${SLICES} alternating slices. LOG_LEVEL info.\n\n`;
+  out += `Machine load per round (share of all cores busy / of which not the bench's processes; 1-min load average at the start): ${rounds
+    .map((r) => `${(r.cpu.busy * 100).toFixed(0)}% / ${(r.cpu.others * 100).toFixed(0)}%, ${r.cpu.load.toFixed(1)}`)
+    .join('; ')}.\n\n`;
+  out += '| figure | remediator | ceiling, same run | ratio | target |\n|---|---|---|---|---|\n';
+  const rows: [string, (r: IngestRound) => number, string, (r: IngestRound) => number, string][] = [
+    [
+      'receiver, 1-alert webhooks/s',
+      (r) => r.ingest.one.webhooksPerSec,
+      'bare node:http',
+      (r) => r.bare1.webhooksPerSec,
+      '≥ 0.5×',
+    ],
+    [
+      'receiver, 1-alert re-sent webhooks/s',
+      (r) => r.ingest.oneDup.webhooksPerSec,
+      'bare node:http',
+      (r) => r.bare1Dup.webhooksPerSec,
+      '',
+    ],
+    ['receiver, 20-alert payloads, alerts/s', (r) => r.ingest.twenty.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpush, '≥ 0.4×'],
+    ['receiver, 20-alert re-sent, alerts/s', (r) => r.ingest.twentyDup.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpushDup, ''],
+    [
+      'receiver, 20-alert payloads/s',
+      (r) => r.ingest.twenty.webhooksPerSec,
+      'bare node:http (20-alert)',
+      (r) => r.bare20.webhooksPerSec,
+      '',
+    ],
+  ];
+  for (const [fig, ours, name, ceil, target] of rows)
+    out += `| ${fig} | ${m(ours)} | ${name} ${m(ceil)} | ${m((r) => ours(r) / ceil(r), x2)} | ${target} |\n`;
+  out += '\n| case | p50 ms | p99 ms |\n|---|---|---|\n';
+  for (const [name, pick] of [
+    ['1-alert', (r: IngestRound) => r.ingest.one],
+    ['1-alert re-sent', (r: IngestRound) => r.ingest.oneDup],
+    ['20-alert', (r: IngestRound) => r.ingest.twenty],
+    ['20-alert re-sent', (r: IngestRound) => r.ingest.twentyDup],
+    ['bare node:http, 1-alert', (r: IngestRound) => r.bare1],
+  ] as const)
+    out += `| ${name} | ${m((r) => pick(r).p50, f1)} | ${m((r) => pick(r).p99, f1)} |\n`;
+  out +=
+    '\n| round | bare 1-alert/s | ingest 1/s | ratio | LPUSH/s | ingest 20 alerts/s | ratio |\n|---|---|---|---|---|---|---|\n';
+  rounds.forEach((r, i) => {
+    out += `| ${i + 1} | ${f0(r.bare1.webhooksPerSec)} | ${f0(r.ingest.one.webhooksPerSec)} | ${x2(r.ingest.one.webhooksPerSec / r.bare1.webhooksPerSec)} | ${f0(r.lpush)} | ${f0(r.ingest.twenty.alertsPerSec)} | ${x2(r.ingest.twenty.alertsPerSec / r.lpush)} |\n`;
+  });
+  if (profiles)
+    out += `\n## CPU profiles (node --cpu-prof, from readiness to exit): self time, share of busy time\n\n${profiles}`;
+  return out;
 }
 
 function report(rounds: Round[], profiles: string, started: string, machine: string): string {
@@ -411,6 +505,18 @@ async function main(): Promise<void> {
   const client = new Redis(redis.url);
   const rulesDir = writeBenchRules();
   try {
+    if (env.BENCH_ONLY === 'ingest') {
+      const rounds: IngestRound[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        process.stderr.write(`bench: ingest round ${i + 1} of ${ROUNDS}\n`);
+        rounds.push(await ingestRound(redis, rulesDir));
+      }
+      const profiles = env.BENCH_PROFILE === '0' ? '' : await ingestProfilePass(redis, rulesDir);
+      const text = ingestReport(rounds, profiles, started, machine);
+      writeFileSync(REPORT, text);
+      process.stdout.write(`${text}\nreport written to ${REPORT}\n`);
+      return;
+    }
     const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       process.stderr.write(`bench: round ${i + 1} of ${ROUNDS}\n`);
