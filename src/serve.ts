@@ -18,7 +18,7 @@ import { RunEntryScript } from './queue/entry.js';
 import { createWorker } from './queue/worker.js';
 import { createConsole } from './console/router.js';
 import { createRangeQuery } from './prometheus/range.js';
-import { createApp } from './receiver/app.js';
+import { createServerFor } from './receiver/app.js';
 import type { RunRecord } from './engine/record.js';
 import { fetchAlerts } from './alertmanager/alerts.js';
 import { createEscalationLifecycle } from './queue/escalation-lifecycle.js';
@@ -278,7 +278,7 @@ export async function startService(
     },
     log,
   });
-  const app = createApp({
+  const server = createServerFor({
     ...(roles.receiver
       ? {
           webhook: {
@@ -321,9 +321,9 @@ export async function startService(
     paused: async () => (await control.state()).paused,
     reload: () => rules.reload(),
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, auth.host, () => resolve(s));
-    s.once('error', reject);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, auth.host, () => resolve());
   });
   running.server = server;
   const address = server.address();

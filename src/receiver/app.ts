@@ -1,3 +1,4 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
@@ -21,6 +22,7 @@ import {
 } from './operations.js';
 import { streamChanges } from './sse.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
+import { webhookFastPath } from './webhook-http.js';
 
 export interface AppDeps {
   /** Absent in a worker-only process: no webhook, no API, only probes and metrics. */
@@ -51,6 +53,36 @@ export interface AppDeps {
 
 function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   return Promise.race([p.catch(() => fallback), new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
+}
+
+/** Counts one webhook answer: remediator_webhook_requests_total and remediator_webhook_duration_seconds. */
+function webhookCounter(metrics: Metrics): (code: number, started: bigint) => void {
+  return (code, started) => {
+    const label = { code: String(code) };
+    metrics.webhookRequests.inc(label);
+    metrics.webhookDuration.observe(label, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+}
+
+/**
+ * The receiver's HTTP server: the common POST /webhook on plain node:http (webhook-http.ts), everything else,
+ * every unusual webhook request included, on the Express app (createApp).
+ */
+export function createServerFor(deps: AppDeps): Server {
+  const app = createApp(deps);
+  const webhook = deps.webhook;
+  if (webhook === undefined || deps.runs === undefined) return createServer(app);
+  const fast = webhookFastPath({
+    webhook,
+    auth: deps.auth,
+    maxBodyBytes: deps.maxBodyBytes,
+    log: deps.log,
+    ...(deps.ready.shuttingDown ? { shuttingDown: deps.ready.shuttingDown } : {}),
+    count: webhookCounter(deps.metrics),
+  });
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (!fast(req, res)) void app(req, res);
+  });
 }
 
 /** Express routing only: every route maps to a function that knows nothing of Express. */
@@ -120,11 +152,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  const countWebhook = (code: number, started: bigint) => {
-    const label = { code: String(code) };
-    deps.metrics.webhookRequests.inc(label);
-    deps.metrics.webhookDuration.observe(label, Number(process.hrtime.bigint() - started) / 1e9);
-  };
+  const countWebhook = webhookCounter(deps.metrics);
 
   const webhook = deps.webhook;
   const runs = deps.runs;
