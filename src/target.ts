@@ -1,3 +1,5 @@
+const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
+
 /**
  * One spelling per target, so that variants of the same target share one lease, one budget and one storm-breaker
  * entry instead of multiplying them: `Host-1`, ` host-1 `, `host\u200b-1`, `ｈｏｓｔ-1` and `host-1:9100` are all
@@ -7,9 +9,13 @@
  * kept apart would each get the budget.
  */
 export function canonicalTarget(target: string): string {
-  const folded = target
-    .normalize('NFKC')
-    .replace(/[\p{Cc}\p{Cf}\p{Z}\s]/gu, '')
-    .toLowerCase();
+  // Visible ASCII only (the usual `host:port`): NFKC changes nothing and there is nothing to drop, so only the case
+  // folds; the same result as the full path below, without its Unicode work (it ran for every alert of a webhook).
+  const folded = VISIBLE_ASCII.test(target)
+    ? target.toLowerCase()
+    : target
+        .normalize('NFKC')
+        .replace(/[\p{Cc}\p{Cf}\p{Z}\s]/gu, '')
+        .toLowerCase();
   return folded.replace(/^(\[[^\]]*\]|[^:/[\]]+):\d+$/, '$1').replace(/^([^/]+)\.$/, '$1');
 }

@@ -16,6 +16,13 @@ export interface AuthSettings {
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
+/** The configured token's digest, computed once per token rather than on every request. */
+let tokenDigest: { token: string; digest: Buffer } | undefined;
+function digestOfToken(token: string): Buffer {
+  if (tokenDigest?.token !== token) tokenDigest = { token, digest: digest(token) };
+  return tokenDigest.digest;
+}
+
 /**
  * Whether an Authorization header value carries the token, in constant time: both sides are hashed first so
  * neither the length nor a prefix of the token leaks through timing. The scheme is case-insensitive (RFC 9110
@@ -30,7 +37,7 @@ export function authorizationMatches(auth: AuthSettings, header: string | undefi
 /** Whether `given` is the token (constant time). With no token configured, only the unauthenticated mode passes. */
 export function tokenMatches(auth: AuthSettings, given: string): boolean {
   if (auth.token === undefined) return auth.allowUnauthenticated === true;
-  return timingSafeEqual(digest(given), digest(auth.token));
+  return timingSafeEqual(digest(given), digestOfToken(auth.token));
 }
 
 /** The middleware: 401 with `WWW-Authenticate` unless the token is there. The token never appears in logs or responses. */

@@ -50,6 +50,25 @@ describe('queue/keys', () => {
     );
   });
 
+  it('visible ASCII takes a shortcut (case folding only) with the same result as the Unicode path (property)', () => {
+    const full = (t: string) =>
+      t
+        .normalize('NFKC')
+        .replace(/[\p{Cc}\p{Cf}\p{Z}\s]/gu, '')
+        .toLowerCase()
+        .replace(/^(\[[^\]]*\]|[^:/[\]]+):\d+$/, '$1')
+        .replace(/^([^/]+)\.$/, '$1');
+    const ascii = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 });
+    fc.assert(
+      fc.property(ascii, (t) => {
+        expect(canonicalTarget(t)).toBe(full(t));
+      }),
+      { numRuns: 5000 },
+    );
+    for (let c = 0x21; c <= 0x7e; c++)
+      expect(canonicalTarget(`H${String.fromCharCode(c)}:1`)).toBe(full(`H${String.fromCharCode(c)}:1`));
+  });
+
   it('different targets stay apart', () => {
     const keys = redisKeys('p');
     expect(keys.lease('host-1')).not.toBe(keys.lease('host-2'));
