@@ -9,7 +9,15 @@
  * Outside src/: scripts/ (the demo and the stack launchers it shares with the tests) never imports test/.
  */
 const layer = (...paths) => `^src/(${paths.join('|')})`;
-const TOP = layer('cli\\.ts', 'serve\\.ts', 'ipc-command\\.ts', 'client/', 'exporter/');
+const TOP = layer(
+  'cli\\.ts',
+  'serve\\.ts',
+  'serve-main\\.ts',
+  'serve-processes\\.ts',
+  'ipc-command\\.ts',
+  'client/',
+  'exporter/',
+);
 const EDGE = layer('receiver/', 'console/', 'queue/');
 const ENGINE = layer('engine/');
 const RULES = layer('rules/');
@@ -27,6 +35,7 @@ const BASE = layer(
   'target\\.ts',
   'log\\.ts',
   'metrics\\.ts',
+  'metrics-aggregate\\.ts',
   'build-info\\.ts',
   'procfs\\.ts',
 );

@@ -134,31 +134,14 @@ async function serve(dir: string, roles: { receiver: boolean; worker: boolean })
   const log = createLogger(config.LOG_LEVEL);
   const procedures = loadOrExit(config.RULES_DIR);
   // Loaded here, not at the top: the commands that only talk to a running instance start faster without it.
-  const { startService } = await import('./serve.js');
-  let running;
+  const { runService } = await import('./serve-main.js');
   try {
-    running = await startService(config, procedures, log, roles);
+    await runService(config, procedures, log, roles);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    running.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  // As Prometheus and Alertmanager: SIGHUP re-reads the rule files; a bad set is refused and the old one kept.
-  process.on('SIGHUP', () => {
-    if (!stopping) running.reload();
-  });
 }
 
 /** `remediator exporter`: runs until SIGTERM/SIGINT. */
@@ -223,7 +206,7 @@ function program(result: { exit?: number }): Command {
 
   root
     .command('serve')
-    .description('receiver and worker in one process (the default)')
+    .description('receiver and worker: the worker in this process, SERVE_RECEIVERS receiver processes beside it (the default)')
     .action(async (_o, cmd: Command) => {
       await serve(dir(cmd), { receiver: true, worker: true });
     });

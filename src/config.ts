@@ -80,6 +80,11 @@ export const Config = z.object({
     .default(5 * 1024 * 1024),
   /** More alerts than this in one webhook payload is a 400 naming `alerts` (bounded work per request). */
   WEBHOOK_MAX_ALERTS: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /**
+   * `serve` only: how many receiver processes it forks beside itself (its worker), sharing PORT, so the webhook's
+   * event loop never waits behind the worker's and both cores are used. 0: one process, receiver and worker together.
+   */
+  SERVE_RECEIVERS: z.coerce.number().int().min(0).max(64).default(1),
   // Runs mostly wait (Prometheus within/for, a command, a lease): many at once cost little CPU per worker.
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   DRY_RUN: Flag.default(false),

@@ -5,7 +5,7 @@ import { authSettings, type Config } from './config.js';
 import { createEscalator, createNotifier } from './engine/escalate.js';
 import { configureEscalationTargets, targets } from './escalation/index.js';
 import type { Logger } from './log.js';
-import { createMetrics, initProcedureMetrics } from './metrics.js';
+import { createMetrics, initProcedureMetrics, type Metrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus/client.js';
 import { checkpointReplication, connectRedis } from './queue/connection.js';
 import { AutomationControl, StartPause } from './queue/control.js';
@@ -34,6 +34,8 @@ export interface Running {
   /** The live rule set; `reload()` re-reads RULES_DIR (what /-/reload and SIGHUP do). */
   rules: RuleSet;
   reload(): ReloadOutcome;
+  /** This process's metrics (a multi-process serve gathers them into one /metrics). */
+  metrics: Metrics;
   /** Stops intake, lets current steps finish (bounded by SHUTDOWN_TIMEOUT), closes connections. */
   stop(): Promise<void>;
 }
@@ -42,6 +44,18 @@ export interface Running {
 export function externalUrl(config: Config): string {
   if (config.REMEDIATOR_EXTERNAL_URL) return config.REMEDIATOR_EXTERNAL_URL.replace(/\/+$/, '');
   return `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+}
+
+/** How one process of a multi-process serve (serve-processes.ts) differs from a process on its own. */
+export interface ServiceOptions {
+  /** false: no HTTP server (the worker of a multi-process serve; its receivers serve PORT). Default true. */
+  listen?: boolean;
+  /** Re-send open escalations from this process (default true; a serve's receivers leave it to its worker). */
+  resendEscalations?: boolean;
+  /** What /metrics answers instead of this process's own metrics (a serve's receiver: every process's). */
+  metricsText?: () => Promise<{ text: string; contentType: string }>;
+  /** Called after POST /-/reload re-read the rules here (a serve's receiver tells the other processes). */
+  afterRequestedReload?: () => void;
 }
 
 /** How much longer than SHUTDOWN_TIMEOUT a stop may take at most: handing runs back, children, connections. */
@@ -61,6 +75,7 @@ export async function startService(
   procedures: Procedure[],
   log: Logger,
   roles: { receiver: boolean; worker: boolean },
+  options: ServiceOptions = {},
 ): Promise<Running> {
   // Secure defaults first: no token, no webhook (unless ALLOW_UNAUTHENTICATED, which binds loopback). Throws ConfigError.
   const auth = authSettings(config, roles);
@@ -84,7 +99,7 @@ export async function startService(
   });
   const byId = rules.byId;
   const stops: (() => Promise<void>)[] = [];
-  const running: Running = { rules, reload: () => rules.reload(), stop: async () => {} };
+  const running: Running = { rules, reload: () => rules.reload(), metrics, stop: async () => {} };
   let shuttingDown = false;
 
   // The producer connection doubles as the receiver's record store and control: all must fail fast when Redis
@@ -129,7 +144,7 @@ export async function startService(
         log,
       })
     : undefined;
-  if (escalations) {
+  if (escalations && options.resendEscalations !== false) {
     escalations.start();
     stops.push(async () => escalations.stop());
   }
@@ -211,134 +226,143 @@ export async function startService(
       void import('@kubernetes/client-node').catch(() => {});
   }
 
-  const wake = async (id: string) => {
-    const job = await producer.jobOf(id);
-    if (job && (await job.isDelayed())) await job.promote();
-  };
-  const operations: OperationsDeps = {
-    store: receiverStore,
-    enqueue: (job) => producer.enqueue(job),
-    wake,
-    control,
-    procedures: rules.byId,
-    queryRange: createRangeQuery({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT }),
-    ...(escalations ? { escalations } : {}),
-    log,
-  };
-  const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
-  // Summed over the routes this process's table declares (a single queue without ROUTES_FILE).
-  const queueCounts = async () => {
-    const all = await Promise.all(
-      producer
-        .queues()
-        .map(({ queue }) => queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const))),
-    );
-    const sum: Record<string, number> = {};
-    for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
-    return sum;
-  };
-  const consoleRouter = createConsole({
-    ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
-    secureCookies: externalUrl(config).startsWith('https:'),
-    runs: receiverStore,
-    runsVersion: () => receiverStore.version(),
-    ops: operations,
-    control,
-    procedures: rules.procedures,
-    locks,
-    queue: {
-      counts: queueCounts,
-      async jobs(limit) {
-        const perRoute = await Promise.all(
-          producer
-            .queues()
-            .map(({ queue }) => queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1)),
-        );
-        // One queue: BullMQ's own order, as before routing; several: newest first across them.
-        const jobs =
-          perRoute.length === 1
-            ? perRoute[0]!
-            : perRoute
-                .flat()
-                .sort((a, b) => b.timestamp - a.timestamp)
-                .slice(0, limit);
-        return Promise.all(
-          jobs.map(async (j) => ({
-            id: j.id ?? '',
-            state: await j.getState(),
-            procedure: j.data.procedure,
-            target: j.data.target,
-            ...(j.data.route !== undefined ? { route: j.data.route } : {}),
-            createdAt: j.timestamp,
-            attemptsMade: j.attemptsMade,
-            ...(j.delay > 0 ? { delayUntil: j.timestamp + j.delay } : {}),
-          })),
-        );
+  /** The HTTP side: probes, /metrics, and for a receiver the webhook, the API and the console. */
+  const listen = async (): Promise<Server> => {
+    const wake = async (id: string) => {
+      const job = await producer.jobOf(id);
+      if (job && (await job.isDelayed())) await job.promote();
+    };
+    const operations: OperationsDeps = {
+      store: receiverStore,
+      enqueue: (job) => producer.enqueue(job),
+      wake,
+      control,
+      procedures: rules.byId,
+      queryRange: createRangeQuery({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT }),
+      ...(escalations ? { escalations } : {}),
+      log,
+    };
+    const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
+    // Summed over the routes this process's table declares (a single queue without ROUTES_FILE).
+    const queueCounts = async () => {
+      const all = await Promise.all(
+        producer
+          .queues()
+          .map(({ queue }) => queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const))),
+      );
+      const sum: Record<string, number> = {};
+      for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
+      return sum;
+    };
+    const consoleRouter = createConsole({
+      ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
+      secureCookies: externalUrl(config).startsWith('https:'),
+      runs: receiverStore,
+      runsVersion: () => receiverStore.version(),
+      ops: operations,
+      control,
+      procedures: rules.procedures,
+      locks,
+      queue: {
+        counts: queueCounts,
+        async jobs(limit) {
+          const perRoute = await Promise.all(
+            producer
+              .queues()
+              .map(({ queue }) => queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1)),
+          );
+          // One queue: BullMQ's own order, as before routing; several: newest first across them.
+          const jobs =
+            perRoute.length === 1
+              ? perRoute[0]!
+              : perRoute
+                  .flat()
+                  .sort((a, b) => b.timestamp - a.timestamp)
+                  .slice(0, limit);
+          return Promise.all(
+            jobs.map(async (j) => ({
+              id: j.id ?? '',
+              state: await j.getState(),
+              procedure: j.data.procedure,
+              target: j.data.target,
+              ...(j.data.route !== undefined ? { route: j.data.route } : {}),
+              createdAt: j.timestamp,
+              attemptsMade: j.attemptsMade,
+              ...(j.delay > 0 ? { delayUntil: j.timestamp + j.delay } : {}),
+            })),
+          );
+        },
       },
-    },
-    log,
-  });
-  const server = createServerFor({
-    ...(roles.receiver
-      ? {
-          webhook: {
-            procedures: rules.procedures,
-            createRecord: (r) => receiverStore.create(r),
-            enqueue: (job) => producer.enqueue(job),
-            ingest: (items) => producer.ingest(receiverStore, items),
-            replicated: () => producer.replicated(),
-            markResolved: (id, at) => receiverStore.markResolved(id, at),
-            wake,
-            metrics,
-            log,
-            dryRun: config.DRY_RUN,
-            maxAlerts: config.WEBHOOK_MAX_ALERTS,
-            maxIncidentAgeMs: config.MAX_INCIDENT_AGE,
-            reopen: (r) => receiverStore.reopen(r),
-            paused: async () => (await control.state()).paused,
-          },
-          runs: receiverStore,
-          control,
-          operations,
-          runsVersion: () => receiverStore.version(),
-          console: consoleRouter,
-        }
-      : {}),
-    auth: {
-      ...(config.WEBHOOK_TOKEN !== undefined ? { token: config.WEBHOOK_TOKEN } : {}),
-      allowUnauthenticated: auth.allowUnauthenticated,
-    },
-    maxBodyBytes: config.WEBHOOK_MAX_BYTES,
-    metrics,
-    log,
-    ready: {
-      redis: () => producer.ping(),
-      prometheus: () => prometheus.ready(),
-      rulesLoaded: () => rules.procedures.length,
-      shuttingDown: () => shuttingDown,
-    },
-    queueCounts,
-    paused: async () => (await control.state()).paused,
-    reload: () => rules.reload(),
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, auth.host, () => resolve());
-  });
+      log,
+    });
+    const server = createServerFor({
+      ...(roles.receiver
+        ? {
+            webhook: {
+              procedures: rules.procedures,
+              createRecord: (r) => receiverStore.create(r),
+              enqueue: (job) => producer.enqueue(job),
+              ingest: (items) => producer.ingest(receiverStore, items),
+              replicated: () => producer.replicated(),
+              markResolved: (id, at) => receiverStore.markResolved(id, at),
+              wake,
+              metrics,
+              log,
+              dryRun: config.DRY_RUN,
+              maxAlerts: config.WEBHOOK_MAX_ALERTS,
+              maxIncidentAgeMs: config.MAX_INCIDENT_AGE,
+              reopen: (r) => receiverStore.reopen(r),
+              paused: async () => (await control.state()).paused,
+            },
+            runs: receiverStore,
+            control,
+            operations,
+            runsVersion: () => receiverStore.version(),
+            console: consoleRouter,
+          }
+        : {}),
+      auth: {
+        ...(config.WEBHOOK_TOKEN !== undefined ? { token: config.WEBHOOK_TOKEN } : {}),
+        allowUnauthenticated: auth.allowUnauthenticated,
+      },
+      maxBodyBytes: config.WEBHOOK_MAX_BYTES,
+      metrics,
+      log,
+      ready: {
+        redis: () => producer.ping(),
+        prometheus: () => prometheus.ready(),
+        rulesLoaded: () => rules.procedures.length,
+        shuttingDown: () => shuttingDown,
+      },
+      queueCounts,
+      paused: async () => (await control.state()).paused,
+      reload: () => {
+        const outcome = rules.reload();
+        options.afterRequestedReload?.();
+        return outcome;
+      },
+      ...(options.metricsText ? { metricsText: options.metricsText } : {}),
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.PORT, auth.host, () => resolve());
+    });
+    return server;
+  };
+  const server = options.listen === false ? undefined : await listen();
   running.server = server;
-  const address = server.address();
+  const address = server?.address();
   running.port = typeof address === 'object' && address ? address.port : config.PORT;
   log.info(
     {
-      port: running.port,
-      host: auth.host,
+      ...(server ? { port: running.port, host: auth.host } : {}),
       roles,
       ...(roles.worker ? { workerRoutes: config.WORKER_ROUTES } : {}),
       ...(roles.receiver && config.ROUTES_FILE !== undefined ? { routes: config.routes.routes } : {}),
       redis: describeRedis(config.redis),
       procedures: rules.procedures.map((p) => p.id),
     },
-    'listening',
+    server ? 'listening' : 'started',
   );
 
   running.stop = async () => {
@@ -352,11 +376,11 @@ export async function startService(
         p.catch((err: Error) => log.warn({ err: err.message }, 'error while stopping')),
         new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
       ]);
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server?.closeIdleConnections();
     for (const stop of stops) await within(stop());
     await stopChildren(); // bounded by the kill grace: the exec children are gone before the process is
-    server.closeAllConnections();
+    server?.closeAllConnections();
     await within(closed);
     await within(producer.close());
     producer.redis.disconnect();

@@ -45,6 +45,8 @@ export interface AppDeps {
   queueCounts?: () => Promise<Record<string, number>>;
   /** Whether automation is paused, for the remediator_automation_paused gauge (read at scrape time). */
   paused?: () => Promise<boolean>;
+  /** What /metrics answers, when not this process's registry alone (a multi-process serve's receiver: all of them). */
+  metricsText?: () => Promise<{ text: string; contentType: string }>;
   /** Re-reads the rule files (`POST /-/reload`); a bad set is refused and the old one kept. */
   reload?: () => ReloadOutcome;
   /** Mounted after the API and before the 404: the operator console (its own auth and routes). */
@@ -149,7 +151,10 @@ export function createApp(deps: AppDeps): express.Express {
     ]);
     if (counts) for (const state of QUEUE_STATES) deps.metrics.queueJobs.set({ state }, counts[state] ?? 0);
     if (paused !== undefined) deps.metrics.automationPaused.set(paused ? 1 : 0);
-    res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    if (deps.metricsText) {
+      const { text, contentType } = await deps.metricsText();
+      res.set('Content-Type', contentType).send(text);
+    } else res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
   const countWebhook = webhookCounter(deps.metrics);
