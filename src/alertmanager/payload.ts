@@ -100,3 +100,78 @@ export function alertFingerprint(labels: Record<string, string>): string {
   }
   return h.toString(16).padStart(16, '0');
 }
+
+/**
+ * The schema's verdict without zod's machinery, for the payloads that obviously pass (issue 13: zod was a tenth of
+ * the receiver's CPU per webhook): the same checks written out, conservatively. It answers only "passes, and this is
+ * the parsed payload", exactly what WebhookPayload.safeParse would return (the body itself, with a missing
+ * `annotations` set to `{}` as the schema's default does, on a copy), or undefined for
+ * anything else, a doubtful case included (a `__proto__` key, which zod's records drop; a number it would have to
+ * think about): then zod decides, and names the field of whatever fails. test/unit/alertmanager/payload.test.ts
+ * holds it to zod's answer.
+ */
+export function obviouslyValidPayload(body: unknown): WebhookPayload | undefined {
+  if (!isPlainObject(body)) return undefined;
+  const p = body;
+  if (p.version !== '4' || (p.status !== 'firing' && p.status !== 'resolved')) return undefined;
+  if (!optionalString(p.groupKey, PAYLOAD_LIMITS.groupKey) || !optionalString(p.receiver, PAYLOAD_LIMITS.receiver))
+    return undefined;
+  if (!optionalString(p.externalURL, PAYLOAD_LIMITS.externalURL)) return undefined;
+  if (
+    p.truncatedAlerts !== undefined &&
+    !(Number.isInteger(p.truncatedAlerts) && (p.truncatedAlerts as number) >= 0 && (p.truncatedAlerts as number) < 2 ** 31)
+  )
+    return undefined;
+  for (const set of [p.groupLabels, p.commonLabels, p.commonAnnotations])
+    if (set !== undefined && labelSetSize(set) < 0) return undefined;
+  if (!Array.isArray(p.alerts) || p.alerts.length > PAYLOAD_LIMITS.alerts) return undefined;
+  for (const a of p.alerts as unknown[]) if (!obviouslyValidAlert(a)) return undefined;
+  // Only now, when every check passed: the schema's default for a missing `annotations` (on copies: the body is
+  // not changed).
+  const alerts = p.alerts as Record<string, unknown>[];
+  if (alerts.every((a) => a.annotations !== undefined)) return p as WebhookPayload;
+  return { ...p, alerts: alerts.map((a) => (a.annotations === undefined ? { ...a, annotations: {} } : a)) } as WebhookPayload;
+}
+
+const FINGERPRINT = /^[0-9a-f]{16}$/;
+const GO_TIME = (GoTime._zod.def as { pattern: RegExp }).pattern;
+
+function obviouslyValidAlert(a: unknown): boolean {
+  if (!isPlainObject(a)) return false;
+  if (a.status !== 'firing' && a.status !== 'resolved') return false;
+  if (typeof a.fingerprint !== 'string' || !FINGERPRINT.test(a.fingerprint)) return false;
+  if (typeof a.startsAt !== 'string' || !GO_TIME.test(a.startsAt)) return false;
+  if (a.endsAt !== undefined && (typeof a.endsAt !== 'string' || !GO_TIME.test(a.endsAt))) return false;
+  if (!optionalString(a.generatorURL, PAYLOAD_LIMITS.generatorURL)) return false;
+  const labels = labelSetSize(a.labels);
+  if (labels < 0) return false;
+  const alertname = (a.labels as Record<string, unknown>).alertname;
+  if (typeof alertname !== 'string' || alertname.length === 0) return false;
+  const annotations = a.annotations === undefined ? 0 : labelSetSize(a.annotations);
+  return annotations >= 0 && labels + annotations <= PAYLOAD_LIMITS.alertLabelBytes;
+}
+
+/** A label set's size in characters (names and values) when it obviously passes LabelSet, else -1. */
+function labelSetSize(set: unknown): number {
+  if (!isPlainObject(set)) return -1;
+  let size = 0;
+  let count = 0;
+  for (const key in set) {
+    if (!Object.hasOwn(set, key)) return -1;
+    const value = set[key];
+    if (key.length === 0 || key.length > PAYLOAD_LIMITS.labelName || key === '__proto__') return -1;
+    if (typeof value !== 'string' || value.length > PAYLOAD_LIMITS.labelValue) return -1;
+    size += key.length + value.length;
+    count++;
+  }
+  return count <= PAYLOAD_LIMITS.labelsPerSet ? size : -1;
+}
+
+function optionalString(value: unknown, max: number): boolean {
+  return value === undefined || (typeof value === 'string' && value.length <= max);
+}
+
+/** What JSON.parse makes of `{…}`: an object whose prototype is Object.prototype. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
