@@ -15,6 +15,8 @@ import { memory, processTree, type Memory } from './machine.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli.js');
+/** The young generation's size, as deployed (Dockerfile, deploy/systemd, npm start). */
+const NODE_FLAGS = '--max-semi-space-size=2';
 
 /** Two procedures: `BenchTrue` runs /bin/true (throughput), `BenchDate` runs /bin/date +%s%N (its output is when the command ran). */
 export function writeBenchRules(): string {
@@ -71,6 +73,9 @@ async function start(spec: DeploymentSpec, command: string, name: string): Promi
       // The payloads carry fixed dates: none is too old here (MAX_INCIDENT_AGE).
       RUN_RETENTION: '3650d',
       MAX_INCIDENT_AGE: '3649d',
+      // As the image, the systemd unit and npm start run it (NODE_OPTIONS in remediator's processes only, not in the
+      // load generator or the ceilings); BENCH_NODE_OPTIONS replaces it ('' for V8's defaults).
+      NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? NODE_FLAGS,
       ...spec.env,
     },
   });

@@ -11,6 +11,7 @@
  * - a CPU profile pass (receiver under ingest, worker under a burst): where the time goes;
  * - the scale section (bench/scale.ts): 1, 2, 4 workers and 1, 2 receivers, one Redis primary vs a Redis Cluster.
  *
+ * remediator's processes run with NODE_OPTIONS=--max-semi-space-size=2 as deployed; BENCH_NODE_OPTIONS replaces it.
  * BENCH_ROUNDS (3) interleaved rounds, medians with ranges; every count bounded; loopback only; its own redis-server.
  * Writes the Markdown report to BENCH_REPORT (bench-report.md) and prints it. Passes or fails nothing.
  * BENCH_PROFILE=0 skips the profile pass; BENCH_SCALE=0 skips the scale section, BENCH_SCALE=only runs only it.
