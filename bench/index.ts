@@ -289,7 +289,13 @@ function med<R>(rounds: readonly R[], pick: (r: R) => number, fmt = f0): string 
 /** BENCH_ONLY=ingest: the ingest rows, their ceilings and answer latencies, per round and as medians. */
 function ingestReport(rounds: IngestRound[], profiles: string, started: string, machine: string): string {
   const m = (pick: (r: IngestRound) => number, fmt = f0) => med(rounds, pick, fmt);
-  let out = `# remediator benchmark: ingest section only (BENCH_ONLY=ingest)\n\n${machine}, ${started}. ${rounds.length} rounds; `;
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* not a git checkout */
+  }
+  let out = `# remediator benchmark: ingest section only (BENCH_ONLY=ingest)\n\nCommit ${commit}, ${machine}, ${started}. ${rounds.length} rounds; `;
   out += `${WEBHOOKS} 1-alert and ${PAYLOADS} 20-alert webhooks per case, ${IN_FLIGHT} in flight, ${SLICES} alternating slices. LOG_LEVEL info.\n\n`;
   out += `Machine load per round (share of all cores busy / of which not the bench's processes; 1-min load average at the start): ${rounds
     .map((r) => `${(r.cpu.busy * 100).toFixed(0)}% / ${(r.cpu.others * 100).toFixed(0)}%, ${r.cpu.load.toFixed(1)}`)
