@@ -17,6 +17,7 @@ import { isRunning, spawnProcess } from '../helpers/processes.js';
 import { cleanupPrefix, REDIS_URL, requireRedis, testPrefix } from '../helpers/redis.js';
 import { REPO_ROOT, startRemediator, type RemediatorProcess } from '../helpers/remediator.js';
 import { waitFor } from '../helpers/wait.js';
+import { MAX_RESTARTS } from '../../src/serve-processes.js';
 
 const TOKEN = 'serve-processes-token-0123456789';
 const RULE = `id: SP-001
@@ -150,6 +151,28 @@ describe('integration: serve as a worker process and receiver processes (real pr
       taken.close();
     }
   });
+
+  it('a receiver that keeps crashing (MAX_RESTARTS in a row) ends the serve with a non-zero exit', async () => {
+    const p = await startRemediator(env(), 'serve', 'split-crashing');
+    try {
+      let killed: number | undefined;
+      for (let crash = 0; crash <= MAX_RESTARTS; crash++) {
+        // Each time the receiver that replaced the last one, once it is there (the backoff doubles meanwhile).
+        const pid = await waitFor(`receiver ${crash + 1}`, () => receiverPids(p.process.pid).find((c) => c !== killed), {
+          timeoutMs: 45_000,
+          processes: [p.process],
+        });
+        process.kill(pid, 'SIGKILL');
+        killed = pid;
+      }
+      expect(await p.process.exited).toEqual({ code: 1, signal: null });
+      const log = readFileSync(p.process.logFile, 'utf8');
+      expect(log.match(/"msg":"receiver process exited; restarting"/g)).toHaveLength(MAX_RESTARTS);
+      expect(log).toMatch(/"msg":"receiver process cannot be kept up; stopping"/);
+    } finally {
+      await p.stop();
+    }
+  }, 150_000);
 
   it('SERVE_RECEIVERS=0: one process, receiver and worker together', async () => {
     const one = await startRemediator(env({ SERVE_RECEIVERS: '0' }), 'serve', 'one-serve');
