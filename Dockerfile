@@ -28,7 +28,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 # A young generation of 2 × 2 MiB instead of V8's 2 × 16 MiB: about 20 MiB less resident per Node process, idle and
-# busy (docs/benchmark.md, "Memory"); serve forks its receivers with the same flag.
+# busy (docs/benchmark.md, "Memory"); serve's receivers inherit it.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=2 \
     PORT=9095 \

@@ -16,17 +16,6 @@ export interface Roles {
   worker: boolean;
 }
 
-/**
- * Heap settings of the receivers a serve forks: a smaller young generation (V8's default lets it grow to 3 × 16 MiB,
- * which stays resident once touched). Left out when the operator set one (NODE_OPTIONS or the command line).
- */
-export const RECEIVER_NODE_FLAGS = ['--max-semi-space-size=2'];
-
-function receiverFlags(): string[] {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return given.some((f) => f.startsWith('--max-semi-space-size')) ? [] : RECEIVER_NODE_FLAGS;
-}
-
 /** SIGTERM/SIGINT stop once (exit 0 when the stop went through, else 1); SIGHUP reloads while not stopping. */
 function onSignals(log: Logger, stop: () => Promise<void>, reload: () => void): (code: number) => void {
   let stopping = false;
@@ -68,7 +57,6 @@ async function splitServe(config: Config, procedures: Procedure[], log: Logger):
   const receivers = forkReceivers({
     count: config.SERVE_RECEIVERS,
     log,
-    execArgv: receiverFlags(),
     ownMetrics: async () => (running ? await running.metrics.registry.getMetricsAsJSON() : []),
     reloadOwn: () => running?.reload(),
   });

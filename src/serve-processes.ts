@@ -46,8 +46,6 @@ export interface ReceiverProcesses {
 export interface ForkOptions {
   count: number;
   log: Logger;
-  /** Extra Node flags for the receivers (their heap settings). */
-  execArgv: string[];
   /** The parent's own metrics, for a receiver's /metrics. */
   ownMetrics(): Promise<ProcessMetrics>;
   /** A receiver reloaded its rules (POST /-/reload): the parent re-reads its own (the others are told here). */
@@ -60,7 +58,8 @@ export function forkReceivers(opts: ForkOptions): ReceiverProcesses {
   // Each receiver accepts on the shared socket itself: the parent's (the worker's) event loop is not on the path of
   // every connection, as it is with round-robin.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ execArgv: [...process.execArgv, ...opts.execArgv] });
+  // The receivers run with the serve's own Node flags (its command line's, and NODE_OPTIONS, which they inherit).
+  cluster.setupPrimary({ execArgv: process.execArgv });
   let stopping = false;
   let giveUp!: (code: number) => void;
   const failed = new Promise<number>((resolve) => (giveUp = resolve));
