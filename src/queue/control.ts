@@ -17,13 +17,20 @@ export interface PauseState {
   at?: string;
 }
 
-// noteTarget-1: KEYS[1] zset of firing targets; ARGV: target, now ms, window ms. Output: distinct targets in the window.
-const NOTE_TARGET_1 = `
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return redis.call('ZCARD', KEYS[1])
+/**
+ * Lua: noteTarget(key, target, now ms, window ms) records a firing target in the storm breaker's zset and returns
+ * how many distinct targets fired within the window. One definition for this file's script and queue/entry.ts's.
+ */
+export const LUA_NOTE_TARGET = `
+local function noteTarget(key, target, now, window)
+  redis.call('ZADD', key, now, target)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', tonumber(now) - tonumber(window))
+  redis.call('PEXPIRE', key, window)
+  return redis.call('ZCARD', key)
+end
 `;
+// noteTarget-1: KEYS[1] zset of firing targets; ARGV: target, now ms, window ms. Output: distinct targets in the window.
+const NOTE_TARGET_1 = `${LUA_NOTE_TARGET}return noteTarget(KEYS[1], ARGV[1], ARGV[2], ARGV[3])`;
 
 /**
  * PAUSED=true at start, until the pause is written to Redis: this process holds automation paused by itself

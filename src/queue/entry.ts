@@ -1,24 +1,20 @@
 import type { Entered, RunEntry } from '../engine/admission.js';
 import type { RedisClient } from './connection.js';
-import { pauseState, type AutomationControl } from './control.js';
+import { LUA_NOTE_TARGET, pauseState, type AutomationControl } from './control.js';
 import { canonicalTarget, type RedisKeys } from './keys.js';
+import { LUA_ACQUIRE_LEASE } from './locks.js';
 import { script, type Script } from './scripts.js';
 
 // enterRun-3: KEYS[1] the target's lease, KEYS[2] zset of firing targets, KEYS[3] the pause.
 // ARGV: run id, lease ttl ms, canonical target, now ms, storm window ms ('' when the run started before: no note).
-// What acquireLease-1, then noteTarget-1, then GET of the pause do, in that order, in one call; nothing after the lease
-// when another run holds it. Output: {owner} when another run holds the target, else {'', distinct targets firing
-// in the window (-1: not noted), the pause's value (false: none; not read when not noted)}.
-const ENTER_RUN_3 = `
-local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] then return {owner} end
-if owner then redis.call('PEXPIRE', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+// acquireLease (queue/locks.ts), then noteTarget (queue/control.ts), then GET of the pause, in that order, in one
+// call; nothing after the lease when another run holds it. Output: {owner} when another run holds the target, else
+// {'', distinct targets firing in the window (-1: not noted), the pause's value (false: none; not read when not noted)}.
+const ENTER_RUN_3 = `${LUA_ACQUIRE_LEASE}${LUA_NOTE_TARGET}
+local owner = acquireLease(KEYS[1], ARGV[1], ARGV[2])
+if owner ~= '' then return {owner} end
 if ARGV[5] == '' then return {'', -1, false} end
-local now = tonumber(ARGV[4])
-redis.call('ZADD', KEYS[2], now, ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return {'', redis.call('ZCARD', KEYS[2]), redis.call('GET', KEYS[3])}
+return {'', noteTarget(KEYS[2], ARGV[3], ARGV[4], ARGV[5]), redis.call('GET', KEYS[3])}
 `;
 
 /**

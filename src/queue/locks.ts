@@ -7,13 +7,20 @@ import { script, type Script } from './scripts.js';
  * after a crash still owns its target, and a dead worker's lease simply expires.
  */
 
-// acquireLease-1: KEYS[1] lease; ARGV[1] owner run id, ARGV[2] ttl ms. Output: "" when acquired/renewed, else the owner.
-const ACQUIRE_LEASE_1 = `
-local owner = redis.call('GET', KEYS[1])
-if not owner then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return '' end
-if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return '' end
-return owner
+/**
+ * Lua: acquireLease(key, owner, ttl ms) takes or renews the lease; '' when `owner` holds it now, else the holder.
+ * One definition for every script that takes a lease (this file's and queue/entry.ts's).
+ */
+export const LUA_ACQUIRE_LEASE = `
+local function acquireLease(key, owner, ttl)
+  local holder = redis.call('GET', key)
+  if not holder then redis.call('SET', key, owner, 'PX', ttl) return '' end
+  if holder == owner then redis.call('PEXPIRE', key, ttl) return '' end
+  return holder
+end
 `;
+// acquireLease-1: KEYS[1] lease; ARGV[1] owner run id, ARGV[2] ttl ms. Output: "" when acquired/renewed, else the owner.
+const ACQUIRE_LEASE_1 = `${LUA_ACQUIRE_LEASE}return acquireLease(KEYS[1], ARGV[1], ARGV[2])`;
 // releaseLease-1: KEYS[1] lease; ARGV[1] owner. Compare-and-delete.
 const RELEASE_LEASE_1 = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
