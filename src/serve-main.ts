@@ -97,11 +97,13 @@ async function receiverProcess(config: Config, procedures: Procedure[], log: Log
     },
   );
   running = receiver;
-  // The parent stops it with SIGTERM; if the parent is gone, node:cluster ends this process.
+  // The parent stops it with SIGTERM; if the parent is gone, node:cluster ends this process. SIGHUP is the parent's
+  // to pass on (it reloads every process once): a SIGHUP to the whole group (a closed terminal, `kill -HUP -pgid`)
+  // must not reload a receiver twice, nor end it (the default action), so here it is caught and left alone.
   onSignals(
     log,
     () => receiver.stop(),
-    () => receiver.reload(),
+    () => undefined,
   );
   parent.listening();
 }

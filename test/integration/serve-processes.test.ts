@@ -114,6 +114,20 @@ describe('integration: serve as a worker process and receiver processes (real pr
     );
   });
 
+  it('SIGHUP to the whole process group reloads every process once (the serve passes it on; receivers leave it to it)', async () => {
+    const reloadedLines = () => readFileSync(r.process.logFile, 'utf8').match(/"msg":"rules reloaded"/g)?.length ?? 0;
+    await waitFor('two receivers', () => (receiverPids(r.process.pid).length === 2 ? true : undefined));
+    await waitFor('ready', async () => ((await fetch(`${r.url}/readyz`)).status === 200 ? true : undefined));
+    const reloads = async () => sum(series(await scrape(), 'remediator_config_reloads_total{result="success"}'));
+    const [before, reloadsBefore] = [reloadedLines(), await reloads()];
+    process.kill(-r.process.pid, 'SIGHUP');
+    await waitFor('every process to log the reload', () => (reloadedLines() >= before + 3 ? true : undefined));
+    // A scrape goes through the serve process after it passed the reload on: every relayed reload has landed.
+    expect(await reloads()).toBe(reloadsBefore + 1);
+    expect(reloadedLines()).toBe(before + 3);
+    expect(receiverPids(r.process.pid)).toHaveLength(2);
+  });
+
   it('a killed receiver is restarted by the serve process, which stays up', async () => {
     const [victim, other] = receiverPids(r.process.pid);
     process.kill(victim!, 'SIGKILL');
