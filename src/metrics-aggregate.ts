@@ -19,6 +19,7 @@ export const NOT_SUMMED: Readonly<Record<string, 'first' | 'min' | 'max'>> = {
   remediator_step_estimate_seconds: 'first',
   // Read from Redis at scrape time by the answering process.
   remediator_queue_jobs: 'first',
+  remediator_intake_backlog: 'first',
   remediator_automation_paused: 'first',
   // prom-client's cluster default omits the start time; the serve started when its first process did.
   process_start_time_seconds: 'min',

@@ -30,6 +30,10 @@ export interface Metrics {
   /** The `to` values of escalations (the target registry's kinds), created up front per procedure. */
   escalationTargets: readonly string[];
   queueJobs: Gauge<'state'>;
+  /** Jobs the receivers stored that no dispatcher has added to the queue yet (read at scrape time). */
+  intakeBacklog: Gauge;
+  /** Intake entries this process's dispatcher turned into queue jobs. */
+  intakeDispatched: Counter;
   /** 1 while automation is paused (kill switch or storm breaker); read at scrape time. */
   automationPaused: Gauge;
   /** As Prometheus' prometheus_config_last_reload_successful: 0 after a refused rule reload. */
@@ -141,6 +145,16 @@ export function createMetrics(
       name: 'remediator_queue_jobs',
       help: 'Jobs in the remediation queue by state (read at scrape time).',
       labelNames: ['state'],
+      registers,
+    }),
+    intakeBacklog: new Gauge({
+      name: 'remediator_intake_backlog',
+      help: 'Jobs stored by the receivers and not yet added to the remediation queue by a worker (read at scrape time).',
+      registers,
+    }),
+    intakeDispatched: new Counter({
+      name: 'remediator_intake_dispatched_total',
+      help: 'Intake entries the worker turned into remediation queue jobs.',
       registers,
     }),
     automationPaused: new Gauge({

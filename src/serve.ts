@@ -16,6 +16,7 @@ import { RecordStore } from './queue/records.js';
 import { redactingRunStore } from './engine/redacted-store.js';
 import { RunEntryScript } from './queue/entry.js';
 import { createWorker } from './queue/worker.js';
+import { IntakeDispatcher } from './queue/intake.js';
 import { createConsole } from './console/router.js';
 import { createRangeQuery } from './prometheus/range.js';
 import { createServerFor } from './receiver/app.js';
@@ -218,6 +219,16 @@ export async function startService(
       },
       log,
     });
+    // Every worker process adds the receivers' stored jobs to BullMQ, whatever routes it runs (queue/intake.ts).
+    const dispatcher = new IntakeDispatcher({
+      redis: workerRedis,
+      keys,
+      retentionMs: config.RUN_RETENTION,
+      log,
+      onDispatched: (n) => metrics.intakeDispatched.inc(n),
+    });
+    dispatcher.start();
+    stops.push(() => dispatcher.close());
     stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
     // exec commands start from the launcher (actions/process-guard.ts): up before the first step needs it.
     if (procedures.some((p) => p.steps.some((s) => s.action?.kind === 'exec'))) startLauncher();
@@ -243,16 +254,18 @@ export async function startService(
       log,
     };
     const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
-    // Summed over the routes this process's table declares (a single queue without ROUTES_FILE).
+    // Summed over the routes this process's table declares (a single queue without ROUTES_FILE); `intake`: the jobs
+    // stored by receivers that no worker has added to a queue yet (queue/intake.ts).
     const queueCounts = async () => {
-      const all = await Promise.all(
-        producer
+      const [intake, ...all] = await Promise.all([
+        producer.intakeBacklog(),
+        ...producer
           .queues()
           .map(({ queue }) => queue.getJobCounts(...(['waiting', 'active', 'delayed', 'completed', 'failed'] as const))),
-      );
+      ]);
       const sum: Record<string, number> = {};
       for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
-      return sum;
+      return { ...sum, intake };
     };
     const consoleRouter = createConsole({
       ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),

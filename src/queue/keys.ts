@@ -56,6 +56,11 @@ export function redisKeys(queuePrefix: string) {
       `${tag}:budget-notice:${digest(`${procedure}\u0000${canonicalTarget(target)}`)}`,
     /** ZSET of recently firing targets (storm detection). */
     stormTargets: `${tag}:storm:targets`,
+    /**
+     * Stream of jobs the receivers stored with their records (createRuns), which the workers' dispatchers add to
+     * BullMQ (queue/intake.ts). An entry is the durable job until it is dispatched.
+     */
+    intake: `${tag}:intake`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

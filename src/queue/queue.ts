@@ -1,11 +1,12 @@
-import { Job, Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import type { Alert } from '../alertmanager/payload.js';
 import type { RunRecord } from '../engine/record.js';
 import type { RedisSettings } from '../redis-settings.js';
 import { connectRedis, waitForReplicas, type RedisClient } from './connection.js';
 import { DEFAULT_ROUTE, NO_ROUTES, routeOf, type RouteTable } from '../routes.js';
 import { queueName, type RedisKeys } from './keys.js';
-import { CREATE_RUNS_COMMAND, type RecordStore } from './records.js';
+import { jobDefaults, jobIdentity } from './jobs.js';
+import { CREATE_RUNS_COMMAND, type IntakeJob, type RecordStore } from './records.js';
 
 /** What a job carries: enough to rebuild the run record if it is missing. No secrets (stored in clear). */
 export interface RunJob {
@@ -38,6 +39,16 @@ export interface ProducerOptions {
   routes?: RouteTable;
 }
 
+/**
+ * A job's data as stored, without its route (the producer adds the route it claimed; the intake dispatcher the one
+ * createRuns claimed): receiver, group key and annotations are the record's, not each job's.
+ */
+export function storedData(job: RunJob): RunJob {
+  const { receiver: _receiver, groupKey: _groupKey, ...trigger } = job.trigger;
+  const { route: _route, ...rest } = job;
+  return { ...rest, alert: { ...job.alert, annotations: {} }, trigger };
+}
+
 export class ReplicationError extends Error {
   override readonly name = 'ReplicationError';
 }
@@ -62,13 +73,7 @@ export class Producer {
     this.redis = connectRedis(opts.redis, 'producer');
     this.redis.on('error', () => {}); // surfaced through readiness and 503s; ioredis reconnects by itself
     this.routes = opts.routes ?? NO_ROUTES;
-    this.jobDefaults = {
-      // Retries only for infrastructure errors (Redis, a crash in the engine); the run resumes at its checkpoint.
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 5000, jitter: 0.5 },
-      removeOnComplete: { age: Math.ceil(opts.retentionMs / 1000) },
-      removeOnFail: { age: Math.ceil(opts.retentionMs / 1000) },
-    };
+    this.jobDefaults = jobDefaults(opts.retentionMs);
     this.queue = this.queueOf(DEFAULT_ROUTE);
   }
 
@@ -109,6 +114,11 @@ export class Producer {
     return claimed;
   }
 
+  /** Jobs stored with their records that no worker's dispatcher has added to a queue yet (queue/intake.ts). */
+  intakeBacklog(): Promise<number> {
+    return this.redis.xlen(this.opts.keys.intake);
+  }
+
   /** The job of a run in whichever route's queue it was put (the `default` one when it has no claimed route). */
   async jobOf(runId: string) {
     const route = (await this.redis.get(this.opts.keys.route(runId))) ?? DEFAULT_ROUTE;
@@ -121,13 +131,8 @@ export class Producer {
    * annotations likewise (a job rebuilds a missing record from labels alone). Its id is the incident's.
    */
   private stored(job: RunJob, route: string): { data: RunJob; opts: JobsOptions & { jobId: string } } {
-    const { receiver: _receiver, groupKey: _groupKey, ...trigger } = job.trigger;
     const id = job.jobId ?? job.runId;
-    return {
-      data: { ...job, alert: { ...job.alert, annotations: {} }, trigger, route },
-      // Survives the job's removal: a re-send long after the run finished still starts nothing.
-      opts: { jobId: id, deduplication: { id, ttl: this.opts.retentionMs, extend: true } },
-    };
+    return { data: { ...storedData(job), route }, opts: jobIdentity(id, this.opts.retentionMs) };
   }
 
   /** Idempotent: the job id is the incident id, so a re-sent alert adds nothing while the job is kept. */
@@ -138,49 +143,24 @@ export class Producer {
   }
 
   /**
-   * A webhook's runs in two round trips per payload (not three per alert): one script call that creates every record
-   * not known yet and claims each incident's route (queue/records.ts createRuns), then one pipeline adding every job
-   * to its claimed route's queue (BullMQ's own add script, idempotent by job id and deduplication id). Records
-   * first, so a failure in between leaves records without jobs, which the re-sent payload (a 503 makes Alertmanager
-   * retry) adds. Resolves once Redis has answered for every write; rejects when any of them failed (the caller
-   * answers 503).
+   * A webhook's runs in one round trip per payload: one script call (queue/records.ts createRuns) that creates every
+   * record not known yet, claims each incident's route and appends each new run's job to the intake stream, all
+   * atomically. The intake entry is the durable job: a worker's dispatcher (queue/intake.ts) adds it to BullMQ.
+   * Resolves once Redis has answered; rejects when the script failed (the caller answers 503).
    */
   async ingest(store: RecordStore, items: readonly IngestItem[]): Promise<IngestOutcome[]> {
     if (items.length === 0) return [];
-    const client = await this.queue.backend.client;
     const wanted = items.map((i) => routeOf(this.routes, i.job.target));
+    const jobs: IntakeJob[] = items.map(({ job }) => ({ id: job.jobId ?? job.runId, data: JSON.stringify(storedData(job)) }));
     const call = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[number, string][]>>;
     const runs = await call[CREATE_RUNS_COMMAND]!(
       ...store.createRunsArgs(
         items.map((i) => i.record),
         wanted,
+        jobs,
       ),
     );
     if (!Array.isArray(runs) || runs.length !== items.length) throw new Error('redis: createRuns answered wrongly');
-    const jobOf = (n: number) => {
-      const route = runs[n]![1];
-      const { data, opts } = this.stored(items[n]!.job, route);
-      return new Job(this.queueOf(route), 'remediate', data, { ...this.jobDefaults, ...opts }, opts.jobId);
-    };
-    // One job: no pipeline (ioredis copies every script defined on the connection, BullMQ's included, into each one).
-    if (items.length === 1)
-      await jobOf(0).addJob(client); // throws on BullMQ's error codes
-    else {
-      const pipeline = client.pipeline();
-      // Queued on the pipeline synchronously; the replies are read from exec() below.
-      items.forEach(
-        (_item, n) =>
-          void jobOf(n)
-            .addJob(pipeline)
-            .catch(() => {}),
-      );
-      const replies = await pipeline.exec();
-      if (replies === null || replies.length !== items.length) throw new Error('redis: the jobs pipeline was not run');
-      for (const [err, reply] of replies) {
-        if (err) throw err;
-        if (typeof reply === 'number' && reply < 0) throw new Error(`redis: adding a job failed (${reply})`);
-      }
-    }
     return runs.map(([code]) => (code === 1 ? 'created' : code === 2 ? 'provisional' : 'duplicate'));
   }
 

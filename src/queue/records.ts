@@ -51,20 +51,26 @@ return 0
 `;
 
 // createRuns: a webhook's runs in one call (one round trip per payload, not per alert). KEYS[1] index zset, KEYS[2]
-// change counter, KEYS[3] the payload's shared trigger data, then per run its hash, its resolved tombstone and its
-// route claim; ARGV[1] ttl ms, ARGV[2] shared trigger json ('' none), then per run: json, epoch, id, score, meta,
-// wanted route. Per run: the writes of writeRun-5 in 'create' mode, then the route claim (SET NX: the first delivery's
-// route stays, as Producer.routeOfRun). Output per run: {code, claimed route}; code 1 created, 0 known already, 2 known
-// and only its plan was recorded (provisional: the caller may reopen it).
+// change counter, KEYS[3] the payload's shared trigger data, KEYS[4] the intake stream, then per run its hash, its
+// resolved tombstone and its route claim; ARGV[1] ttl ms, ARGV[2] shared trigger json ('' none), then per run: json,
+// epoch, id, score, meta, wanted route, job id, job data json. Per run: the writes of writeRun-5 in 'create' mode,
+// then the route claim (SET NX: the first delivery's route stays, as Producer.routeOfRun), then for a new run its job
+// appended to the intake stream (XADD: job id, claimed route, data), which a worker's dispatcher adds to BullMQ
+// (queue/intake.ts). The record's `queued` field says its entry was appended: a known run without it (created by a
+// version that added its job apart, which may have failed) gets an entry now, harmless since dispatch is idempotent.
+// Output per run: {code, claimed route}; code 1 created, 0 known already, 2 known and only its plan was recorded
+// (provisional: the caller may reopen it; no entry).
 const CREATE_RUNS = `
 local ttl = ARGV[1]
 local out = {}
 local created, newest = 0, nil
-for i = 1, (#KEYS - 3) / 3 do
-  local run, tomb, route, a = KEYS[1 + 3 * i], KEYS[2 + 3 * i], KEYS[3 + 3 * i], 3 + 6 * (i - 1)
+for i = 1, (#KEYS - 4) / 3 do
+  local run, tomb, route, a = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i], 3 + 8 * (i - 1)
   local code = 1
+  local append = true
   if redis.call('EXISTS', run) == 1 then
     code = redis.call('HGET', run, 'provisional') == '1' and 2 or 0
+    append = code == 0 and redis.call('HEXISTS', run, 'queued') == 0
   else
     redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '')
     redis.call('PEXPIRE', run, ttl)
@@ -76,7 +82,12 @@ for i = 1, (#KEYS - 3) / 3 do
     created = created + 1
   end
   redis.call('SET', route, ARGV[a + 5], 'PX', ttl, 'NX')
-  out[i] = { code, redis.call('GET', route) }
+  local claimed = redis.call('GET', route)
+  if append then
+    redis.call('XADD', KEYS[4], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
+    redis.call('HSET', run, 'queued', '1')
+  end
+  out[i] = { code, claimed }
 end
 if created > 0 then
   if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ttl) end
@@ -85,6 +96,12 @@ if created > 0 then
 end
 return out
 `;
+
+/** A run's job as createRuns appends it to the intake stream: its BullMQ job id and its data (JSON, no route). */
+export interface IntakeJob {
+  id: string;
+  data: string;
+}
 
 /** The name createRuns has on a connection (and on a pipeline made from it). */
 export const CREATE_RUNS_COMMAND = 'remediatorCreateRuns';
@@ -172,9 +189,9 @@ export class RecordStore {
 
   /**
    * The arguments of createRuns (CREATE_RUNS_COMMAND) for new records that share one trigger (a webhook's), each
-   * with the route its job should go to (claimed there unless an earlier delivery claimed one).
+   * with the route its job should go to (claimed there unless an earlier delivery claimed one) and its job.
    */
-  createRunsArgs(records: readonly RunRecord[], routes: readonly string[]): (string | number)[] {
+  createRunsArgs(records: readonly RunRecord[], routes: readonly string[], jobs: readonly IntakeJob[]): (string | number)[] {
     const keys: string[] = [];
     const argv: string[] = [];
     let sharedJson = '';
@@ -193,13 +210,14 @@ export class RecordStore {
       const { json } = capRecordJson({ ...record, trigger: stored });
       keys.push(this.keys.run(record.id), this.keys.resolvedTombstone(record.id), this.keys.route(record.id));
       const score = String(Number.isFinite(created) ? created : Date.now());
-      argv.push(json, String(record.epoch), record.id, score, meta(record), routes[n]!);
+      argv.push(json, String(record.epoch), record.id, score, meta(record), routes[n]!, jobs[n]!.id, jobs[n]!.data);
     }
     return [
-      3 + keys.length,
+      4 + keys.length,
       this.keys.runIndex,
       this.keys.runsVersion,
       this.keys.trigger(sharedRef ?? 'none'),
+      this.keys.intake,
       ...keys,
       String(this.retentionMs),
       sharedJson,

@@ -150,6 +150,7 @@ export function createApp(deps: AppDeps): express.Express {
       deps.paused ? withTimeout(deps.paused(), 1000, undefined) : undefined,
     ]);
     if (counts) for (const state of QUEUE_STATES) deps.metrics.queueJobs.set({ state }, counts[state] ?? 0);
+    if (counts?.intake !== undefined) deps.metrics.intakeBacklog.set(counts.intake);
     if (paused !== undefined) deps.metrics.automationPaused.set(paused ? 1 : 0);
     if (deps.metricsText) {
       const { text, contentType } = await deps.metricsText();

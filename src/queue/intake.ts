@@ -1,0 +1,214 @@
+import { hostname } from 'node:os';
+import { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import type { RedisClient } from './connection.js';
+import { jobDefaults, jobIdentity } from './jobs.js';
+import { queueName, type RedisKeys } from './keys.js';
+import type { RunJob } from './queue.js';
+
+/** The consumer group every worker process's dispatcher reads the intake stream in. */
+export const INTAKE_GROUP = 'dispatchers';
+
+export interface DispatcherOptions {
+  /** The worker's connection (waits for Redis through outages); not closed here. */
+  redis: RedisClient;
+  keys: RedisKeys;
+  retentionMs: number;
+  log: Logger;
+  /** Told after each batch: how many entries became jobs. */
+  onDispatched?(count: number): void;
+  /** This process's name in the group (default host:pid). */
+  consumer?: string;
+  /** An entry delivered to a dispatcher that has not acknowledged it for this long is taken over (default 30 s). */
+  reclaimIdleMs?: number;
+  /** How often pending entries are looked for (default reclaimIdleMs). */
+  reclaimIntervalMs?: number;
+}
+
+/** Entries per read, and how long one blocking read waits before it is sent again. */
+const BATCH = 200;
+const BLOCK_MS = 5000;
+const RETRY_MS = 1000;
+const CLOSE_WAIT_MS = 2000;
+
+type StreamEntry = [id: string, fields: string[]];
+
+/**
+ * Turns the intake stream (the jobs the receivers stored with their records, queue/records.ts createRuns) into
+ * BullMQ jobs: a blocking XREADGROUP on a connection of its own (nothing is sent while idle), then the jobs added to
+ * their route's queue with today's options, then XACK + XDEL. Every worker process runs one, whatever routes it
+ * serves: it only adds jobs. Adding is idempotent (job id and deduplication id), so a dispatcher that dies between
+ * adding and acknowledging leaves entries that another one takes over (XAUTOCLAIM after reclaimIdleMs) and adds
+ * again, to no effect.
+ */
+export class IntakeDispatcher {
+  private readonly blocking: RedisClient;
+  private readonly queues = new Map<string, Queue<RunJob>>();
+  private readonly consumer: string;
+  private readonly reclaimIdleMs: number;
+  private closed = false;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private reclaiming: Promise<void> | undefined;
+  private failing = false;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    // BLOCK holds its connection: the worker's own must stay free for its jobs, leases and checkpoints.
+    this.blocking = opts.redis.duplicate();
+    this.blocking.on('error', () => {}); // the read loop logs what matters; ioredis reconnects by itself
+    this.consumer = opts.consumer ?? `${hostname()}:${process.pid}`;
+    this.reclaimIdleMs = opts.reclaimIdleMs ?? 30_000;
+  }
+
+  start(): void {
+    this.loop = this.readLoop();
+    // Inherent, like BullMQ's stalled check: only a dispatcher that died leaves entries pending.
+    this.timer = setInterval(() => void this.reclaim(), this.opts.reclaimIntervalMs ?? this.reclaimIdleMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Stops reading. A batch being dispatched gets CLOSE_WAIT_MS to finish (Redis may be away: the worker's shutdown
+   * must not wait on it); one that does not stays pending, for another dispatcher.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.blocking.disconnect(); // ends the blocking read now
+    const timeout = new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref());
+    await Promise.race([Promise.all([this.loop, this.reclaiming]), timeout]);
+    await Promise.race([Promise.all([...this.queues.values()].map((q) => q.close().catch(() => {}))), timeout]);
+  }
+
+  private async readLoop(): Promise<void> {
+    await this.ensureGroup().catch(() => {}); // retried below on NOGROUP
+    await this.reclaim(); // what a dispatcher that died left
+    while (!this.closed) {
+      try {
+        const reply = (await this.blocking.xreadgroup(
+          'GROUP',
+          INTAKE_GROUP,
+          this.consumer,
+          'COUNT',
+          BATCH,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          this.opts.keys.intake,
+          '>',
+        )) as [string, StreamEntry[]][] | null;
+        if (reply !== null) await this.dispatch(reply[0]?.[1] ?? []);
+        this.recovered();
+      } catch (err) {
+        if (this.closed) break;
+        await this.failed(err as Error);
+      }
+    }
+  }
+
+  /** Entries delivered to a dispatcher that has not acknowledged them within reclaimIdleMs, this one's included. */
+  private reclaim(): Promise<void> {
+    this.reclaiming ??= (async () => {
+      try {
+        let cursor = '0-0';
+        do {
+          if (this.closed) return;
+          const [next, entries] = (await this.opts.redis.xautoclaim(
+            this.opts.keys.intake,
+            INTAKE_GROUP,
+            this.consumer,
+            this.reclaimIdleMs,
+            cursor,
+            'COUNT',
+            BATCH,
+          )) as [string, (StreamEntry | null)[]];
+          // Redis 6.2 lists entries deleted meanwhile as nil.
+          await this.dispatch(entries.filter((e): e is StreamEntry => e !== null));
+          cursor = next;
+        } while (cursor !== '0-0');
+      } catch (err) {
+        if (!this.closed) await this.failed(err as Error, false);
+      } finally {
+        this.reclaiming = undefined;
+      }
+    })();
+    return this.reclaiming;
+  }
+
+  private async dispatch(entries: StreamEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const byRoute = new Map<string, { name: string; data: RunJob; opts: ReturnType<typeof jobIdentity> }[]>();
+    for (const [id, fields] of entries) {
+      const job = jobOf(fields);
+      if (job === undefined) {
+        // Only createRuns writes entries: this one cannot be dispatched now or later. Dropped (below), said loudly.
+        this.opts.log.error({ entry: id }, 'intake entry without a job id, route or readable data: dropped');
+        continue;
+      }
+      const list = byRoute.get(job.data.route!) ?? [];
+      list.push({ name: 'remediate', data: job.data, opts: jobIdentity(job.id, this.opts.retentionMs) });
+      byRoute.set(job.data.route!, list);
+    }
+    await Promise.all([...byRoute].map(([route, jobs]) => this.queueOf(route).addBulk(jobs)));
+    // Acknowledged only once BullMQ holds the jobs: a crash before leaves them pending, for XAUTOCLAIM.
+    const ids = entries.map(([id]) => id);
+    const key = this.opts.keys.intake;
+    const replies = await this.opts.redis
+      .multi()
+      .xack(key, INTAKE_GROUP, ...ids)
+      .xdel(key, ...ids)
+      .exec();
+    const failed = replies?.find(([err]) => err !== null)?.[0];
+    if (replies === null || failed) throw failed ?? new Error('redis: the intake acknowledgement was not run');
+    this.opts.onDispatched?.(entries.length);
+  }
+
+  private queueOf(route: string): Queue<RunJob> {
+    let queue = this.queues.get(route);
+    if (queue === undefined) {
+      queue = new Queue<RunJob>(queueName(route), {
+        connection: this.opts.redis,
+        prefix: this.opts.keys.bullPrefix,
+        defaultJobOptions: jobDefaults(this.opts.retentionMs),
+      });
+      queue.on('error', () => {});
+      this.queues.set(route, queue);
+    }
+    return queue;
+  }
+
+  /** The group, made with the stream if neither exists (first start, or a Redis that lost its data). */
+  private async ensureGroup(): Promise<void> {
+    try {
+      // From the stream's start: entries appended before any worker ran are dispatched too.
+      await this.opts.redis.xgroup('CREATE', this.opts.keys.intake, INTAKE_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err as Error).message.startsWith('BUSYGROUP')) throw err;
+    }
+  }
+
+  /** Logged once per outage; the group made again when Redis came back without it. */
+  private async failed(err: Error, wait = true): Promise<void> {
+    if (!this.failing) this.opts.log.warn({ err: err.message }, 'intake dispatch failed; retrying');
+    this.failing = true;
+    if (err.message.startsWith('NOGROUP')) await this.ensureGroup().catch(() => {});
+    if (wait) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+  }
+
+  private recovered(): void {
+    if (this.failing) this.opts.log.info('intake dispatch going again');
+    this.failing = false;
+  }
+}
+
+/** An entry's job: id, and data with the route createRuns claimed. Undefined when the entry is not one. */
+function jobOf(fields: string[]): { id: string; data: RunJob } | undefined {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  if (!f.job || !f.route || f.data === undefined) return undefined;
+  try {
+    return { id: f.job, data: { ...(JSON.parse(f.data) as RunJob), route: f.route } };
+  } catch {
+    return undefined;
+  }
+}

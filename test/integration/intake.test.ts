@@ -1,0 +1,270 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { newRunRecord } from '../../src/engine/record.js';
+import { connectRedis, type RedisClient } from '../../src/queue/connection.js';
+import { INTAKE_GROUP, IntakeDispatcher } from '../../src/queue/intake.js';
+import { incidentJobId, queueName, redisKeys, type RedisKeys } from '../../src/queue/keys.js';
+import { Producer, type IngestItem } from '../../src/queue/queue.js';
+import { RecordStore } from '../../src/queue/records.js';
+import type { RedisSettings } from '../../src/redis-settings.js';
+import { parseRouteTable } from '../../src/routes.js';
+import { Cleanup, OwnRedis } from './guarantees/common.js';
+import { REDIS_URL, requireRedis, testPrefix, useRedis, type TestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The intake (queue/intake.ts, records.ts createRuns): a webhook's records and their jobs' intake entries are written
+ * by one script, and every worker's dispatcher turns entries into BullMQ jobs, idempotently. Real Redis, own prefix.
+ */
+const log = pino({ level: 'silent' });
+const RETENTION = 3_600_000;
+
+function item(n: number, receivedAt = new Date().toISOString()): IngestItem {
+  const fingerprint = `fp-${n}`;
+  const startsAt = '2026-11-29T04:00:00.000Z';
+  const runId = incidentJobId('P-1', fingerprint, startsAt);
+  const alert = {
+    labels: { alertname: 'A', instance: `host-${n}` },
+    annotations: { summary: 's' },
+    fingerprint,
+    startsAt,
+    status: 'firing' as const,
+  };
+  const trigger = { source: 'alertmanager' as const, receiver: 'r', groupKey: '{}:{}', receivedAt };
+  return {
+    record: newRunRecord({ id: runId, procedure: 'P-1', title: 'P', target: `host-${n}`, alert, trigger, dryRun: false }),
+    job: { runId, procedure: 'P-1', target: `host-${n}`, alert, trigger },
+  };
+}
+
+/** A dispatcher whose batches can be awaited (no sleeping for it). */
+function dispatcherOn(redis: RedisClient, keys: RedisKeys, opts: { reclaimIdleMs?: number } = {}) {
+  let dispatched = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const dispatcher = new IntakeDispatcher({
+    redis,
+    keys,
+    retentionMs: RETENTION,
+    log,
+    consumer: `test-${Math.random().toString(36).slice(2, 8)}`,
+    ...opts,
+    onDispatched: (n) => {
+      dispatched += n;
+      for (const w of waiters.filter((w) => dispatched >= w.n)) w.resolve();
+    },
+  });
+  return {
+    dispatcher,
+    /** Resolves once `n` entries in all were dispatched. */
+    dispatched: (n: number) =>
+      dispatched >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+  };
+}
+
+async function jobCounts(redis: RedisClient, keys: RedisKeys, route = 'default') {
+  const queue = new Queue(queueName(route), { connection: redis, prefix: keys.bullPrefix });
+  try {
+    return await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+  } finally {
+    await queue.close();
+  }
+}
+
+async function entries(redis: RedisClient, keys: RedisKeys): Promise<Record<string, string>[]> {
+  const list = (await redis.xrange(keys.intake, '-', '+')) as [string, string[]][];
+  return list.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]!]] : []))));
+}
+
+describe('intake: one script per payload writes the records and their intake entries (real Redis)', () => {
+  const prefix = testPrefix('intake');
+  const keys = redisKeys(prefix);
+  let redis: TestRedis;
+  let producer: Producer;
+  let store: RecordStore;
+  let worker: RedisClient;
+  const cleanup = new Cleanup();
+
+  beforeAll(async () => {
+    redis = await useRedis('single', cleanup);
+    producer = new Producer({
+      redis: redis.settings,
+      keys,
+      retentionMs: RETENTION,
+      routes: parseRouteTable('routes: { host-1: [host-1] }\n'),
+    });
+    store = new RecordStore(producer.redis, keys, RETENTION);
+    await producer.queue.waitUntilReady();
+    worker = await redis.connect('worker');
+  });
+  afterAll(async () => {
+    await producer.close();
+    worker.disconnect();
+    await redis.cleanupPrefix(prefix);
+    await cleanup.run();
+  });
+
+  it('records and entries together: each new run its entry (job id, claimed route, the stored data), marked queued', async () => {
+    const items = [item(1), item(2)];
+    expect(await producer.ingest(store, items)).toEqual(['created', 'created']);
+    const written = await entries(worker, keys);
+    expect(written.map((e) => [e.job, e.route])).toEqual([
+      [items[0]!.job.runId, 'host-1'],
+      [items[1]!.job.runId, 'default'],
+    ]);
+    const data = JSON.parse(written[0]!.data!) as Record<string, unknown>;
+    // As Producer.enqueue stores a job: no annotations, receiver or group key (the record's), no route (the entry's).
+    expect(data).toEqual({
+      runId: items[0]!.job.runId,
+      procedure: 'P-1',
+      target: 'host-1',
+      alert: { ...items[0]!.job.alert, annotations: {} },
+      trigger: { source: 'alertmanager', receivedAt: items[0]!.job.trigger.receivedAt },
+    });
+    for (const i of items) expect(await worker.hmget(keys.run(i.record.id), 'json', 'queued')).toEqual([expect.any(String), '1']);
+  });
+
+  it('a duplicate appends nothing; a known run without the queued mark (an older version) gets its entry once', async () => {
+    const before = await worker.xlen(keys.intake);
+    expect(await producer.ingest(store, [item(1), item(2)])).toEqual(['duplicate', 'duplicate']);
+    expect(await worker.xlen(keys.intake)).toBe(before);
+    // A record created apart (RecordStore.create: the fallback path, or a version before the intake).
+    const old = item(3);
+    expect(await store.create(old.record)).toBe(true);
+    expect(await producer.ingest(store, [old])).toEqual(['duplicate']);
+    expect(await producer.ingest(store, [old])).toEqual(['duplicate']);
+    expect(await worker.xlen(keys.intake)).toBe(before + 1);
+  });
+
+  it('the dispatcher adds each entry as a job with the producer’s options, then acknowledges and deletes it', async () => {
+    const { dispatcher, dispatched } = dispatcherOn(worker, keys);
+    dispatcher.start();
+    try {
+      await dispatched(3);
+      expect(await worker.xlen(keys.intake)).toBe(0);
+      const [, pending] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number, unknown];
+      expect(pending).toBe(null);
+      const job = await producer.jobOf(item(1).job.runId);
+      expect(job?.data.route).toBe('host-1');
+      expect(job?.opts).toMatchObject({ attempts: 3, deduplication: { id: item(1).job.runId, ttl: RETENTION } });
+      expect(await jobCounts(worker, keys)).toMatchObject({ waiting: 2 });
+      expect(await jobCounts(worker, keys, 'host-1')).toMatchObject({ waiting: 1 });
+      // A new payload while the dispatcher waits (blocking read): dispatched without any timer.
+      expect(await producer.ingest(store, [item(4)])).toEqual(['created']);
+      await dispatched(4);
+      expect(await jobCounts(worker, keys)).toMatchObject({ waiting: 3 });
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  it('a dispatcher that died between adding and acknowledging: its entries are reclaimed, added again to no effect', async () => {
+    const crashed = [item(5), item(6)];
+    await producer.ingest(store, crashed);
+    // The dead dispatcher read both and added the first one's job, then died before XACK.
+    const read = (await worker.xreadgroup('GROUP', INTAKE_GROUP, 'dead', 'COUNT', 10, 'STREAMS', keys.intake, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    expect(read[0]![1]).toHaveLength(2);
+    await producer.enqueue(crashed[0]!.job);
+    const waitingBefore = (await jobCounts(worker, keys)).waiting!;
+    const { dispatcher, dispatched } = dispatcherOn(worker, keys, { reclaimIdleMs: 0 });
+    dispatcher.start();
+    try {
+      await dispatched(2);
+    } finally {
+      await dispatcher.close();
+    }
+    // One job each: the first was a no-op (job id and deduplication id), the second added.
+    expect((await jobCounts(worker, keys)).waiting).toBe(waitingBefore + 1);
+    for (const i of crashed) expect((await producer.jobOf(i.job.runId))?.id).toBe(i.job.runId);
+    expect(await worker.xlen(keys.intake)).toBe(0);
+    const [count] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
+    expect(count).toBe(0);
+  });
+});
+
+describe('intake on a Redis Cluster: the stream shares the {prefix} slot', () => {
+  const prefix = testPrefix('intake-cluster');
+  const keys = redisKeys(prefix);
+  const cleanup = new Cleanup();
+  let redis: TestRedis;
+
+  beforeAll(async () => {
+    redis = await useRedis('cluster', cleanup);
+  });
+  afterAll(() => cleanup.run());
+
+  it('ingest writes records and entries in one script; a worker dispatches them', async () => {
+    const producer = new Producer({ redis: redis.settings, keys, retentionMs: RETENTION });
+    const store = new RecordStore(producer.redis, keys, RETENTION);
+    const worker = await redis.connect('worker');
+    const { dispatcher, dispatched } = dispatcherOn(worker, keys);
+    try {
+      await producer.queue.waitUntilReady();
+      dispatcher.start();
+      expect(await producer.ingest(store, [item(1), item(2), item(3)])).toEqual(['created', 'created', 'created']);
+      await dispatched(3);
+      expect(await jobCounts(worker, keys)).toMatchObject({ waiting: 3 });
+      expect(await producer.ingest(store, [item(1)])).toEqual(['duplicate']);
+      expect(await worker.xlen(keys.intake)).toBe(0);
+    } finally {
+      await dispatcher.close();
+      await producer.close();
+      worker.disconnect();
+    }
+  });
+});
+
+describe('intake across a Redis restart', () => {
+  const prefix = testPrefix('intake-restart');
+  const keys = redisKeys(prefix);
+  const cleanup = new Cleanup();
+  let own: OwnRedis;
+  let settings: RedisSettings;
+
+  beforeAll(async () => {
+    await requireRedis(REDIS_URL);
+    own = await OwnRedis.start(cleanup);
+    settings = loadConfig({ REDIS_URL: own.url }).redis;
+  });
+  afterAll(() => cleanup.run());
+
+  it.each([
+    ['kept its data (SHUTDOWN SAVE)', true],
+    ['lost its data (the group made again)', false],
+  ])('the dispatcher rides out a restart that %s and dispatches what comes after', async (_what, save) => {
+    const producer = new Producer({ redis: settings, keys, retentionMs: RETENTION });
+    const store = new RecordStore(producer.redis, keys, RETENTION);
+    const worker = connectRedis(settings, 'worker', 'remediator-test');
+    worker.on('error', () => {});
+    const { dispatcher, dispatched } = dispatcherOn(worker, keys);
+    try {
+      await producer.queue.waitUntilReady();
+      dispatcher.start();
+      const first = save ? item(10) : item(20);
+      expect(await producer.ingest(store, [first])).toEqual(['created']);
+      await dispatched(1);
+      await own.stop(save);
+      // Lost: not even the snapshot an earlier case saved (stream and group gone).
+      if (!save) rmSync(join(own.dir, 'dump.rdb'), { force: true });
+      await own.start();
+      const after = save ? item(11) : item(21);
+      // The receiver's connection fails fast while Redis is away; retried as Alertmanager would.
+      await waitFor('the receiver to store again', () => producer.ingest(store, [after]).catch(() => undefined), 15_000);
+      await dispatched(2);
+      expect((await producer.jobOf(after.job.runId))?.id).toBe(after.job.runId);
+      expect(await worker.xlen(keys.intake)).toBe(0);
+      // Lost: the earlier run is gone, so the group was made again for the later one.
+      expect(await worker.exists(keys.run(first.record.id))).toBe(save ? 1 : 0);
+    } finally {
+      await dispatcher.close();
+      await producer.close();
+      worker.disconnect();
+    }
+  });
+});
