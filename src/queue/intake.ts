@@ -21,7 +21,7 @@ export interface DispatcherOptions {
   consumer?: string;
   /** An entry delivered to a dispatcher that has not acknowledged it for this long is taken over (default 30 s). */
   reclaimIdleMs?: number;
-  /** How often pending entries are looked for (default reclaimIdleMs). */
+  /** How often pending entries are looked for (default 10 s). */
   reclaimIntervalMs?: number;
 }
 
@@ -30,6 +30,7 @@ const BATCH = 200;
 const BLOCK_MS = 5000;
 const RETRY_MS = 1000;
 const CLOSE_WAIT_MS = 2000;
+const RECLAIM_INTERVAL_MS = 10_000;
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -51,11 +52,14 @@ export class IntakeDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private reclaiming: Promise<void> | undefined;
   private failing = false;
+  /** Read this consumer's own pending entries before new ones (at start, after a reconnect or a failure). */
+  private ownFirst = true;
 
   constructor(private readonly opts: DispatcherOptions) {
     // BLOCK holds its connection: the worker's own must stay free for its jobs, leases and checkpoints.
     this.blocking = opts.redis.duplicate();
     this.blocking.on('error', () => {}); // the read loop logs what matters; ioredis reconnects by itself
+    this.blocking.on('ready', () => (this.ownFirst = true));
     this.consumer = opts.consumer ?? `${hostname()}:${process.pid}`;
     this.reclaimIdleMs = opts.reclaimIdleMs ?? 30_000;
   }
@@ -63,7 +67,7 @@ export class IntakeDispatcher {
   start(): void {
     this.loop = this.readLoop();
     // Inherent, like BullMQ's stalled check: only a dispatcher that died leaves entries pending.
-    this.timer = setInterval(() => void this.reclaim(), this.opts.reclaimIntervalMs ?? this.reclaimIdleMs);
+    this.timer = setInterval(() => void this.reclaim(), this.opts.reclaimIntervalMs ?? RECLAIM_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -85,22 +89,35 @@ export class IntakeDispatcher {
     await this.reclaim(); // what a dispatcher that died left
     while (!this.closed) {
       try {
-        const reply = (await this.blocking.xreadgroup(
-          'GROUP',
-          INTAKE_GROUP,
-          this.consumer,
-          'COUNT',
-          BATCH,
-          'BLOCK',
-          BLOCK_MS,
-          'STREAMS',
-          this.opts.keys.intake,
-          '>',
-        )) as [string, StreamEntry[]][] | null;
-        if (reply !== null) await this.dispatch(reply[0]?.[1] ?? []);
+        // After a reconnect or a failure, this process's own entries first (delivered, not acknowledged: a batch cut
+        // off by a failover), at once rather than after reclaimIdleMs; then only new ones, blocking.
+        const own = this.ownFirst;
+        this.ownFirst = false;
+        const { blocking } = this;
+        const key = this.opts.keys.intake;
+        const reply = (
+          own
+            ? await blocking.xreadgroup('GROUP', INTAKE_GROUP, this.consumer, 'COUNT', BATCH, 'STREAMS', key, '0')
+            : await blocking.xreadgroup(
+                'GROUP',
+                INTAKE_GROUP,
+                this.consumer,
+                'COUNT',
+                BATCH,
+                'BLOCK',
+                BLOCK_MS,
+                'STREAMS',
+                key,
+                '>',
+              )
+        ) as [string, StreamEntry[]][] | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (own && entries.length === BATCH) this.ownFirst = true; // more of its own left
+        await this.dispatch(entries);
         this.recovered();
       } catch (err) {
         if (this.closed) break;
+        this.ownFirst = true;
         await this.failed(err as Error);
       }
     }

@@ -42,7 +42,7 @@ function item(n: number, receivedAt = new Date().toISOString()): IngestItem {
 }
 
 /** A dispatcher whose batches can be awaited (no sleeping for it). */
-function dispatcherOn(redis: RedisClient, keys: RedisKeys, opts: { reclaimIdleMs?: number } = {}) {
+function dispatcherOn(redis: RedisClient, keys: RedisKeys, opts: { reclaimIdleMs?: number; consumer?: string } = {}) {
   let dispatched = 0;
   const waiters: { n: number; resolve: () => void }[] = [];
   const dispatcher = new IntakeDispatcher({
@@ -185,6 +185,20 @@ describe('intake: one script per payload writes the records and their intake ent
     expect(await worker.xlen(keys.intake)).toBe(0);
     const [count] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
     expect(count).toBe(0);
+  });
+  it('entries this consumer read and did not acknowledge (a batch cut off by a failover) go first, without waiting to be idle', async () => {
+    const cut = item(7);
+    await producer.ingest(store, [cut]);
+    await worker.xreadgroup('GROUP', INTAKE_GROUP, 'host:42', 'COUNT', 10, 'STREAMS', keys.intake, '>');
+    const { dispatcher, dispatched } = dispatcherOn(worker, keys, { consumer: 'host:42' }); // reclaimIdleMs 30 s
+    dispatcher.start();
+    try {
+      await dispatched(1);
+    } finally {
+      await dispatcher.close();
+    }
+    expect((await producer.jobOf(cut.job.runId))?.id).toBe(cut.job.runId);
+    expect(await worker.xlen(keys.intake)).toBe(0);
   });
 });
 
