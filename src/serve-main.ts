@@ -37,6 +37,22 @@ function onSignals(log: Logger, stop: () => Promise<void>, reload: () => void): 
   return (code: number) => shutdown('receiver lost', code);
 }
 
+/**
+ * The serve's reload before its worker has started is not lost (a receiver's POST /-/reload while the worker starts):
+ * the rules it read at start may predate the request, so it reloads once up.
+ */
+function reloadWhenStarted(): { reload(): void; started(running: Running): void } {
+  let running: Running | undefined;
+  let pending = false;
+  return {
+    reload: () => (running ? running.reload() : (pending = true)),
+    started: (r) => {
+      running = r;
+      if (pending) r.reload();
+    },
+  };
+}
+
 /** Starts the process for `roles` (a ConfigError from start-up is the caller's to report). */
 export async function runService(config: Config, procedures: Procedure[], log: Logger, roles: Roles): Promise<void> {
   if (cluster.isWorker) return receiverProcess(config, procedures, log);
@@ -54,14 +70,16 @@ async function splitServe(config: Config, procedures: Procedure[], log: Logger):
   // serve's own refusals (no token) before anything is forked: exit 2, as with one process.
   authSettings(config, { receiver: true });
   let running: Running | undefined = undefined; // set once started; asked for before that
+  const ownReload = reloadWhenStarted();
   const receivers = forkReceivers({
     count: config.SERVE_RECEIVERS,
     log,
     ownMetrics: async () => (running ? await running.metrics.registry.getMetricsAsJSON() : []),
-    reloadOwn: () => running?.reload(),
+    reloadOwn: () => ownReload.reload(),
   });
   const worker = await startService(config, procedures, log, { receiver: false, worker: true }, { listen: false });
   running = worker;
+  ownReload.started(worker);
   const stop = onSignals(
     log,
     async () => {
@@ -82,6 +100,7 @@ async function receiverProcess(config: Config, procedures: Procedure[], log: Log
   let running: Running | undefined = undefined; // set once started; asked for before that
   const own = async (): Promise<ProcessMetrics> => (running ? await running.metrics.registry.getMetricsAsJSON() : []);
   const parent = parentChannel({
+    // The serve sends reloads only once this process said it listens (serve-processes.ts).
     reload: () => running?.reload(),
     ownMetrics: own,
   });

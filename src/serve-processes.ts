@@ -66,6 +66,10 @@ export function forkReceivers(opts: ForkOptions): ReceiverProcesses {
   const pending = new Map<number, { left: number; got: ProcessMetrics[]; done: () => void }>();
   let nextId = 0;
   const live = new Set<ClusterWorker>();
+  // A receiver hears messages only once its handlers are set up, after it started: a reload meant for one still
+  // starting (forked, restarted) is kept and sent when it says it listens, instead of being lost on its way in.
+  const reloadOnListen = new Set<ClusterWorker>();
+  const listeningOnes = new Set<ClusterWorker>();
 
   const send = (w: ClusterWorker, m: ToReceiver) => {
     if (w.isConnected()) w.send(m, undefined, () => {}); // a receiver exiting meanwhile is not an error here
@@ -74,7 +78,8 @@ export function forkReceivers(opts: ForkOptions): ReceiverProcesses {
   /** Every other process's metrics for `asker`'s request `answerId`: the parent's and the other receivers'. */
   const collectFor = async (asker: ClusterWorker, answerId: number) => {
     const id = ++nextId;
-    const others = [...live].filter((w) => w !== asker && w.isConnected());
+    // Only those that listen: one still starting would hear nothing and the scrape would wait COLLECT_TIMEOUT_MS.
+    const others = [...listeningOnes].filter((w) => w !== asker && w.isConnected());
     const got: ProcessMetrics[] = [];
     await new Promise<void>((resolve) => {
       if (others.length === 0) return resolve();
@@ -107,7 +112,9 @@ export function forkReceivers(opts: ForkOptions): ReceiverProcesses {
       const msg = m as ToParent;
       if (msg.remediator === 'listening') {
         listening = true;
+        listeningOnes.add(w);
         log.info({ pid: w.process.pid, slot }, 'receiver process listening');
+        if (reloadOnListen.delete(w)) send(w, { remediator: 'reload' });
       } else if (msg.remediator === 'reloaded') {
         opts.reloadOwn();
         api.reload(w);
@@ -123,6 +130,8 @@ export function forkReceivers(opts: ForkOptions): ReceiverProcesses {
     });
     w.on('exit', (code, signal) => {
       live.delete(w);
+      listeningOnes.delete(w);
+      reloadOnListen.delete(w);
       if (stopping) return;
       const upMs = Date.now() - startedAt;
       if (!listening && attempt === 0) {
@@ -148,7 +157,11 @@ export function forkReceivers(opts: ForkOptions): ReceiverProcesses {
   const api: ReceiverProcesses = {
     failed,
     reload(except) {
-      for (const w of live) if (w !== except) send(w, { remediator: 'reload' });
+      for (const w of live) {
+        if (w === except) continue;
+        if (listeningOnes.has(w)) send(w, { remediator: 'reload' });
+        else reloadOnListen.add(w);
+      }
     },
     async stop(deadline) {
       stopping = true;

@@ -141,6 +141,33 @@ describe('integration: serve as a worker process and receiver processes (real pr
     await waitFor('ready again', async () => ((await fetch(`${r.url}/readyz`)).status === 200 ? true : undefined));
   });
 
+  it('a reload passed on while a receiver is still starting reaches it once it is up (not dropped)', async () => {
+    const reloadedLines = () => readFileSync(r.process.logFile, 'utf8').match(/"msg":"rules reloaded"/g)?.length ?? 0;
+    const listening = (pid: number) => readFileSync(r.process.logFile, 'utf8').includes(`"pid":${pid},`);
+    // Both up first: a receiver killed before it listens is one that failed to start, which stops the serve.
+    const [victim] = await waitFor('two listening receivers', () => {
+      const pids = receiverPids(r.process.pid);
+      return pids.length === 2 && pids.every(listening) ? pids : undefined;
+    });
+    const before = reloadedLines();
+    process.kill(victim!, 'SIGKILL');
+    const fresh = await waitFor('a new receiver process', () =>
+      receiverPids(r.process.pid).find((c) => c !== victim && !listening(c)),
+    );
+    // Forked but not listening yet (it logs "receiver process listening" with its pid once up): the other receiver
+    // takes the request and the serve passes the reload on to both the worker and the starting receiver.
+    // A kept-alive connection to the killed receiver is reset before anything reads the request: sent again.
+    const reload = await waitFor('the reload to be taken', () =>
+      fetch(`${r.url}/-/reload`, { method: 'POST', headers: auth }).catch(() => undefined),
+    );
+    expect(reload.status).toBe(200);
+    await waitFor('the new receiver to listen', () => (listening(fresh) ? true : undefined));
+    await waitFor('every process, the new receiver included, to log the reload', () =>
+      reloadedLines() >= before + 3 ? true : undefined,
+    );
+    expect(reloadedLines()).toBe(before + 3);
+  });
+
   it('SIGTERM stops the receivers and the worker; the serve exits 0 with none left', async () => {
     const children = receiverPids(r.process.pid);
     r.process.kill('SIGTERM');
