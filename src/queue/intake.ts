@@ -5,6 +5,7 @@ import type { RedisClient } from './connection.js';
 import { jobDefaults, jobIdentity } from './jobs.js';
 import { queueName, type RedisKeys } from './keys.js';
 import type { RunJob } from './queue.js';
+import { script, type Script } from './scripts.js';
 
 /** The consumer group every worker process's dispatcher reads the intake stream in. */
 export const INTAKE_GROUP = 'dispatchers';
@@ -21,6 +22,8 @@ export interface DispatcherOptions {
   consumer?: string;
   /** An entry delivered to a dispatcher that has not acknowledged it for this long is taken over (default 30 s). */
   reclaimIdleMs?: number;
+  /** A consumer with nothing pending and idle this long is removed from the group (default 1 h). */
+  forgetConsumerMs?: number;
   /** How often pending entries are looked for (default 10 s). */
   reclaimIntervalMs?: number;
 }
@@ -31,6 +34,26 @@ const BLOCK_MS = 5000;
 const RETRY_MS = 1000;
 const CLOSE_WAIT_MS = 2000;
 const RECLAIM_INTERVAL_MS = 10_000;
+/** A consumer with nothing pending that has not read for this long is removed from the group (a process gone). */
+const FORGET_CONSUMER_MS = 3_600_000;
+
+// forgetConsumers: KEYS[1] the intake stream; ARGV[1] group, ARGV[2] idle ms. Removes the group's consumers that have
+// nothing pending and have been idle that long: each process joins under its own name (host:pid), so restarts would
+// otherwise leave their names behind for good. In one script, so no entry can be delivered to a consumer between the
+// look and the removal (XGROUP DELCONSUMER drops what is pending); a live one is made again by its next read.
+const FORGET_CONSUMERS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local gone = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f.pending == 0 and f.idle > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f.name)
+    gone = gone + 1
+  end
+end
+return gone
+`;
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -52,6 +75,7 @@ export class IntakeDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private reclaiming: Promise<void> | undefined;
   private failing = false;
+  private readonly forgetConsumers: Script;
   /** Read this consumer's own pending entries before new ones (at start, after a reconnect or a failure). */
   private ownFirst = true;
 
@@ -62,6 +86,7 @@ export class IntakeDispatcher {
     this.blocking.on('ready', () => (this.ownFirst = true));
     this.consumer = opts.consumer ?? `${hostname()}:${process.pid}`;
     this.reclaimIdleMs = opts.reclaimIdleMs ?? 30_000;
+    this.forgetConsumers = script(opts.redis, 'remediatorForgetConsumers', FORGET_CONSUMERS);
   }
 
   start(): void {
@@ -112,8 +137,8 @@ export class IntakeDispatcher {
               )
         ) as [string, StreamEntry[]][] | null;
         const entries = reply?.[0]?.[1] ?? [];
-        if (own && entries.length === BATCH) this.ownFirst = true; // more of its own left
-        await this.dispatch(entries);
+        const dispatched = await this.dispatch(entries);
+        if (own && entries.length === BATCH && dispatched > 0) this.ownFirst = true; // more of its own left
         this.recovered();
       } catch (err) {
         if (this.closed) break;
@@ -143,6 +168,7 @@ export class IntakeDispatcher {
           await this.dispatch(entries.filter((e): e is StreamEntry => e !== null));
           cursor = next;
         } while (cursor !== '0-0');
+        await this.forgetConsumers(1, this.opts.keys.intake, INTAKE_GROUP, this.opts.forgetConsumerMs ?? FORGET_CONSUMER_MS);
       } catch (err) {
         if (!this.closed) await this.failed(err as Error, false);
       } finally {
@@ -152,23 +178,30 @@ export class IntakeDispatcher {
     return this.reclaiming;
   }
 
-  private async dispatch(entries: StreamEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  /** Adds the jobs of `entries` and acknowledges them; how many it dispatched. */
+  private async dispatch(entries: StreamEntry[]): Promise<number> {
+    if (entries.length === 0) return 0;
     const byRoute = new Map<string, { name: string; data: RunJob; opts: ReturnType<typeof jobIdentity> }[]>();
+    const ids: string[] = [];
     for (const [id, fields] of entries) {
       const job = jobOf(fields);
       if (job === undefined) {
-        // Only createRuns writes entries: this one cannot be dispatched now or later. Dropped (below), said loudly.
-        this.opts.log.error({ entry: id }, 'intake entry without a job id, route or readable data: dropped');
+        // Only createRuns writes entries: one this version cannot read was written by a newer one (a rolling
+        // upgrade). Left pending, never dropped: a newer dispatcher takes it over (XAUTOCLAIM).
+        this.opts.log.error(
+          { entry: id },
+          'intake entry this version cannot read (no job id, route or data): left for a newer worker',
+        );
         continue;
       }
+      ids.push(id);
       const list = byRoute.get(job.data.route!) ?? [];
       list.push({ name: 'remediate', data: job.data, opts: jobIdentity(job.id, this.opts.retentionMs) });
       byRoute.set(job.data.route!, list);
     }
+    if (ids.length === 0) return 0;
     await Promise.all([...byRoute].map(([route, jobs]) => this.queueOf(route).addBulk(jobs)));
     // Acknowledged only once BullMQ holds the jobs: a crash before leaves them pending, for XAUTOCLAIM.
-    const ids = entries.map(([id]) => id);
     const key = this.opts.keys.intake;
     const replies = await this.opts.redis
       .multi()
@@ -177,7 +210,8 @@ export class IntakeDispatcher {
       .exec();
     const failed = replies?.find(([err]) => err !== null)?.[0];
     if (replies === null || failed) throw failed ?? new Error('redis: the intake acknowledgement was not run');
-    this.opts.onDispatched?.(entries.length);
+    this.opts.onDispatched?.(ids.length);
+    return ids.length;
   }
 
   private queueOf(route: string): Queue<RunJob> {

@@ -42,7 +42,11 @@ function item(n: number, receivedAt = new Date().toISOString()): IngestItem {
 }
 
 /** A dispatcher whose batches can be awaited (no sleeping for it). */
-function dispatcherOn(redis: RedisClient, keys: RedisKeys, opts: { reclaimIdleMs?: number; consumer?: string } = {}) {
+function dispatcherOn(
+  redis: RedisClient,
+  keys: RedisKeys,
+  opts: { reclaimIdleMs?: number; consumer?: string; forgetConsumerMs?: number } = {},
+) {
   let dispatched = 0;
   const waiters: { n: number; resolve: () => void }[] = [];
   const dispatcher = new IntakeDispatcher({
@@ -199,6 +203,56 @@ describe('intake: one script per payload writes the records and their intake ent
     }
     expect((await producer.jobOf(cut.job.runId))?.id).toBe(cut.job.runId);
     expect(await worker.xlen(keys.intake)).toBe(0);
+  });
+
+  it('an entry this version cannot read stays pending for a newer worker, never dropped; the others are dispatched', async () => {
+    const unreadable = (await worker.xadd(keys.intake, '*', 'job', 'from-a-newer-version', 'shape', 'v9'))!;
+    const readable = item(8);
+    await producer.ingest(store, [readable]);
+    const { dispatcher, dispatched } = dispatcherOn(worker, keys);
+    dispatcher.start();
+    try {
+      await dispatched(1);
+    } finally {
+      await dispatcher.close();
+    }
+    expect((await producer.jobOf(readable.job.runId))?.id).toBe(readable.job.runId);
+    expect(await worker.xlen(keys.intake)).toBe(1);
+    const [count] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
+    expect(count).toBe(1);
+    await worker.xack(keys.intake, INTAKE_GROUP, unreadable);
+    await worker.xdel(keys.intake, unreadable);
+  });
+
+  it('consumers of processes gone, with nothing pending, leave the group; one with pending entries stays', async () => {
+    const readAs = async (consumer: string) => {
+      const reply = (await worker.xreadgroup('GROUP', INTAKE_GROUP, consumer, 'COUNT', 1, 'STREAMS', keys.intake, '>')) as [
+        string,
+        [string, string[]][],
+      ][];
+      return reply[0]![1][0]![0];
+    };
+    const [a, b] = [item(30), item(31)];
+    await producer.ingest(store, [a]);
+    const done = await readAs('gone:1'); // dispatched in full by a process that is gone now
+    await producer.enqueue(a.job);
+    await worker.xack(keys.intake, INTAKE_GROUP, done);
+    await worker.xdel(keys.intake, done);
+    await producer.ingest(store, [b]);
+    const pending = await readAs('gone:2'); // read, never acknowledged
+    const consumers = async () =>
+      ((await worker.xinfo('CONSUMERS', keys.intake, INTAKE_GROUP)) as unknown[][]).map((c) => String(c[1]));
+    expect(await consumers()).toEqual(expect.arrayContaining(['gone:1', 'gone:2']));
+    const { dispatcher } = dispatcherOn(worker, keys, { forgetConsumerMs: 0 }); // reclaimIdleMs 30 s: b stays pending
+    dispatcher.start();
+    try {
+      await waitFor('gone:1 to leave the group', async () => !(await consumers()).includes('gone:1'));
+    } finally {
+      await dispatcher.close();
+    }
+    expect(await consumers()).toContain('gone:2');
+    await worker.xack(keys.intake, INTAKE_GROUP, pending);
+    await worker.xdel(keys.intake, pending);
   });
 });
 
