@@ -96,6 +96,33 @@ module.exports = {
       from: { path: `${ENGINE}|${RULES}|${PLUGINS}` },
       to: { path: 'node_modules/(express|bullmq|ioredis)/' },
     },
+    // What each process loads at start (docs/benchmark.md, idle RSS): a role loads only what it uses.
+    {
+      name: 'axios-on-first-request',
+      comment: 'axios (~6 MiB resident) is imported on the first request (http/client.ts loadAxios), not at start.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: 'node_modules/axios/', dynamic: false, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'bullmq-by-class',
+      comment: "BullMQ's classes come from their own files: its index loads every class it has (~5 MiB resident).",
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: 'node_modules/bullmq/dist/cjs/index\\.js$', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'serve-loads-roles-lazily',
+      comment:
+        "serve.ts imports a role's side when the role starts: the worker's (engine, BullMQ's Worker) and the HTTP side's (Express, the console) with await import().",
+      severity: 'error',
+      from: { path: '^src/serve\\.ts$' },
+      to: {
+        path: '^src/(queue/(worker|intake)|engine/(admission|run|step|escalate)|console/|receiver/app)',
+        dynamic: false,
+        dependencyTypesNot: ['type-only'],
+      },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

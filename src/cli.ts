@@ -1,26 +1,21 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { alertsFrom } from './alertmanager/alert-input.js';
 import type { Alert } from './alertmanager/payload.js';
 import { buildInfo } from './build-info.js';
-import { createClient, type ClientOptions } from './client/api.js';
-import { acknowledge, cancel, listRuns, pause, resume, retry, showRun, tailRun, type Output } from './client/commands.js';
+import type { ClientOptions } from './client/api.js';
+import type { Output } from './client/commands.js';
 import { RUN_STATES } from './engine/record.js';
 import { ConfigError, loadConfig, loadExporterConfig } from './config.js';
 import { formatDuration } from './duration.js';
 import { createLogger } from './log.js';
 import { describeRedis } from './redis-settings.js';
-import { renderRunbook } from './rules/docs.js';
-import { renderStepTable, renderWhatRuns } from './rules/what-runs.js';
-import { ruleFileJsonSchema } from './rules/json-schema.js';
 import { formatProblem, loadRules } from './rules/load.js';
 import { matchProcedures } from './rules/match.js';
 import type { Procedure } from './rules/schema.js';
 import { createRender } from './template.js';
 import { configureEscalationTargets, targetByKind } from './escalation/index.js';
 import { TargetConfigError } from './escalation/types.js';
-import { runIpcCommand } from './ipc-command.js';
 
 function rulesDir(flag: string | undefined): string {
   return flag ?? process.env.RULES_DIR ?? './rules';
@@ -76,7 +71,8 @@ function check(dir: string): number {
 }
 
 /** A webhook payload, webhook alerts, `amtool alert query -o json` output or API v2 alerts; `-` reads stdin. */
-function readAlerts(file: string): Alert[] {
+async function readAlerts(file: string): Promise<Alert[]> {
+  const { alertsFrom } = await import('./alertmanager/alert-input.js');
   const text = readFileSync(file === '-' ? 0 : file, 'utf8');
   let json: unknown;
   try {
@@ -87,9 +83,9 @@ function readAlerts(file: string): Alert[] {
   return alertsFrom(json, file === '-' ? 'standard input' : file);
 }
 
-function plan(dir: string, file: string): number {
+async function plan(dir: string, file: string): Promise<number> {
   const procedures = loadOrExit(dir);
-  const alerts = readAlerts(file);
+  const alerts = await readAlerts(file);
   for (const alert of alerts) {
     const name = alert.labels.alertname;
     const matched = matchProcedures(procedures, alert.labels);
@@ -183,8 +179,14 @@ function remoteOptions(cmd: Command): Command {
     .option('--as <name>', 'who you are, recorded with what you do (default $USER@host)');
 }
 
-const client = (cmd: Command) => {
+/**
+ * The commands that talk to a running instance, and their client: loaded when one of them runs, so a `serve`,
+ * `receiver` or `worker` process never loads them (nor the offline commands' renderers below).
+ */
+const remote = () => import('./client/commands.js');
+const client = async (cmd: Command) => {
   const o = cmd.optsWithGlobals<ClientOptions>();
+  const { createClient } = await import('./client/api.js');
   return createClient({
     ...(o.url ? { url: o.url } : {}),
     ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}),
@@ -245,8 +247,8 @@ function program(result: { exit?: number }): Command {
       'a webhook payload, webhook alerts, `amtool alert query -o json` output or API v2 alerts; - for stdin',
     )
     .description('show which procedure and steps an alert would run, rendered, without running them')
-    .action((file: string, _o, cmd: Command) => {
-      result.exit = plan(dir(cmd), file);
+    .action(async (file: string, _o, cmd: Command) => {
+      result.exit = await plan(dir(cmd), file);
     });
   root
     .command('docs')
@@ -259,8 +261,12 @@ function program(result: { exit?: number }): Command {
         .choices(['runbook', 'markdown-table'])
         .default('runbook'),
     )
-    .action((o: { format: string }, cmd: Command) => {
+    .action(async (o: { format: string }, cmd: Command) => {
       const procedures = loadOrExit(dir(cmd));
+      const [{ renderRunbook }, { renderStepTable, renderWhatRuns }] = await Promise.all([
+        import('./rules/docs.js'),
+        import('./rules/what-runs.js'),
+      ]);
       process.stdout.write(
         o.format === 'markdown-table' ? renderStepTable(procedures) : renderRunbook(procedures, renderWhatRuns),
       );
@@ -269,7 +275,8 @@ function program(result: { exit?: number }): Command {
   root
     .command('schema')
     .description("print the rule file's JSON Schema")
-    .action(() => {
+    .action(async () => {
+      const { ruleFileJsonSchema } = await import('./rules/json-schema.js');
       process.stdout.write(`${JSON.stringify(ruleFileJsonSchema(), null, 2)}\n`);
       result.exit = 0;
     });
@@ -286,7 +293,9 @@ function program(result: { exit?: number }): Command {
       .option('--limit <n>', 'at most this many', '20')
       .option('--json', 'print the run records as JSON'),
   ).action(async (o, cmd: Command) => {
-    result.exit = await listRuns(client(cmd), o as Parameters<typeof listRuns>[1], io);
+    result.exit = await (
+      await remote()
+    ).listRuns(await client(cmd), o as Parameters<typeof import('./client/commands.js').listRuns>[1], io);
   });
   remoteOptions(
     runs
@@ -295,7 +304,7 @@ function program(result: { exit?: number }): Command {
       .description("one run's timeline as text")
       .option('--json', 'print the run record as JSON'),
   ).action(async (id: string, o: { json?: boolean }, cmd: Command) => {
-    result.exit = await showRun(client(cmd), id, o.json, io);
+    result.exit = await (await remote()).showRun(await client(cmd), id, o.json, io);
   });
   remoteOptions(
     runs
@@ -304,7 +313,7 @@ function program(result: { exit?: number }): Command {
       .description('follow a run live to its end; exit 0 when it ends succeeded, 1 otherwise')
       .option('--json', 'print each new state of the record as one JSON line'),
   ).action(async (id: string | undefined, o: { json?: boolean }, cmd: Command) => {
-    result.exit = await tailRun(client(cmd), id, o.json, io);
+    result.exit = await (await remote()).tailRun(await client(cmd), id, o.json, io);
   });
   remoteOptions(
     runs
@@ -313,7 +322,7 @@ function program(result: { exit?: number }): Command {
       .description('cancel a queued run (it never starts) or a running one (it stops after its current step)')
       .option('--reason <text>', 'why (recorded with your name)'),
   ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
-    result.exit = await cancel(client(cmd), id, o.reason, io);
+    result.exit = await (await remote()).cancel(await client(cmd), id, o.reason, io);
   });
   remoteOptions(
     runs
@@ -322,7 +331,7 @@ function program(result: { exit?: number }): Command {
       .description("re-run the run's incident: a new run linked to it, subject to the target's lease and the budget")
       .option('--reason <text>', 'why (recorded with your name)'),
   ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
-    result.exit = await retry(client(cmd), id, o.reason, io);
+    result.exit = await (await remote()).retry(await client(cmd), id, o.reason, io);
   });
   remoteOptions(
     runs
@@ -331,7 +340,7 @@ function program(result: { exit?: number }): Command {
       .description("acknowledge the run's escalation: its RemediationEscalated alert is resolved in Alertmanager")
       .option('--reason <text>', 'why (recorded with your name)'),
   ).action(async (id: string, o: { reason?: string }, cmd: Command) => {
-    result.exit = await acknowledge(client(cmd), id, o.reason, io);
+    result.exit = await (await remote()).acknowledge(await client(cmd), id, o.reason, io);
   });
   remoteOptions(
     root
@@ -339,12 +348,12 @@ function program(result: { exit?: number }): Command {
       .description('pause all automatic remediation (the kill switch): runs are recorded with their plan, nothing executes')
       .option('--reason <text>', 'why (recorded with your name)', 'paused from the CLI'),
   ).action(async (o: { reason: string }, cmd: Command) => {
-    result.exit = await pause(client(cmd), o.reason, io);
+    result.exit = await (await remote()).pause(await client(cmd), o.reason, io);
   });
   remoteOptions(
     root.command('resume').description('resume automatic remediation').option('--reason <text>', 'why (recorded with your name)'),
   ).action(async (o: { reason?: string }, cmd: Command) => {
-    result.exit = await resume(client(cmd), o.reason, io);
+    result.exit = await (await remote()).resume(await client(cmd), o.reason, io);
   });
   return root;
 }
@@ -352,6 +361,7 @@ function program(result: { exit?: number }): Command {
 async function main(argv: string[]): Promise<number | undefined> {
   // `ipc` has options of its own; everything after it is its.
   if (argv[0] === 'ipc') {
+    const { runIpcCommand } = await import('./ipc-command.js');
     return runIpcCommand(argv.slice(1), {
       env: process.env,
       stdout: (line) => process.stdout.write(`${line}\n`),

@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import { startLauncher, stopChildren } from './actions/process-guard.js';
 import { AlertmanagerClient } from './alertmanager/client.js';
 import { authSettings, type Config } from './config.js';
-import { createEscalator, createNotifier } from './engine/escalate.js';
 import { configureEscalationTargets, targets } from './escalation/index.js';
 import type { Logger } from './log.js';
 import { createMetrics, initProcedureMetrics, type Metrics } from './metrics.js';
@@ -15,17 +14,13 @@ import { Producer } from './queue/queue.js';
 import { RecordStore } from './queue/records.js';
 import { redactingRunStore } from './engine/redacted-store.js';
 import { RunEntryScript } from './queue/entry.js';
-import { createWorker } from './queue/worker.js';
-import { IntakeDispatcher } from './queue/intake.js';
-import { createConsole } from './console/router.js';
-import { createRangeQuery } from './prometheus/range.js';
-import { createServerFor } from './receiver/app.js';
 import type { RunRecord } from './engine/record.js';
 import { fetchAlerts } from './alertmanager/alerts.js';
 import { createEscalationLifecycle } from './queue/escalation-lifecycle.js';
 import { OpenEscalations } from './queue/open-escalations.js';
 import type { OperationsDeps } from './receiver/operations.js';
 import { describeRedis } from './redis-settings.js';
+import { loadAxios } from './http/client.js';
 import { RuleSet, type ReloadOutcome } from './rules/rule-set.js';
 import type { Procedure } from './rules/schema.js';
 
@@ -151,6 +146,12 @@ export async function startService(
   }
 
   if (roles.worker) {
+    // The worker's side (the engine, BullMQ's Worker) only in a process that runs procedures: a receiver never loads it.
+    const [{ createWorker }, { createEscalator, createNotifier }, { IntakeDispatcher }] = await Promise.all([
+      import('./queue/worker.js'),
+      import('./engine/escalate.js'),
+      import('./queue/intake.js'),
+    ]);
     const runUrl = (id: string) => `${externalUrl(config)}/runs/${encodeURIComponent(id)}`;
     const escalatorDeps = {
       targets: configureEscalationTargets(config, process.env, alertmanager),
@@ -230,6 +231,9 @@ export async function startService(
     dispatcher.start();
     stops.push(() => dispatcher.close());
     stops.push(() => worker.close(config.SHUTDOWN_TIMEOUT));
+    // axios loads on a process's first HTTP request (http/client.ts): start it with the first run, so the import
+    // (~0.1-0.2 s) overlaps the run's admission and first step instead of delaying its first Prometheus query.
+    for (const w of worker.workers) w.once('active', () => void loadAxios());
     // exec commands start from the launcher (actions/process-guard.ts): up before the first step needs it.
     if (procedures.some((p) => p.steps.some((s) => s.action?.kind === 'exec'))) startLauncher();
     // Load the Kubernetes client now if a procedure needs it: its first import blocks the event loop for a while.
@@ -239,21 +243,15 @@ export async function startService(
 
   /** The HTTP side: probes, /metrics, and for a receiver the webhook, the API and the console. */
   const listen = async (): Promise<Server> => {
+    // Express for every process that listens; the console and its Prometheus range queries only in a receiver.
+    const [{ createServerFor }, receiverModules] = await Promise.all([
+      import('./receiver/app.js'),
+      roles.receiver ? Promise.all([import('./console/router.js'), import('./prometheus/range.js')]) : undefined,
+    ]);
     const wake = async (id: string) => {
       const job = await producer.jobOf(id);
       if (job && (await job.isDelayed())) await job.promote();
     };
-    const operations: OperationsDeps = {
-      store: receiverStore,
-      enqueue: (job) => producer.enqueue(job),
-      wake,
-      control,
-      procedures: rules.byId,
-      queryRange: createRangeQuery({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT }),
-      ...(escalations ? { escalations } : {}),
-      log,
-    };
-    const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
     // Summed over the routes this process's table declares (a single queue without ROUTES_FILE); `intake`: the jobs
     // stored by receivers that no worker has added to a queue yet (queue/intake.ts).
     const queueCounts = async () => {
@@ -267,49 +265,65 @@ export async function startService(
       for (const counts of all) for (const [state, n] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + n;
       return { ...sum, intake };
     };
-    const consoleRouter = createConsole({
-      ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
-      secureCookies: externalUrl(config).startsWith('https:'),
-      runs: receiverStore,
-      runsVersion: () => receiverStore.version(),
-      ops: operations,
-      control,
-      procedures: rules.procedures,
-      locks,
-      queue: {
-        counts: queueCounts,
-        async jobs(limit) {
-          const perRoute = await Promise.all(
-            producer
-              .queues()
-              .map(({ queue }) => queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1)),
-          );
-          // One queue: BullMQ's own order, as before routing; several: newest first across them.
-          const jobs =
-            perRoute.length === 1
-              ? perRoute[0]!
-              : perRoute
-                  .flat()
-                  .sort((a, b) => b.timestamp - a.timestamp)
-                  .slice(0, limit);
-          return Promise.all(
-            jobs.map(async (j) => ({
-              id: j.id ?? '',
-              state: await j.getState(),
-              procedure: j.data.procedure,
-              target: j.data.target,
-              ...(j.data.route !== undefined ? { route: j.data.route } : {}),
-              createdAt: j.timestamp,
-              attemptsMade: j.attemptsMade,
-              ...(j.delay > 0 ? { delayUntil: j.timestamp + j.delay } : {}),
-            })),
-          );
+    const receiverSide = (() => {
+      if (receiverModules === undefined) return undefined;
+      const [{ createConsole }, { createRangeQuery }] = receiverModules;
+      const operations: OperationsDeps = {
+        store: receiverStore,
+        enqueue: (job) => producer.enqueue(job),
+        wake,
+        control,
+        procedures: rules.byId,
+        queryRange: createRangeQuery({ url: config.PROMETHEUS_URL, timeoutMs: config.HTTP_TIMEOUT }),
+        ...(escalations ? { escalations } : {}),
+        log,
+      };
+      const locks = new TargetLocks(producer.redis, keys, leaseTtl(config));
+      const consoleRouter = createConsole({
+        ...(config.WEBHOOK_TOKEN ? { token: config.WEBHOOK_TOKEN } : {}),
+        secureCookies: externalUrl(config).startsWith('https:'),
+        runs: receiverStore,
+        runsVersion: () => receiverStore.version(),
+        ops: operations,
+        control,
+        procedures: rules.procedures,
+        locks,
+        queue: {
+          counts: queueCounts,
+          async jobs(limit) {
+            const perRoute = await Promise.all(
+              producer
+                .queues()
+                .map(({ queue }) => queue.getJobs(['active', 'waiting', 'delayed', 'failed', 'completed'], 0, limit - 1)),
+            );
+            // One queue: BullMQ's own order, as before routing; several: newest first across them.
+            const jobs =
+              perRoute.length === 1
+                ? perRoute[0]!
+                : perRoute
+                    .flat()
+                    .sort((a, b) => b.timestamp - a.timestamp)
+                    .slice(0, limit);
+            return Promise.all(
+              jobs.map(async (j) => ({
+                id: j.id ?? '',
+                state: await j.getState(),
+                procedure: j.data.procedure,
+                target: j.data.target,
+                ...(j.data.route !== undefined ? { route: j.data.route } : {}),
+                createdAt: j.timestamp,
+                attemptsMade: j.attemptsMade,
+                ...(j.delay > 0 ? { delayUntil: j.timestamp + j.delay } : {}),
+              })),
+            );
+          },
         },
-      },
-      log,
-    });
+        log,
+      });
+      return { operations, consoleRouter };
+    })();
     const server = createServerFor({
-      ...(roles.receiver
+      ...(receiverSide
         ? {
             webhook: {
               procedures: rules.procedures,
@@ -329,9 +343,9 @@ export async function startService(
             },
             runs: receiverStore,
             control,
-            operations,
+            operations: receiverSide.operations,
             runsVersion: () => receiverStore.version(),
-            console: consoleRouter,
+            console: receiverSide.consoleRouter,
           }
         : {}),
       auth: {

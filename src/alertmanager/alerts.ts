@@ -1,5 +1,5 @@
-import axios from 'axios';
 import { z } from 'zod';
+import { loadAxios } from '../http/client.js';
 
 /** One alert as `GET /api/v2/alerts` lists it (only unresolved ones are listed). Only the fields used. */
 export const GettableAlert = z.looseObject({
@@ -17,6 +17,7 @@ export async function fetchAlerts(baseUrl: string, filters: string[], timeoutMs:
   const query = new URLSearchParams(filters.map((f): [string, string] => ['filter', f]));
   query.set('silenced', 'true');
   query.set('inhibited', 'true');
+  const axios = await loadAxios();
   const res = await axios.get(`${baseUrl.replace(/\/+$/, '')}/api/v2/alerts?${query.toString()}`, {
     timeout: timeoutMs,
     proxy: false,

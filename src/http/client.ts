@@ -5,7 +5,9 @@
  * (http/retryable.ts), and a message that names the method and the URL's origin only. Every response, whatever
  * its status, is an answer for the caller to read; `expectOk` turns a non-2xx one into an HttpError.
  */
-import axios, { type AxiosInstance } from 'axios';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AxiosInstance, AxiosStatic } from 'axios';
 import { redactUrl, scrubUrlSecrets } from './redact.js';
 import { isRetryable } from './retryable.js';
 
@@ -76,18 +78,34 @@ export interface HttpClient {
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 
+let axiosModule: Promise<AxiosStatic> | undefined;
+/**
+ * axios (with form-data, mime-db, follow-redirects: ~10 MiB resident) is loaded by the first request of the process,
+ * not at start: a receiver makes none, a worker only once a step or an escalation calls out. One dynamic import, then
+ * the same module for every client.
+ */
+export function loadAxios(): Promise<AxiosStatic> {
+  axiosModule ??= import('axios').then((m) => m.default);
+  return axiosModule;
+}
+
 export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-  const http: AxiosInstance = axios.create({
-    ...(opts.baseUrl !== undefined ? { baseURL: opts.baseUrl.replace(/\/+$/, '') } : {}),
-    // Every status is an answer to interpret; bodies are read as text and parsed by whoever knows their format.
-    validateStatus: () => true,
-    responseType: 'text',
-    transformResponse: [(data: unknown) => data],
-    maxContentLength: maxBytes,
-    maxRedirects: 0,
-    proxy: false,
-  });
+  let instance: AxiosInstance | undefined;
+  const client = async (): Promise<{ axios: AxiosStatic; http: AxiosInstance }> => {
+    const axios = await loadAxios();
+    instance ??= axios.create({
+      ...(opts.baseUrl !== undefined ? { baseURL: opts.baseUrl.replace(/\/+$/, '') } : {}),
+      // Every status is an answer to interpret; bodies are read as text and parsed by whoever knows their format.
+      validateStatus: () => true,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      maxContentLength: maxBytes,
+      maxRedirects: 0,
+      proxy: false,
+    });
+    return { axios, http: instance };
+  };
 
   return {
     async request(req) {
@@ -100,6 +118,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
         req.json !== undefined && !Object.keys(req.headers ?? {}).some((k) => k.toLowerCase() === 'content-type')
           ? { 'Content-Type': 'application/json' }
           : {};
+      const { axios, http } = await client();
       try {
         const res = await http.request<string>({
           method: req.method,
@@ -119,10 +138,42 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
           text: typeof res.data === 'string' ? res.data : String(res.data ?? ''),
         };
       } catch (err) {
-        throw transportError(where, timeoutMs, maxBytes, err, req.signal);
+        throw transportError(axios, where, timeoutMs, maxBytes, err, req.signal);
       }
     },
   };
+}
+
+/**
+ * The status of a GET to `url`, its body read and dropped; undefined when there is no answer (refused, timed out after
+ * `timeoutMs`, aborted, not a valid http(s) URL). For readiness probes (Prometheus' /-/ready, asked on every /readyz):
+ * plain node:http, so a process that only answers probes never loads axios. As the client: no redirects followed,
+ * no proxy from the environment, credentials in the URL sent as Basic authorization.
+ */
+export function probeStatus(url: string, timeoutMs: number, signal?: AbortSignal): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      resolve(undefined);
+      return;
+    }
+    const send = target.protocol === 'http:' ? httpRequest : target.protocol === 'https:' ? httpsRequest : undefined;
+    if (send === undefined || signal?.aborted) {
+      resolve(undefined);
+      return;
+    }
+    const req = send(target, { method: 'GET', ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}), ...(signal ? { signal } : {}) });
+    req.on('response', (res: IncomingMessage) => {
+      res.on('error', () => resolve(undefined));
+      res.on('end', () => resolve(res.statusCode));
+      res.resume();
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
 }
 
 /**
@@ -139,7 +190,14 @@ export function expectOk(res: HttpResponse, where: string, url: string): HttpRes
   });
 }
 
-function transportError(where: string, timeoutMs: number, maxBytes: number, err: unknown, signal?: AbortSignal): HttpError {
+function transportError(
+  axios: AxiosStatic,
+  where: string,
+  timeoutMs: number,
+  maxBytes: number,
+  err: unknown,
+  signal?: AbortSignal,
+): HttpError {
   const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
   const detail = err instanceof Error && !(err instanceof TypeError) ? err.message : (code ?? 'request failed');
   // A plain cause: axios errors carry the request config, headers and URL (and any credentials in them).

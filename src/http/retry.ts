@@ -3,7 +3,9 @@
  * step policy): one attempt is the plugin's business, retrying is the caller's, as Alertmanager's RetryStage
  * wraps a Notifier. Built on cockatiel's retry policy (decorrelated jitter).
  */
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+
+/** cockatiel is loaded by the first retried call, not at start (a receiver never retries anything here). */
+let cockatiel: Promise<typeof import('cockatiel')> | undefined;
 
 export interface RetryOptions {
   /** Attempts in all, the first included (1: no retry). */
@@ -27,6 +29,7 @@ export function saysRetryable(err: unknown): boolean {
 
 /** Runs `fn` until it resolves, an error is not retryable, or the attempts are used up (the last error is thrown). */
 export async function withRetries<T>(fn: (attempt: number, signal: AbortSignal) => Promise<T>, opts: RetryOptions): Promise<T> {
+  const { ExponentialBackoff, handleWhen, retry } = await (cockatiel ??= import('cockatiel'));
   const policy = retry(handleWhen(opts.retryable ?? saysRetryable), {
     maxAttempts: Math.max(0, opts.attempts - 1),
     backoff: new ExponentialBackoff({ initialDelay: Math.max(1, opts.baseDelayMs), maxDelay: opts.maxDelayMs ?? 30_000 }),

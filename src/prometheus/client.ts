@@ -6,7 +6,7 @@
  * vector means "no data", not an error; errors are 400 bad_data, 422 execution, 503 timeout/canceled, 500
  * internal; and before Prometheus is ready every `/api/v1/*` call gets a plain-text 503.
  */
-import { createHttpClient, type HttpError } from '../http/client.js';
+import { createHttpClient, probeStatus, type HttpError } from '../http/client.js';
 import { redactUrl } from '../http/redact.js';
 import { isRetryable } from '../http/retryable.js';
 import { QueryResponse, parsePromValue } from './schema.js';
@@ -138,13 +138,9 @@ export function createPrometheusClient({ url, timeoutMs = 5000 }: PrometheusClie
       }
     },
 
+    // Asked on every /readyz, in a receiver too: plain node:http, not the query client (axios loads on the first query).
     async ready(signal) {
-      try {
-        const res = await http.request({ method: 'GET', url: '/-/ready', ...(signal ? { signal } : {}) });
-        return res.status === 200;
-      } catch {
-        return false;
-      }
+      return (await probeStatus(`${url.replace(/\/+$/, '')}/-/ready`, timeoutMs, signal)) === 200;
     },
   };
 }

@@ -2,8 +2,9 @@
  * Prometheus range queries (`/api/v1/query_range`), for the console's charts of a run's expectations. Kept apart
  * from the instant-query client the engine verifies with: a chart is a view, it never decides anything.
  */
-import axios from 'axios';
+import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
+import { loadAxios } from '../http/client.js';
 import { parsePromValue } from './schema.js';
 
 const RangeResponse = z.discriminatedUnion('status', [
@@ -31,13 +32,15 @@ export class RangeQueryError extends Error {
 const MAX_SERIES = 20;
 
 export function createRangeQuery({ url, timeoutMs = 5000 }: { url: string; timeoutMs?: number }) {
-  const http = axios.create({
-    baseURL: url.replace(/\/+$/, ''),
-    timeout: timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-  });
+  let instance: AxiosInstance | undefined;
   return async function queryRange(promql: string, startMs: number, endMs: number, stepS: number): Promise<RangeSeries[]> {
+    instance ??= (await loadAxios()).create({
+      baseURL: url.replace(/\/+$/, ''),
+      timeout: timeoutMs,
+      validateStatus: () => true,
+      maxRedirects: 0,
+    });
+    const http = instance;
     let res;
     try {
       res = await http.post(

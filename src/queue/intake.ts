@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Queue } from 'bullmq';
+import { Queue } from 'bullmq/dist/cjs/classes/queue.js';
 import type { Logger } from 'pino';
 import type { RedisClient } from './connection.js';
 import { jobDefaults, jobIdentity } from './jobs.js';

@@ -1,4 +1,5 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
+import { Queue } from 'bullmq/dist/cjs/classes/queue.js';
 import type { Alert } from '../alertmanager/payload.js';
 import type { RunRecord } from '../engine/record.js';
 import type { RedisSettings } from '../redis-settings.js';

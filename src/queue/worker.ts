@@ -1,4 +1,6 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { DelayedError } from 'bullmq/dist/cjs/classes/errors/delayed-error.js';
+import { Worker } from 'bullmq/dist/cjs/classes/worker.js';
 import type { RedisClient } from './connection.js';
 import type { Logger } from 'pino';
 import { admitAndRun, LeaseLostError, type AdmissionDeps } from '../engine/admission.js';

@@ -7,6 +7,7 @@ import { promql } from '../../../src/checks/promql.js';
 import { CheckUnavailableError, type Check, type CheckContext, type CheckOutcome } from '../../../src/checks/types.js';
 import { silentLogger } from '../../../src/log.js';
 import { createPrometheusClient } from '../../../src/prometheus/client.js';
+import { loadAxios } from '../../../src/http/client.js';
 import {
   badData,
   notReady,
@@ -255,6 +256,8 @@ describe('checks/poll', () => {
     beforeAll(async () => {
       prom = await startFakePrometheus();
       ctx = context({ prometheus: createPrometheusClient({ url: prom.url, timeoutMs: 1000 }) });
+      // A process loads axios on its first request (as the worker does with its first run): not inside a window here.
+      await loadAxios();
     });
     afterAll(() => prom.close());
 
