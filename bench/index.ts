@@ -19,6 +19,10 @@
  * sets the sustainable rate, then idle, half and full rate (the same steps as in a full round), and the load average.
  * BENCH_ONLY=ingest runs only the ingest section (receiver and its ceilings, no runs, no scale section) and, unless
  * BENCH_PROFILE=0, a CPU profile of one receiver per payload size: a quick loop for work on the receiver.
+ * BENCH_ONLY=rss runs only the memory rows: per round `serve` and a receiver + 1 worker, each process's RSS right after
+ * readiness (as in a full round), again after BENCH_RSS_SETTLE (30) idle seconds (start-up settled: V8's memory
+ * reducer frees start-up garbage 8-20 s after the last start-up GC), and its peak after a burst of BENCH_RSS_INCIDENTS
+ * (500) runs.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -492,6 +496,65 @@ async function latencyOnly(machine: string, started: string): Promise<string> {
   return out;
 }
 
+/** BENCH_ONLY=rss: RSS of every process of serve and of a split deployment at readiness, settled, and peak after a burst. */
+async function rssOnly(redis: BenchRedis, client: Redis, rulesDir: string, started: string, machine: string): Promise<string> {
+  const incidents = Number(env.BENCH_RSS_INCIDENTS ?? 500);
+  const settleS = Number(env.BENCH_RSS_SETTLE ?? 30);
+  type Row = { role: string; ready: number; settled: number; peak: number };
+  const rounds: Row[][] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    process.stderr.write(`bench: rss round ${i + 1} of ${ROUNDS}\n`);
+    const rows: Row[] = [];
+    for (const [kind, workers, label] of [
+      ['serve', 0, 'serve'],
+      ['split', 1, 'receiver + 1 worker'],
+    ] as const) {
+      const prefix = newPrefix();
+      const d = await deploy({ kind, workers, redisUrl: redis.url, prefix, rulesDir });
+      try {
+        const ready = d.memory();
+        await new Promise((r) => setTimeout(r, settleS * 1000));
+        const settled = d.memory();
+        await burst(d.url, client, prefix, incidents, 0);
+        const peak = d.memory();
+        // serve's receiver processes share serve's command line: told apart by their order of start (pid order).
+        const names = new Map<string, number>();
+        for (const m of ready) {
+          const n = (names.get(m.name) ?? 0) + 1;
+          names.set(m.name, n);
+          const name = n > 1 ? `${m.name} (${n})` : m.name;
+          rows.push({
+            role: `${label}: ${name}`,
+            ready: m.rssMiB,
+            settled: settled.find((x) => x.pid === m.pid)?.rssMiB ?? Number.NaN,
+            peak: peak.find((x) => x.pid === m.pid)?.peakMiB ?? Number.NaN,
+          });
+        }
+      } finally {
+        await d.stop();
+        await redis.flush();
+      }
+    }
+    rounds.push(rows);
+  }
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* not a git checkout */
+  }
+  let out = `# remediator benchmark: memory only (BENCH_ONLY=rss)\n\nCommit ${commit}, ${machine}, ${started}. ${rounds.length} rounds; `;
+  out += `NODE_OPTIONS ${JSON.stringify(env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=2')}. VmRSS right after /readyz answers (as a full round's idle), again after ${settleS} s idle (settled), and VmHWM after a burst of ${incidents} exec /bin/true runs (peak). MiB, medians (range).\n\n`;
+  out +=
+    '| deployment: process | at readiness | settled (idle) | peak | settled per round | target |\n|---|---|---|---|---|---|\n';
+  for (const m of rounds[0]!) {
+    const pick = (r: Row[]) => r.find((x) => x.role === m.role);
+    const one = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
+    out += `| ${m.role} | ${med(rounds, (r) => pick(r)?.ready ?? Number.NaN, one)} | ${med(rounds, (r) => pick(r)?.settled ?? Number.NaN, one)} | ${med(rounds, (r) => pick(r)?.peak ?? Number.NaN)} | ${rounds.map((r) => one(pick(r)?.settled ?? Number.NaN)).join(', ')} | idle ≤ 80 |\n`;
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const started = new Date().toISOString();
   const machine = machineLine();
@@ -512,6 +575,12 @@ async function main(): Promise<void> {
   const client = new Redis(redis.url);
   const rulesDir = writeBenchRules();
   try {
+    if (env.BENCH_ONLY === 'rss') {
+      const text = await rssOnly(redis, client, rulesDir, started, machine);
+      writeFileSync(REPORT, text);
+      process.stdout.write(`${text}\nreport written to ${REPORT}\n`);
+      return;
+    }
     if (env.BENCH_ONLY === 'ingest') {
       const rounds: IngestRound[] = [];
       for (let i = 0; i < ROUNDS; i++) {
