@@ -238,6 +238,8 @@ type LauncherMessage =
   | { i: number; exit: number | null; signal: NodeJS.Signals | null; timedOut: boolean; dropped: number };
 
 interface Pending {
+  /** The command, once the launcher said it runs: what to stop if the launcher dies first. */
+  running?: { pid: number; start: number };
   output?: (chunk: Buffer, stream: 0 | 1) => void;
   started(v: { pid: number; start: number } | { error: string }): void;
   exited(v: GuardedExit): void;
@@ -263,7 +265,7 @@ class Launcher {
     this.proc.stdout!.setEncoding('utf8');
     this.proc.stdout!.on('data', (d: string) => this.read(d));
     this.hold(false);
-    // The launcher itself killed (OOM, a kill -9): its commands may run on; the checkpoints' fences cover them.
+    // The launcher itself killed (OOM, a kill -9): its commands run on with nobody to stop them, so fail() does.
     this.proc.once('exit', () => this.fail('the process launcher ended before the command started'));
     // It could not be started at all (EAGAIN, ENOMEM under load): no 'exit' follows, so this must settle every
     // command sent to it, or their steps would wait forever.
@@ -277,7 +279,14 @@ class Launcher {
     if (launcher === this) launcher = undefined;
     for (const p of this.pending.values()) {
       p.started({ error: why });
-      p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });
+      const ended = () => p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });
+      if (p.running === undefined) ended();
+      // A command it started runs on with no guard: its step ends only once its group is gone (stopped here, as a
+      // takeover would), or the run would go on, even finish, while the command still acts.
+      else {
+        const { pid, start } = p.running;
+        void fencePrevious({ host: thisHost(), pid, pgid: pid, startTime: start, deadline: 0 }).then(ended, ended);
+      }
     }
     this.pending.clear();
   }
@@ -297,8 +306,10 @@ class Launcher {
       const p = this.pending.get(m.i);
       if (p === undefined) continue;
       if ('o' in m) p.output?.(Buffer.from(m.o, 'base64'), m.e);
-      else if ('pid' in m) p.started(m);
-      else if ('error' in m) {
+      else if ('pid' in m) {
+        p.running = { pid: m.pid, start: m.start };
+        p.started(m);
+      } else if ('error' in m) {
         this.pending.delete(m.i);
         p.started(m);
         p.exited({ code: null, signal: null, timedOut: false, dropped: 0 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec, ExecSpec } from '../../../src/actions/exec.js';
+import type { RunningProcess } from '../../../src/actions/process-guard.js';
 import { ActionError, capOutput, OUTPUT_LIMIT } from '../../../src/actions/types.js';
 import { createRender, TemplateError } from '../../../src/template.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -170,6 +171,20 @@ describe('actions/exec', () => {
     ac.abort();
     expect(await running).toBeInstanceOf(ActionError);
     await waitFor(`grandchild ${grandchild} to be gone`, () => !alive(grandchild));
+  });
+
+  it('a launcher killed while its command runs: the step ends only once the command is gone (stopped by the worker)', async () => {
+    // The command ignores SIGTERM: only a SIGKILL from the worker itself can end it, the launcher being gone.
+    const code = 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)';
+    let tracked: RunningProcess | undefined;
+    const ctx = { ...actionContext(), track: async (p: RunningProcess) => void (tracked = p) };
+    const result = exec.run(js(code), ctx);
+    const running = await waitFor('the command in the checkpoint', () => tracked);
+    process.kill(running.guardPid!, 'SIGKILL');
+    const ended = await result;
+    expect(alive(running.pid), 'the command is gone when its step ends').toBe(false);
+    expect(ended.status).toBe('failed');
+    expect(ended.output).toContain('[the process launcher ended unexpectedly]');
   });
 
   it('a process killed by a signal fails and says so', async () => {
