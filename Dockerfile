@@ -28,10 +28,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 # A young generation of 2 × 2 MiB instead of V8's 2 × 16 MiB: about 20 MiB less resident per Node process, idle and
-# busy (docs/benchmark.md, "Memory"); one V8 platform worker thread instead of 4: 3-5 MiB less, throughput within the
-# noise ("Idle memory per role"). serve's receivers inherit both.
+# busy (docs/benchmark.md, "Memory"); serve's receivers inherit it.
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-semi-space-size=2 --v8-pool-size=1" \
+    NODE_OPTIONS=--max-semi-space-size=2 \
     PORT=9095 \
     RULES_DIR=/app/rules
 WORKDIR /app
