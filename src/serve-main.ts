@@ -37,22 +37,6 @@ function onSignals(log: Logger, stop: () => Promise<void>, reload: () => void): 
   return (code: number) => shutdown('receiver lost', code);
 }
 
-/**
- * The serve's reload before its worker has started is not lost (a receiver's POST /-/reload while the worker starts):
- * the rules it read at start may predate the request, so it reloads once up.
- */
-function reloadWhenStarted(): { reload(): void; started(running: Running): void } {
-  let running: Running | undefined;
-  let pending = false;
-  return {
-    reload: () => (running ? running.reload() : (pending = true)),
-    started: (r) => {
-      running = r;
-      if (pending) r.reload();
-    },
-  };
-}
-
 /** Starts the process for `roles` (a ConfigError from start-up is the caller's to report). */
 export async function runService(config: Config, procedures: Procedure[], log: Logger, roles: Roles): Promise<void> {
   if (cluster.isWorker) return receiverProcess(config, procedures, log);
@@ -70,16 +54,17 @@ async function splitServe(config: Config, procedures: Procedure[], log: Logger):
   // serve's own refusals (no token) before anything is forked: exit 2, as with one process.
   authSettings(config, { receiver: true });
   let running: Running | undefined = undefined; // set once started; asked for before that
-  const ownReload = reloadWhenStarted();
+  // A receiver's POST /-/reload while the worker starts: the rules it read may predate it, so it reloads once up.
+  let reloadWhenStarted = false;
   const receivers = forkReceivers({
     count: config.SERVE_RECEIVERS,
     log,
     ownMetrics: async () => (running ? await running.metrics.registry.getMetricsAsJSON() : []),
-    reloadOwn: () => ownReload.reload(),
+    reloadOwn: () => (running ? running.reload() : (reloadWhenStarted = true)),
   });
   const worker = await startService(config, procedures, log, { receiver: false, worker: true }, { listen: false });
   running = worker;
-  ownReload.started(worker);
+  if (reloadWhenStarted) worker.reload();
   const stop = onSignals(
     log,
     async () => {
