@@ -1,8 +1,9 @@
 /**
  * The ceilings each remediator figure is compared with, measured in the same run on the same machine: a bare
  * node:http server (webhooks/s), Redis LPUSH through redis-benchmark (ops/s, 50 clients, unpipelined) on the very
- * redis-server remediator uses, and a minimal child_process.spawn loop of /bin/true (spawns/s). Each runs as its own
- * process, bounded in count; loopback only.
+ * redis-server remediator uses, a durable-ingest floor (bench/durable-floor.ts: node:http plus one Redis script per
+ * payload that stores each alert, on that same redis-server; alerts/s), and a minimal child_process.spawn loop of
+ * /bin/true (spawns/s). Each runs as its own process, bounded in count; loopback only.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,6 +66,22 @@ export async function startBareHttp(): Promise<{ url: string; proc: ManagedProce
   const url = `http://127.0.0.1:${port}/webhook`;
   await waitFor(
     'bare node:http server',
+    async () => (await fetch(url, { method: 'POST', body: '{"alerts":[]}' }).catch(() => undefined))?.status === 202,
+    { timeoutMs: 15_000, processes: [proc] },
+  );
+  return { url, proc };
+}
+
+/**
+ * The durable-ingest floor as a process on the bench's Redis: what a receiver that does nothing but store each alert
+ * (SET NX + XADD, one script per payload) before its 202 reaches. Its URL.
+ */
+export async function startDurableFloor(redisPort: number): Promise<{ url: string; proc: ManagedProcess }> {
+  const port = await freePort();
+  const proc = nodeScript('bench-durable-floor', 'durable-floor.ts', [String(port), String(redisPort)]);
+  const url = `http://127.0.0.1:${port}/webhook`;
+  await waitFor(
+    'durable-ingest floor',
     async () => (await fetch(url, { method: 'POST', body: '{"alerts":[]}' }).catch(() => undefined))?.status === 202,
     { timeoutMs: 15_000, processes: [proc] },
   );

@@ -3,7 +3,9 @@
  * on the same machine, and is reported as a ratio to it:
  *
  * - ingest (receiver process, no worker): 1 and 20 alerts per payload, new incidents and re-sent ones, against a
- *   bare node:http server (webhooks/s) and Redis LPUSH (redis-benchmark, ops/s);
+ *   bare node:http server (webhooks/s) and Redis LPUSH (redis-benchmark, ops/s); 20-alert payloads also beside a
+ *   durable-ingest floor (bench/durable-floor.ts: node:http plus one script storing each alert; what the least
+ *   receiver that answers after a durable write reaches on the same Redis);
  * - completed actions (exec /bin/true) per second for a burst of incidents, on `serve` and on a receiver with 1 and
  *   2 worker processes, against a minimal child_process.spawn loop (spawns/s);
  * - webhook → first step latency (when the step's command ran) idle and at half and full the sustainable rate;
@@ -30,7 +32,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { burst, completions, idleLatency, loadedLatency, type ActionsRow, type LatencyRow } from './actions.js';
-import { redisLpush, spawnLoop, startBareHttp, startBenchRedis, type BenchRedis } from './ceilings.js';
+import { redisLpush, spawnLoop, startBareHttp, startBenchRedis, startDurableFloor, type BenchRedis } from './ceilings.js';
 import { deploy, writeBenchRules, type DeploymentSpec } from './deployment.js';
 import { IN_FLIGHT, ingest, ingestRow, merge, slices, type IngestRow } from './ingest.js';
 import { closeAgents, closedLoop, type LoadResult } from './load.js';
@@ -56,6 +58,8 @@ interface Round {
   bare1: IngestRow;
   bare1Dup: IngestRow;
   bare20: IngestRow;
+  /** The durable-ingest floor, 20-alert payloads (bench/durable-floor.ts). */
+  floor20: IngestRow;
   lpush: number;
   lpushDup: number;
   /** The spawn loop right before and right after each burst, averaged. */
@@ -119,7 +123,7 @@ async function runDeployment(
  */
 const SLICES = 4;
 
-type IngestRound = Pick<Round, 'bare1' | 'bare1Dup' | 'bare20' | 'lpush' | 'lpushDup' | 'ingest' | 'memory' | 'cpu'>;
+type IngestRound = Pick<Round, 'bare1' | 'bare1Dup' | 'bare20' | 'floor20' | 'lpush' | 'lpushDup' | 'ingest' | 'memory' | 'cpu'>;
 
 async function round(redis: BenchRedis, client: Redis, rulesDir: string): Promise<Round> {
   const cpu = new CpuWindow();
@@ -146,18 +150,23 @@ async function ingestRound(redis: BenchRedis, rulesDir: string): Promise<IngestR
   const cpu = new CpuWindow();
   const load = loadavg()[0]!;
   const bare = await startBareHttp();
+  const floor = await startDurableFloor(redis.port);
   const prefix = newPrefix();
   const receiver = await deploy({ kind: 'split', workers: 0, redisUrl: redis.url, prefix, rulesDir });
   let ingestRows: Round['ingest'];
-  let ceilings: Pick<Round, 'bare1' | 'bare1Dup' | 'bare20' | 'lpush' | 'lpushDup'>;
+  let ceilings: Pick<Round, 'bare1' | 'bare1Dup' | 'bare20' | 'floor20' | 'lpush' | 'lpushDup'>;
   let memory: Round['memory'];
   try {
     const idle = receiver.memory();
     await closedLoop(bare.url, payloads(300, 1, 'BenchTrue'), IN_FLIGHT); // JIT and sockets, both sides
+    await closedLoop(floor.url, payloads(30, 20, 'BenchTrue'), IN_FLIGHT);
     await closedLoop(`${receiver.url}/webhook`, payloads(300, 1, 'BenchTrue'), IN_FLIGHT);
     const ones = slices(payloads(WEBHOOKS, 1, 'BenchTrue'), SLICES);
     const twenties = slices(payloads(PAYLOADS, 20, 'BenchTrue'), SLICES);
-    const [bare1, one, bare1Dup, oneDup, bare20, twenty, twentyDup] = Array.from({ length: 7 }, () => [] as LoadResult[]);
+    const [bare1, one, bare1Dup, oneDup, bare20, twenty, twentyDup, floor20] = Array.from(
+      { length: 8 },
+      () => [] as LoadResult[],
+    );
     const lpushRates: number[] = [];
     const lpushDupRates: number[] = [];
     const bareSlice = async (into: LoadResult[], alerts: number, n: number) =>
@@ -173,6 +182,7 @@ async function ingestRound(redis: BenchRedis, rulesDir: string): Promise<IngestR
     for (const s of twenties) {
       await bareSlice(bare20!, 20, s.length);
       lpushRates.push(await redisLpush(redis.port, LPUSH_SLICE));
+      floor20!.push(await closedLoop(floor.url, payloads(s.length, 20, 'BenchTrue'), IN_FLIGHT));
       twenty!.push(await ingest(receiver.url, s, 20, 'enqueued'));
     }
     for (const s of twenties) {
@@ -191,6 +201,7 @@ async function ingestRound(redis: BenchRedis, rulesDir: string): Promise<IngestR
       bare1: ingestRow(merge(bare1!), 1),
       bare1Dup: ingestRow(merge(bare1Dup!), 1),
       bare20: ingestRow(merge(bare20!), 20),
+      floor20: ingestRow(merge(floor20!), 20),
       lpush: overall(lpushRates),
       lpushDup: overall(lpushDupRates),
     };
@@ -198,6 +209,7 @@ async function ingestRound(redis: BenchRedis, rulesDir: string): Promise<IngestR
   } finally {
     await receiver.stop();
     await bare.proc.stop();
+    await floor.proc.stop();
     await redis.flush();
   }
   const window = cpu.end();
@@ -290,6 +302,23 @@ function med<R>(rounds: readonly R[], pick: (r: R) => number, fmt = f0): string 
   return v.length > 1 ? `${m} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})` : m;
 }
 
+/**
+ * The 20-alert figures beside the durable-ingest floor: how far remediator's receiver is from the least a receiver
+ * can do before a durable 202, and how far that floor itself is from LPUSH (what the 0.4× target asks of any design).
+ */
+function floorRows<R extends IngestRound>(): [string, (r: R) => number, string, (r: R) => number, string][] {
+  return [
+    [
+      'receiver, 20-alert payloads, alerts/s',
+      (r) => r.ingest.twenty.alertsPerSec,
+      'durable-ingest floor alerts/s',
+      (r) => r.floor20.alertsPerSec,
+      '',
+    ],
+    ['durable-ingest floor, 20-alert payloads, alerts/s', (r) => r.floor20.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpush, ''],
+  ];
+}
+
 /** BENCH_ONLY=ingest: the ingest rows, their ceilings and answer latencies, per round and as medians. */
 function ingestReport(rounds: IngestRound[], profiles: string, started: string, machine: string): string {
   const m = (pick: (r: IngestRound) => number, fmt = f0) => med(rounds, pick, fmt);
@@ -321,6 +350,7 @@ function ingestReport(rounds: IngestRound[], profiles: string, started: string, 
       '',
     ],
     ['receiver, 20-alert payloads, alerts/s', (r) => r.ingest.twenty.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpush, '≥ 0.4×'],
+    ...floorRows<IngestRound>(),
     ['receiver, 20-alert re-sent, alerts/s', (r) => r.ingest.twentyDup.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpushDup, ''],
     [
       'receiver, 20-alert payloads/s',
@@ -388,6 +418,7 @@ function report(rounds: Round[], profiles: string, started: string, machine: str
       (r) => r.bare1Dup.webhooksPerSec,
     ],
     ['receiver, 20-alert payloads, alerts/s', (r) => r.ingest.twenty.alertsPerSec, 'Redis LPUSH ops/s', (r) => r.lpush, '≥ 0.4×'],
+    ...floorRows<Round>(),
     [
       'receiver, 20-alert re-sent (duplicate), alerts/s',
       (r) => r.ingest.twentyDup.alertsPerSec,
