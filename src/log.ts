@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -34,17 +34,40 @@ function stdoutPerTurn(): DestinationStream & { flushSync(): void } {
   };
 }
 
+/** The options of every process's logger (createLogger): level, base fields, redaction, ISO time. */
+export function loggerOptions(level: string): LoggerOptions {
+  return {
+    level,
+    base: { service: 'remediator' },
+    redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+}
+const REDACT_PATHS = ['req.headers.authorization', '*.authorization', '*.token', 'token'] as const;
+
 /** One JSON line per event (DESIGN.md). Child loggers carry runId, procedure and step. */
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino(
-    {
-      level,
-      base: { service: 'remediator' },
-      redact: { paths: ['req.headers.authorization', '*.authorization', '*.token', 'token'], censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-    },
-    stdoutPerTurn(),
-  );
+  return pino(loggerOptions(level), stdoutPerTurn());
+}
+
+const plain = new WeakMap<Logger, Logger>();
+
+/**
+ * `log` without the redaction pass, for a line whose fields are all strings and numbers and none is named `token`
+ * (the receiver's 'webhook handled' line, once per webhook): the redact paths replace only a top-level `token` or a
+ * property of an object, so they change nothing in such a line, yet pino runs every field and the message through
+ * them, parsing each path again (issue 13: ~8 KB of garbage and ~3% of the receiver's CPU per 1-alert webhook). The
+ * same line otherwise: same destination, level, base fields and time (test/unit/log.test.ts compares them). Never
+ * for a line that may carry an object, headers or anything secret.
+ */
+export function plainLogger(log: Logger): Logger {
+  let child = plain.get(log);
+  // Made again if the level was changed since (a child keeps the level it was made with).
+  if (child === undefined || child.level !== log.level) {
+    child = typeof log.child === 'function' ? log.child({}, { redact: [] }) : log;
+    plain.set(log, child);
+  }
+  return child;
 }
 
 /** A logger that drops everything: for tests and commands that print their own output. */

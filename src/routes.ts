@@ -98,7 +98,12 @@ export function parseRouteTable(text: string): RouteTable {
 
 /** The route of a rendered target: the table's entry for its canonical form, else the fallback. */
 export function routeOf(table: RouteTable, target: string): string {
-  return table.targets.get(canonicalTarget(target)) ?? table.fallback;
+  return routeOfCanonical(table, canonicalTarget(target));
+}
+
+/** routeOf for a target already in canonical form (canonicalTarget). */
+export function routeOfCanonical(table: RouteTable, canonical: string): string {
+  return table.targets.get(canonical) ?? table.fallback;
 }
 
 /** WORKER_ROUTES: a comma-separated list of route names; problems in words (the caller names the variable). */

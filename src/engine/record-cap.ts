@@ -77,6 +77,9 @@ export function capRecord(record: RunRecord): RunRecord {
 
 /** capRecord, and the stored record's JSON (measured anyway to check the size: not serialised a second time). */
 export function capRecordJson(record: RunRecord): { record: RunRecord; json: string } {
+  // No step yet (every record a webhook makes): nothing here can be cut, so every round below would keep the record
+  // as it is; its JSON once, without the rounds' copies (issue 13: a webhook's records, one per alert).
+  if (record.steps.length === 0) return { record, json: JSON.stringify(record) };
   const rounds: Caps[] = [
     { observations: RECORD_LIMITS.observations, output: RECORD_LIMITS.output, body: RECORD_LIMITS.body },
     { observations: 10, output: 2048, body: 2048 },

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { canonicalTarget } from '../target.js';
 import { DEFAULT_ROUTE } from '../routes.js';
 
@@ -9,9 +9,18 @@ export function queueName(route: string): string {
   return route === DEFAULT_ROUTE ? QUEUE_NAME : `${QUEUE_NAME}-${route}`;
 }
 
+/**
+ * SHA-256 of a string (UTF-8), in hex: crypto.hash's one call where Node has it (20.12+), a Hash object otherwise.
+ * The same digest either way; the one call makes no object per hash (issue 13: one per alert of every webhook).
+ */
+export const sha256Hex: (text: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 /** Target strings come from alert labels: hash them so a key never carries untrusted text. */
 function digest(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+  return sha256Hex(text).slice(0, 32);
 }
 
 export { canonicalTarget } from '../target.js';
@@ -67,5 +76,5 @@ export type RedisKeys = ReturnType<typeof redisKeys>;
 
 /** One job per incident: procedure + alert fingerprint + startsAt. No ':' and not all digits (BullMQ rules). */
 export function incidentJobId(procedure: string, fingerprint: string, startsAt: string): string {
-  return `inc-${createHash('sha256').update(`${procedure}|${fingerprint}|${startsAt}`).digest('hex').slice(0, 40)}`;
+  return `inc-${sha256Hex(`${procedure}|${fingerprint}|${startsAt}`).slice(0, 40)}`;
 }

@@ -4,7 +4,8 @@ import type { Alert } from '../alertmanager/payload.js';
 import type { RunRecord } from '../engine/record.js';
 import type { RedisSettings } from '../redis-settings.js';
 import { connectRedis, waitForReplicas, type RedisClient } from './connection.js';
-import { DEFAULT_ROUTE, NO_ROUTES, routeOf, type RouteTable } from '../routes.js';
+import { DEFAULT_ROUTE, NO_ROUTES, routeOf, routeOfCanonical, type RouteTable } from '../routes.js';
+import { canonicalTarget } from '../target.js';
 import { queueName, type RedisKeys } from './keys.js';
 import { jobDefaults, jobIdentity } from './jobs.js';
 import { CREATE_RUNS_COMMAND, type IntakeJob, type RecordStore } from './records.js';
@@ -151,7 +152,11 @@ export class Producer {
    */
   async ingest(store: RecordStore, items: readonly IngestItem[]): Promise<IngestOutcome[]> {
     if (items.length === 0) return [];
-    const wanted = items.map((i) => routeOf(this.routes, i.job.target));
+    // Each target in canonical form once, for the record's meta (createRunsArgs) and the job's route (the same target).
+    const targets = items.map((i) => canonicalTarget(i.record.target));
+    const wanted = items.map(({ record, job }, n) =>
+      job.target === record.target ? routeOfCanonical(this.routes, targets[n]!) : routeOf(this.routes, job.target),
+    );
     const jobs: IntakeJob[] = items.map(({ job }) => ({ id: job.jobId ?? job.runId, data: JSON.stringify(storedData(job)) }));
     const call = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[number, string][]>>;
     const runs = await call[CREATE_RUNS_COMMAND]!(
@@ -159,6 +164,7 @@ export class Producer {
         items.map((i) => i.record),
         wanted,
         jobs,
+        targets,
       ),
     );
     if (!Array.isArray(runs) || runs.length !== items.length) throw new Error('redis: createRuns answered wrongly');

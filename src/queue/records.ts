@@ -1,8 +1,7 @@
 import type { RedisClient } from './connection.js';
 import { isFinal, type OperatorAction, type RunRecord, type RunState } from '../engine/record.js';
-import { createHash } from 'node:crypto';
 import { capRecordJson } from '../engine/record-cap.js';
-import { canonicalTarget, type RedisKeys } from './keys.js';
+import { canonicalTarget, sha256Hex, type RedisKeys } from './keys.js';
 import { script, type Script } from './scripts.js';
 
 /**
@@ -107,8 +106,8 @@ export interface IntakeJob {
 export const CREATE_RUNS_COMMAND = 'remediatorCreateRuns';
 
 /** What list() filters on, stored beside the JSON so a filter reads a few bytes per run, not its record. */
-function meta(record: RunRecord): string {
-  return [record.procedure, canonicalTarget(record.target), record.state].join('\n');
+function meta(record: RunRecord, canonical = canonicalTarget(record.target)): string {
+  return `${record.procedure}\n${canonical}\n${record.state}`;
 }
 
 type Trigger = RunRecord['trigger'] & { ref?: string };
@@ -122,7 +121,7 @@ export function splitTrigger(trigger: Trigger): { stored: Trigger; shared?: { re
   const { receiver, groupKey, ...rest } = trigger;
   if (receiver === undefined && groupKey === undefined) return { stored: trigger };
   const json = JSON.stringify({ receiver, groupKey });
-  const ref = createHash('sha256').update(json).digest('hex').slice(0, 32);
+  const ref = sha256Hex(json).slice(0, 32);
   return { stored: { ...rest, ref }, shared: { ref, json } };
 }
 
@@ -190,8 +189,14 @@ export class RecordStore {
   /**
    * The arguments of createRuns (CREATE_RUNS_COMMAND) for new records that share one trigger (a webhook's), each
    * with the route its job should go to (claimed there unless an earlier delivery claimed one) and its job.
+   * `targets`: the records' targets in canonical form, when the caller has them already.
    */
-  createRunsArgs(records: readonly RunRecord[], routes: readonly string[], jobs: readonly IntakeJob[]): (string | number)[] {
+  createRunsArgs(
+    records: readonly RunRecord[],
+    routes: readonly string[],
+    jobs: readonly IntakeJob[],
+    targets?: readonly string[],
+  ): (string | number)[] {
     const keys: string[] = [];
     const argv: string[] = [];
     let sharedJson = '';
@@ -210,7 +215,7 @@ export class RecordStore {
       const { json } = capRecordJson({ ...record, trigger: stored });
       keys.push(this.keys.run(record.id), this.keys.resolvedTombstone(record.id), this.keys.route(record.id));
       const score = String(Number.isFinite(created) ? created : Date.now());
-      argv.push(json, String(record.epoch), record.id, score, meta(record), routes[n]!, jobs[n]!.id, jobs[n]!.data);
+      argv.push(json, String(record.epoch), record.id, score, meta(record, targets?.[n]), routes[n]!, jobs[n]!.id, jobs[n]!.data);
     }
     return [
       4 + keys.length,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { plainLogger } from '../log.js';
 import { formatDuration } from '../duration.js';
 import { z } from 'zod';
 import { WebhookPayload, normaliseTime, obviouslyValidPayload, type Alert } from '../alertmanager/payload.js';
@@ -207,16 +208,16 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
     const firing = work.filter((w): w is Firing => typeof w !== 'function');
     // One round trip for every record and job of the payload; a known run that recorded only its plan costs more.
     const stored = deps.ingest !== undefined && firing.length > 0 ? await deps.ingest(firing) : undefined;
-    const byFiring = new Map(firing.map((f, i) => [f, stored?.[i]]));
+    let f = 0; // the index in `firing` (and `stored`) of the next firing item of `work`
     return Promise.all(
-      work.map(async (w) => {
+      work.map((w): Promise<AlertOutcome> => {
         if (typeof w === 'function') return w();
-        const outcome = byFiring.get(w);
-        if (outcome === 'created') return { ...w.ids, result: 'enqueued' as const };
-        if (outcome === 'duplicate') return { ...w.ids, result: 'duplicate' as const };
+        const outcome = stored?.[f++];
+        if (outcome === 'created') return Promise.resolve({ ...w.ids, result: 'enqueued' });
+        if (outcome === 'duplicate') return Promise.resolve({ ...w.ids, result: 'duplicate' });
         if (outcome === 'provisional') return finish(w, false, false);
         // Record first (NX), then the job: a retry after a failure in between finds the record and adds the job.
-        return finish(w, await deps.createRecord(w.record), true);
+        return deps.createRecord(w.record).then((created) => finish(w, created, true));
       }),
     );
   };
@@ -228,28 +229,13 @@ export async function handleWebhook(body: unknown, deps: WebhookDeps): Promise<H
     deps.log.error({ err: (err as Error).message }, 'could not store remediation jobs; answering 503 so Alertmanager retries');
     return { status: 503, body: { error: 'remediation queue unavailable; retry later' } };
   }
-  for (const o of outcomes) deps.metrics.alerts.inc({ result: o.result });
-  const count = (r: AlertResult) => outcomes.filter((o) => o.result === r).length;
-  deps.log.info(
-    {
-      groupKey: payload.groupKey,
-      enqueued: count('enqueued'),
-      duplicate: count('duplicate'),
-      ignored: count('ignored'),
-      resolved: count('resolved'),
-      refused: count('refused'),
-    },
-    'webhook handled',
-  );
-  return {
-    status: 202,
-    body: {
-      enqueued: count('enqueued'),
-      duplicate: count('duplicate'),
-      ignored: count('ignored'),
-      resolved: count('resolved'),
-      refused: count('refused'),
-      alerts: outcomes,
-    },
-  };
+  // Counted in one pass, and the metric by result once per payload (the same totals as one inc per alert).
+  const counts: Record<AlertResult, number> = { enqueued: 0, duplicate: 0, ignored: 0, resolved: 0, refused: 0 };
+  for (const o of outcomes) counts[o.result]++;
+  for (const result of RESULTS) if (counts[result] > 0) deps.metrics.alerts.inc({ result }, counts[result]);
+  const { enqueued, duplicate, ignored, resolved, refused } = counts;
+  plainLogger(deps.log).info({ groupKey: payload.groupKey, enqueued, duplicate, ignored, resolved, refused }, 'webhook handled');
+  return { status: 202, body: { enqueued, duplicate, ignored, resolved, refused, alerts: outcomes } };
 }
+
+const RESULTS: readonly AlertResult[] = ['enqueued', 'duplicate', 'ignored', 'resolved', 'refused'];

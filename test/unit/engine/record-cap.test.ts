@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capRecord, RECORD_LIMITS } from '../../../src/engine/record-cap.js';
+import { capRecord, capRecordJson, RECORD_LIMITS } from '../../../src/engine/record-cap.js';
 import { newRunRecord, type RunRecord, type StepRecord } from '../../../src/engine/record.js';
 
 const base = (): RunRecord =>
@@ -32,6 +32,15 @@ describe('engine/record-cap', () => {
   it('leaves a small record as it is', () => {
     const r = { ...base(), steps: [step(3, 10, 10)] };
     expect(capRecord(r)).toBe(r);
+  });
+
+  it('a record without steps (a new run) is stored as it is, its JSON once, however large its alert', () => {
+    for (const summary of ['s', 'x'.repeat(RECORD_LIMITS.record * 2)]) {
+      const r = { ...base(), alert: { ...base().alert, annotations: { summary } } };
+      const { record, json } = capRecordJson(r);
+      expect(record).toBe(r);
+      expect(json).toBe(JSON.stringify(r));
+    }
   });
 
   it('any record is stored within its size, with a note for every field cut, and the input unchanged (property)', () => {

@@ -1,8 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalTarget, redisKeys } from '../../../src/queue/keys.js';
+import { createHash } from 'node:crypto';
+import { canonicalTarget, incidentJobId, redisKeys, sha256Hex } from '../../../src/queue/keys.js';
 
 describe('queue/keys', () => {
+  it('incident ids and key digests are the SHA-256 they always were (ids stored by every version must match)', () => {
+    expect(incidentJobId('P-1', '0123456789abcdef', '2026-11-28T07:17:26.321Z')).toBe(
+      `inc-${createHash('sha256').update('P-1|0123456789abcdef|2026-11-28T07:17:26.321Z').digest('hex').slice(0, 40)}`,
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        expect(sha256Hex(text)).toBe(createHash('sha256').update(text).digest('hex'));
+      }),
+    );
+  });
+
   // Issue 9: spellings of one target must share one lease and one budget, not multiply them.
   it.each([
     ['host-1', 'host-1'],
