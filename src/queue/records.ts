@@ -52,11 +52,13 @@ return 0
 // createRuns: a webhook's runs in one call (one round trip per payload, not per alert). KEYS[1] index zset, KEYS[2]
 // change counter, KEYS[3] the payload's shared trigger data, KEYS[4] the intake stream, then per run its hash, its
 // resolved tombstone and its route claim; ARGV[1] ttl ms, ARGV[2] shared trigger json ('' none), then per run: json,
-// epoch, id, score, meta, wanted route, job id, job data json. Per run: the writes of writeRun-5 in 'create' mode,
-// then the route claim (SET NX: the first delivery's route stays, as Producer.routeOfRun), then for a new run its job
+// epoch, id, score, meta, wanted route, job id, job data json. Per run: the route claim (SET NX: the first delivery's
+// route stays, as Producer.routeOfRun; read back only when an earlier one holds it), then for a new run its job
 // appended to the intake stream (XADD: job id, claimed route, data), which a worker's dispatcher adds to BullMQ
-// (queue/intake.ts). The record's `queued` field says its entry was appended: a known run without it (created by a
-// version that added its job apart, which may have failed) gets an entry now, harmless since dispatch is idempotent.
+// (queue/intake.ts), and the writes of writeRun-5 in 'create' mode. The record's `queued` field says its entry was
+// appended: set in the record's own HSET, after the XADD, so a record never says so without its entry. A known run
+// without it (created by a version that added its job apart, which may have failed) gets an entry now, harmless
+// since dispatch is idempotent.
 // Output per run: {code, claimed route}; code 1 created, 0 known already, 2 known and only its plan was recorded
 // (provisional: the caller may reopen it; no entry).
 const CREATE_RUNS = `
@@ -65,13 +67,18 @@ local out = {}
 local created, newest = 0, nil
 for i = 1, (#KEYS - 4) / 3 do
   local run, tomb, route, a = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i], 3 + 8 * (i - 1)
+  local claimed = ARGV[a + 5]
+  if not redis.call('SET', route, claimed, 'PX', ttl, 'NX') then claimed = redis.call('GET', route) end
   local code = 1
-  local append = true
   if redis.call('EXISTS', run) == 1 then
     code = redis.call('HGET', run, 'provisional') == '1' and 2 or 0
-    append = code == 0 and redis.call('HEXISTS', run, 'queued') == 0
+    if code == 0 and redis.call('HEXISTS', run, 'queued') == 0 then
+      redis.call('XADD', KEYS[4], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
+      redis.call('HSET', run, 'queued', '1')
+    end
   else
-    redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '')
+    redis.call('XADD', KEYS[4], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
+    redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '', 'queued', '1')
     redis.call('PEXPIRE', run, ttl)
     local resolved = redis.call('GET', tomb)
     if resolved then redis.call('HSET', run, 'resolvedAt', resolved) redis.call('DEL', tomb) end
@@ -79,12 +86,6 @@ for i = 1, (#KEYS - 4) / 3 do
     redis.call('ZADD', KEYS[1], score, ARGV[a + 2])
     if newest == nil or score > newest then newest = score end
     created = created + 1
-  end
-  redis.call('SET', route, ARGV[a + 5], 'PX', ttl, 'NX')
-  local claimed = redis.call('GET', route)
-  if append then
-    redis.call('XADD', KEYS[4], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
-    redis.call('HSET', run, 'queued', '1')
   end
   out[i] = { code, claimed }
 end

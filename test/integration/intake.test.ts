@@ -256,6 +256,66 @@ describe('intake: one script per payload writes the records and their intake ent
   });
 });
 
+describe('intake: what createRuns stores for a new run (real Redis)', () => {
+  const prefix = testPrefix('intake-fields');
+  const keys = redisKeys(prefix);
+  let redis: TestRedis;
+  let producer: Producer;
+  let store: RecordStore;
+  let worker: RedisClient;
+  const cleanup = new Cleanup();
+
+  beforeAll(async () => {
+    redis = await useRedis('single', cleanup);
+    producer = new Producer({
+      redis: redis.settings,
+      keys,
+      retentionMs: RETENTION,
+      routes: parseRouteTable('routes: { host-1: [host-1] }\n'),
+    });
+    store = new RecordStore(producer.redis, keys, RETENTION);
+    await producer.queue.waitUntilReady();
+    worker = await redis.connect('worker');
+  });
+  afterAll(async () => {
+    await producer.close();
+    worker.disconnect();
+    await redis.cleanupPrefix(prefix);
+    await cleanup.run();
+  });
+
+  it('a new run: the record holds exactly its fields, a resolution that came first among them; a route claimed before stays', async () => {
+    const n = item(40);
+    // A claim made earlier (an older delivery's table routed host-40 to host-1) and a resolution that overtook the firing.
+    await worker.set(keys.route(n.record.id), 'host-1', 'PX', RETENTION);
+    expect(await store.markResolved(n.record.id, '2026-11-29T05:00:00.000Z')).toBe(false);
+    const fresh = item(41);
+    const before = (await entries(worker, keys)).length;
+    expect(await producer.ingest(store, [n, fresh])).toEqual(['created', 'created']);
+    const written = (await entries(worker, keys)).slice(before);
+    expect(written.map((e) => [e.job, e.route])).toEqual([
+      [n.record.id, 'host-1'],
+      [fresh.record.id, 'default'],
+    ]);
+    expect(await worker.get(keys.route(fresh.record.id))).toBe('default');
+    expect(await worker.pttl(keys.route(fresh.record.id))).toBeGreaterThan(0);
+    const fields = await worker.hgetall(keys.run(n.record.id));
+    expect(Object.keys(fields).sort()).toEqual(['epoch', 'json', 'meta', 'provisional', 'queued', 'resolvedAt']);
+    expect(fields).toMatchObject({ epoch: '0', meta: 'P-1\nhost-40\nqueued', provisional: '', queued: '1' });
+    expect(fields.resolvedAt).toBe('2026-11-29T05:00:00.000Z');
+    expect(await worker.exists(keys.resolvedTombstone(n.record.id))).toBe(0);
+    expect(await worker.pttl(keys.run(n.record.id))).toBeGreaterThan(0);
+    expect(Object.keys(await worker.hgetall(keys.run(fresh.record.id))).sort()).toEqual([
+      'epoch',
+      'json',
+      'meta',
+      'provisional',
+      'queued',
+    ]);
+    expect((await store.get(n.record.id))?.resolvedAt).toBe('2026-11-29T05:00:00.000Z');
+  });
+});
+
 describe('intake on a Redis Cluster: the stream shares the {prefix} slot', () => {
   const prefix = testPrefix('intake-cluster');
   const keys = redisKeys(prefix);
