@@ -32,6 +32,9 @@ function roleOptions(role: ConnectionRole): RedisOptions {
         // command still fails at once. Each command keeps its own reply; no code here relies on the order of
         // commands it did not await one after another.
         enableAutoPipelining: true,
+        // queue/records.ts CREATE_RUNS_COMMAND: Producer.ingest sends the payloads that arrived meanwhile in one call
+        // itself, at once, without an auto-pipeline around it.
+        autoPipeliningIgnoredCommands: ['remediatorCreateRuns'],
       };
     case 'worker':
       return { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) };
@@ -90,7 +93,9 @@ export function connectRedis(settings: RedisSettings, role: ConnectionRole, name
   const options: ClusterOptions = {
     redisOptions: nodeOptions,
     enableOfflineQueue: enableOfflineQueue ?? true,
-    ...(nodeOptions.enableAutoPipelining === true ? { enableAutoPipelining: true } : {}),
+    ...(nodeOptions.enableAutoPipelining === true
+      ? { enableAutoPipelining: true, autoPipeliningIgnoredCommands: nodeOptions.autoPipeliningIgnoredCommands ?? [] }
+      : {}),
     clusterRetryStrategy: (times) => Math.min(times * 200, 2000),
     // While a slot's primary is down, a command is retried every retryDelayOnFailover ms (slots refreshed each time)
     // until a replica has taken over or maxRedirections is spent: a worker rides out ~30 s, the receiver ~0.5 s.

@@ -8,7 +8,7 @@ import { DEFAULT_ROUTE, NO_ROUTES, routeOf, routeOfCanonical, type RouteTable } 
 import { canonicalTarget } from '../target.js';
 import { queueName, type RedisKeys } from './keys.js';
 import { jobDefaults, jobIdentity } from './jobs.js';
-import { CREATE_RUNS_COMMAND, type IntakeJob, type RecordStore } from './records.js';
+import { CREATE_RUNS_COMMAND, type CreateRunsPayload, type IntakeJob, type RecordStore } from './records.js';
 
 /** What a job carries: enough to rebuild the run record if it is missing. No secrets (stored in clear). */
 export interface RunJob {
@@ -30,6 +30,14 @@ export interface IngestItem {
   record: RunRecord;
   job: RunJob;
 }
+/** A payload waiting for Producer.ingest's next createRuns call. */
+interface WaitingPayload {
+  store: RecordStore;
+  payload: CreateRunsPayload;
+  resolve(outcomes: IngestOutcome[]): void;
+  reject(err: Error): void;
+}
+
 /** `provisional`: known already, and that run only recorded its plan (dry-run, paused): the caller may reopen it. */
 export type IngestOutcome = 'created' | 'duplicate' | 'provisional';
 
@@ -145,30 +153,88 @@ export class Producer {
   }
 
   /**
-   * A webhook's runs in one round trip per payload: one script call (queue/records.ts createRuns) that creates every
-   * record not known yet, claims each incident's route and appends each new run's job to the intake stream, all
-   * atomically. The intake entry is the durable job: a worker's dispatcher (queue/intake.ts) adds it to BullMQ.
-   * Resolves once Redis has answered; rejects when the script failed (the caller answers 503).
+   * A webhook's runs in one round trip: one script call (queue/records.ts createRuns) that creates every record not
+   * known yet, claims each incident's route and appends each new run's job to the intake stream, all atomically. The
+   * intake entry is the durable job: a worker's dispatcher (queue/intake.ts) adds it to BullMQ. Resolves once Redis
+   * has answered; rejects when the script failed (the caller answers 503).
+   *
+   * The payloads that arrive while a call is out go together in the next one, one script for all (as ioredis's
+   * auto-pipelining sent them in one write before, one script each; issue 13: a script call's own cost, and an
+   * auto-pipeline's, were a large share of a 1-alert webhook's). Each payload's writes stay atomic (the whole call
+   * is), each gets its own answer, and the script runs each payload under pcall, so one that cannot be stored fails
+   * alone, stopped where a script of its own would have stopped.
    */
-  async ingest(store: RecordStore, items: readonly IngestItem[]): Promise<IngestOutcome[]> {
-    if (items.length === 0) return [];
+  ingest(store: RecordStore, items: readonly IngestItem[]): Promise<IngestOutcome[]> {
+    if (items.length === 0) return Promise.resolve([]);
     // Each target in canonical form once, for the record's meta (createRunsArgs) and the job's route (the same target).
     const targets = items.map((i) => canonicalTarget(i.record.target));
-    const wanted = items.map(({ record, job }, n) =>
+    const routes = items.map(({ record, job }, n) =>
       job.target === record.target ? routeOfCanonical(this.routes, targets[n]!) : routeOf(this.routes, job.target),
     );
     const jobs: IntakeJob[] = items.map(({ job }) => ({ id: job.jobId ?? job.runId, data: JSON.stringify(storedData(job)) }));
-    const call = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[number, string][]>>;
-    const runs = await call[CREATE_RUNS_COMMAND]!(
-      ...store.createRunsArgs(
-        items.map((i) => i.record),
-        wanted,
-        jobs,
-        targets,
+    const payload: CreateRunsPayload = { records: items.map((i) => i.record), routes, jobs, targets };
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ store, payload, resolve, reject });
+      if (!this.sending && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.sendWaiting();
+        });
+      }
+    });
+  }
+
+  /** Payloads waiting for the next createRuns call, and whether one is out or about to be sent. */
+  private waiting: WaitingPayload[] = [];
+  private sending = false;
+  private scheduled = false;
+
+  /** Sends what waits (one call per record store: there is one), then again what came meanwhile. */
+  private sendWaiting(): void {
+    if (this.sending || this.waiting.length === 0) return;
+    const batch = this.waiting;
+    this.waiting = [];
+    this.sending = true;
+    const stores = [...new Set(batch.map((w) => w.store))];
+    void Promise.all(
+      stores.map((store) =>
+        this.createRuns(
+          store,
+          batch.filter((w) => w.store === store),
+        ),
       ),
-    );
-    if (!Array.isArray(runs) || runs.length !== items.length) throw new Error('redis: createRuns answered wrongly');
-    return runs.map(([code]) => (code === 1 ? 'created' : code === 2 ? 'provisional' : 'duplicate'));
+    ).then(() => {
+      this.sending = false;
+      this.sendWaiting();
+    });
+  }
+
+  /** One createRuns call for `batch`: each payload its outcomes or its own error. Settles every payload; never rejects. */
+  private async createRuns(store: RecordStore, batch: readonly WaitingPayload[]): Promise<void> {
+    let replies: unknown;
+    try {
+      replies = await this.createRunsScript(...store.createRunsArgs(batch.map((w) => w.payload)));
+    } catch (err) {
+      for (const w of batch) w.reject(err as Error);
+      return;
+    }
+    batch.forEach((w, p) => {
+      const reply = Array.isArray(replies) ? (replies[p] as [number, unknown] | undefined) : undefined;
+      const runs = reply?.[1];
+      if (reply?.[0] === 0) w.reject(new Error(`redis: createRuns: ${String(runs)}`));
+      else if (reply?.[0] !== 1 || !Array.isArray(runs) || runs.length !== w.payload.records.length)
+        w.reject(new Error('redis: createRuns answered wrongly'));
+      else
+        w.resolve(
+          (runs as [number, string][]).map(([code]) => (code === 1 ? 'created' : code === 2 ? 'provisional' : 'duplicate')),
+        );
+    });
+  }
+
+  private get createRunsScript(): (...args: (string | number)[]) => Promise<unknown> {
+    const call = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
+    return (...args) => call[CREATE_RUNS_COMMAND]!(...args);
   }
 
   /**

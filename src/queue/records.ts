@@ -49,48 +49,73 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX')
 return 0
 `;
 
-// createRuns: a webhook's runs in one call (one round trip per payload, not per alert). KEYS[1] index zset, KEYS[2]
-// change counter, KEYS[3] the payload's shared trigger data, KEYS[4] the intake stream, then per run its hash, its
-// resolved tombstone and its route claim; ARGV[1] ttl ms, ARGV[2] shared trigger json ('' none), then per run: json,
-// epoch, id, score, meta, wanted route, job id, job data json. Per run: the route claim (SET NX: the first delivery's
-// route stays, as Producer.routeOfRun; read back only when an earlier one holds it), then for a new run its job
-// appended to the intake stream (XADD: job id, claimed route, data), which a worker's dispatcher adds to BullMQ
-// (queue/intake.ts), and the writes of writeRun-5 in 'create' mode. The record's `queued` field says its entry was
-// appended: set in the record's own HSET, after the XADD, so a record never says so without its entry. A known run
-// without it (created by a version that added its job apart, which may have failed) gets an entry now, harmless
-// since dispatch is idempotent.
-// Output per run: {code, claimed route}; code 1 created, 0 known already, 2 known and only its plan was recorded
-// (provisional: the caller may reopen it; no entry).
+// createRuns: the runs of one or more webhooks in one call (one round trip, and one script, for the payloads that
+// arrived while the previous call was out: Producer.ingest). KEYS[1] index zset, KEYS[2] change counter, KEYS[3] the
+// intake stream, KEYS[3 + p] payload p's shared trigger data (p = 1..P), then per run its hash, its resolved
+// tombstone and its route claim; ARGV[1] ttl ms, ARGV[2] P, then per payload its number of runs and its trigger json
+// ('' none), then per run: json, epoch, id, score, meta, wanted route, job id, job data json. Per run: the route claim
+// (SET NX: the first delivery's route stays, as Producer.routeOfRun; read back only when an earlier one holds it),
+// then for a new run its job appended to the intake stream (XADD: job id, claimed route, data), which a worker's
+// dispatcher adds to BullMQ (queue/intake.ts), and the writes of writeRun-5 in 'create' mode. The record's `queued`
+// field says its entry was appended: set in the record's own HSET, after the XADD, so a record never says so without
+// its entry. A known run without it (created by a version that added its job apart, which may have failed) gets an
+// entry now, harmless since dispatch is idempotent. A payload that created a run then stores its trigger data. Each
+// payload runs under pcall: an error stops that payload where it happened (as a script of its own would have
+// stopped), the others go on. The index is trimmed and the counter bumped once per call.
+// Output per payload: {1, runs} with per run {code, claimed route} (code 1 created, 0 known already, 2 known and only
+// its plan was recorded: provisional, the caller may reopen it; no entry), or {0, error message}.
 const CREATE_RUNS = `
 local ttl = ARGV[1]
+local payloads = tonumber(ARGV[2])
 local out = {}
 local created, newest = 0, nil
-for i = 1, (#KEYS - 4) / 3 do
-  local run, tomb, route, a = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i], 3 + 8 * (i - 1)
-  local claimed = ARGV[a + 5]
-  if not redis.call('SET', route, claimed, 'PX', ttl, 'NX') then claimed = redis.call('GET', route) end
-  local code = 1
-  if redis.call('EXISTS', run) == 1 then
-    code = redis.call('HGET', run, 'provisional') == '1' and 2 or 0
-    if code == 0 and redis.call('HEXISTS', run, 'queued') == 0 then
-      redis.call('XADD', KEYS[4], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
-      redis.call('HSET', run, 'queued', '1')
+local k, a = 3 + payloads, 3 + 2 * payloads
+for p = 1, payloads do
+  local count, shared = tonumber(ARGV[1 + 2 * p]), ARGV[2 + 2 * p]
+  local runs = {}
+  local ok, err = pcall(function()
+    local mine = 0
+    for i = 1, count do
+      local run, tomb, route = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+      local claimed = ARGV[a + 5]
+      if not redis.call('SET', route, claimed, 'PX', ttl, 'NX') then claimed = redis.call('GET', route) end
+      local code = 1
+      if redis.call('EXISTS', run) == 1 then
+        code = redis.call('HGET', run, 'provisional') == '1' and 2 or 0
+        if code == 0 and redis.call('HEXISTS', run, 'queued') == 0 then
+          redis.call('XADD', KEYS[3], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
+          redis.call('HSET', run, 'queued', '1')
+        end
+      else
+        redis.call('XADD', KEYS[3], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
+        redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '', 'queued', '1')
+        redis.call('PEXPIRE', run, ttl)
+        local resolved = redis.call('GET', tomb)
+        if resolved then redis.call('HSET', run, 'resolvedAt', resolved) redis.call('DEL', tomb) end
+        local score = tonumber(ARGV[a + 3])
+        redis.call('ZADD', KEYS[1], score, ARGV[a + 2])
+        if newest == nil or score > newest then newest = score end
+        created = created + 1
+        mine = mine + 1
+      end
+      runs[i] = { code, claimed }
+      k, a = k + 3, a + 8
     end
+    if mine > 0 and shared ~= '' then redis.call('SET', KEYS[3 + p], shared, 'PX', ttl) end
+  end)
+  if ok then
+    out[p] = { 1, runs }
   else
-    redis.call('XADD', KEYS[4], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
-    redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '', 'queued', '1')
-    redis.call('PEXPIRE', run, ttl)
-    local resolved = redis.call('GET', tomb)
-    if resolved then redis.call('HSET', run, 'resolvedAt', resolved) redis.call('DEL', tomb) end
-    local score = tonumber(ARGV[a + 3])
-    redis.call('ZADD', KEYS[1], score, ARGV[a + 2])
-    if newest == nil or score > newest then newest = score end
-    created = created + 1
+    out[p] = { 0, type(err) == 'table' and (err.err or err.message) or tostring(err) }
   end
-  out[i] = { code, claimed }
+  -- Past this payload's keys and arguments, wherever its error stopped it.
+  k, a = 3 + payloads, 3 + 2 * payloads
+  for q = 1, p do
+    local n = tonumber(ARGV[1 + 2 * q])
+    k, a = k + 3 * n, a + 8 * n
+  end
 end
 if created > 0 then
-  if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ttl) end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - tonumber(ttl))
   redis.call('INCR', KEYS[2])
 end
@@ -103,7 +128,19 @@ export interface IntakeJob {
   data: string;
 }
 
-/** The name createRuns has on a connection (and on a pipeline made from it). */
+/** One webhook's part of a createRuns call: its new records, each one's wanted route and job (same order). */
+export interface CreateRunsPayload {
+  records: readonly RunRecord[];
+  routes: readonly string[];
+  jobs: readonly IntakeJob[];
+  /** The records' targets in canonical form, when the caller has them already. */
+  targets?: readonly string[];
+}
+
+/**
+ * The name createRuns has on a connection (and on a pipeline made from it). The producer connection leaves it out
+ * of auto-pipelining (queue/connection.ts): Producer.ingest batches its calls itself, one script per batch.
+ */
 export const CREATE_RUNS_COMMAND = 'remediatorCreateRuns';
 
 /** What list() filters on, stored beside the JSON so a filter reads a few bytes per run, not its record. */
@@ -188,45 +225,57 @@ export class RecordStore {
   private readonly requestCancelScript: Script;
 
   /**
-   * The arguments of createRuns (CREATE_RUNS_COMMAND) for new records that share one trigger (a webhook's), each
-   * with the route its job should go to (claimed there unless an earlier delivery claimed one) and its job.
-   * `targets`: the records' targets in canonical form, when the caller has them already.
+   * The arguments of createRuns (CREATE_RUNS_COMMAND) for the new records of one or more webhooks (the records of one
+   * payload share its trigger object), each with the route its job should go to (claimed there unless an earlier
+   * delivery claimed one) and its job. `targets`: the records' targets in canonical form, when the caller has them.
+   * The script answers one {code, claimed route} per record, in this order.
    */
-  createRunsArgs(
-    records: readonly RunRecord[],
-    routes: readonly string[],
-    jobs: readonly IntakeJob[],
-    targets?: readonly string[],
-  ): (string | number)[] {
+  createRunsArgs(payloads: readonly CreateRunsPayload[]): (string | number)[] {
     const keys: string[] = [];
     const argv: string[] = [];
-    let sharedJson = '';
-    let sharedRef: string | undefined;
-    let last: { trigger: RunRecord['trigger']; split: ReturnType<typeof splitTrigger> } | undefined;
-    for (const [n, record] of records.entries()) {
-      const created = Date.parse(record.trigger.receivedAt);
-      // Split (and hash) once: a payload's records share one trigger object.
-      if (last?.trigger !== record.trigger) last = { trigger: record.trigger, split: splitTrigger(record.trigger) };
-      const { stored, shared } = last.split;
-      if (shared !== undefined && sharedRef === undefined) {
-        sharedRef = shared.ref;
-        sharedJson = shared.json;
+    const triggerKeys: string[] = [];
+    const counts: string[] = [];
+    for (const { records, routes, jobs, targets } of payloads) {
+      let sharedJson = '';
+      let sharedRef: string | undefined;
+      let last: { trigger: RunRecord['trigger']; split: ReturnType<typeof splitTrigger> } | undefined;
+      for (const [n, record] of records.entries()) {
+        const created = Date.parse(record.trigger.receivedAt);
+        // Split (and hash) once: a payload's records share one trigger object.
+        if (last?.trigger !== record.trigger) last = { trigger: record.trigger, split: splitTrigger(record.trigger) };
+        const { stored, shared } = last.split;
+        if (shared !== undefined && sharedRef === undefined) {
+          sharedRef = shared.ref;
+          sharedJson = shared.json;
+        }
+        if (shared !== undefined && shared.ref !== sharedRef) throw new Error('createRunsArgs: one trigger per payload');
+        const { json } = capRecordJson({ ...record, trigger: stored });
+        keys.push(this.keys.run(record.id), this.keys.resolvedTombstone(record.id), this.keys.route(record.id));
+        const score = String(Number.isFinite(created) ? created : Date.now());
+        argv.push(
+          json,
+          String(record.epoch),
+          record.id,
+          score,
+          meta(record, targets?.[n]),
+          routes[n]!,
+          jobs[n]!.id,
+          jobs[n]!.data,
+        );
       }
-      if (shared !== undefined && shared.ref !== sharedRef) throw new Error('createRunsArgs: records of one payload only');
-      const { json } = capRecordJson({ ...record, trigger: stored });
-      keys.push(this.keys.run(record.id), this.keys.resolvedTombstone(record.id), this.keys.route(record.id));
-      const score = String(Number.isFinite(created) ? created : Date.now());
-      argv.push(json, String(record.epoch), record.id, score, meta(record, targets?.[n]), routes[n]!, jobs[n]!.id, jobs[n]!.data);
+      triggerKeys.push(this.keys.trigger(sharedRef ?? 'none'));
+      counts.push(String(records.length), sharedJson);
     }
     return [
-      4 + keys.length,
+      3 + triggerKeys.length + keys.length,
       this.keys.runIndex,
       this.keys.runsVersion,
-      this.keys.trigger(sharedRef ?? 'none'),
       this.keys.intake,
+      ...triggerKeys,
       ...keys,
       String(this.retentionMs),
-      sharedJson,
+      String(payloads.length),
+      ...counts,
       ...argv,
     ];
   }

@@ -9,7 +9,7 @@ import { connectRedis, type RedisClient } from '../../src/queue/connection.js';
 import { INTAKE_GROUP, IntakeDispatcher } from '../../src/queue/intake.js';
 import { incidentJobId, queueName, redisKeys, type RedisKeys } from '../../src/queue/keys.js';
 import { Producer, type IngestItem } from '../../src/queue/queue.js';
-import { RecordStore } from '../../src/queue/records.js';
+import { CREATE_RUNS_COMMAND, RecordStore } from '../../src/queue/records.js';
 import type { RedisSettings } from '../../src/redis-settings.js';
 import { parseRouteTable } from '../../src/routes.js';
 import { Cleanup, OwnRedis } from './guarantees/common.js';
@@ -313,6 +313,82 @@ describe('intake: what createRuns stores for a new run (real Redis)', () => {
       'queued',
     ]);
     expect((await store.get(n.record.id))?.resolvedAt).toBe('2026-11-29T05:00:00.000Z');
+  });
+});
+
+describe('intake: payloads that arrive together share one createRuns call (real Redis)', () => {
+  const prefix = testPrefix('intake-batch');
+  const keys = redisKeys(prefix);
+  let redis: TestRedis;
+  let producer: Producer;
+  let store: RecordStore;
+  let worker: RedisClient;
+  const cleanup = new Cleanup();
+
+  beforeAll(async () => {
+    redis = await useRedis('single', cleanup);
+    producer = new Producer({ redis: redis.settings, keys, retentionMs: RETENTION });
+    store = new RecordStore(producer.redis, keys, RETENTION);
+    await producer.queue.waitUntilReady();
+    worker = await redis.connect('worker');
+  });
+  afterAll(async () => {
+    await producer.close();
+    worker.disconnect();
+    await redis.cleanupPrefix(prefix);
+    await cleanup.run();
+  });
+
+  /** Counts the script calls the producer makes (the calls themselves go to Redis unchanged). */
+  function countCalls(): { calls: number[]; restore(): void } {
+    const client = producer.redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const original = client[CREATE_RUNS_COMMAND]!;
+    const calls: number[] = [];
+    client[CREATE_RUNS_COMMAND] = (...args: unknown[]) => {
+      calls.push(args.length);
+      return original.apply(producer.redis, args);
+    };
+    return { calls, restore: () => void (client[CREATE_RUNS_COMMAND] = original) };
+  }
+
+  it('three payloads at once: one call, each its own outcomes, entries and shared trigger data', async () => {
+    const spy = countCalls();
+    try {
+      const other = { source: 'alertmanager' as const, receiver: 'r2', groupKey: '{}:{b}', receivedAt: new Date().toISOString() };
+      const a = [item(60), item(61)];
+      const b = [item(62)].map(({ record, job }) => ({ record: { ...record, trigger: other }, job: { ...job, trigger: other } }));
+      const c = [item(63)];
+      const before = await worker.xlen(keys.intake);
+      const answers = await Promise.all([producer.ingest(store, a), producer.ingest(store, b), producer.ingest(store, c)]);
+      expect(answers).toEqual([['created', 'created'], ['created'], ['created']]);
+      expect(spy.calls).toHaveLength(1);
+      expect(await worker.xlen(keys.intake)).toBe(before + 4);
+      const records = await Promise.all([...a, ...b, ...c].map((i) => store.get(i.record.id)));
+      expect(records.map((r) => r?.trigger.receiver)).toEqual(['r', 'r', 'r2', 'r']);
+      expect(records.map((r) => r?.trigger.groupKey)).toEqual(['{}:{}', '{}:{}', '{}:{b}', '{}:{}']);
+      // Again together: every one a duplicate, nothing appended.
+      const again = await Promise.all([producer.ingest(store, a), producer.ingest(store, c)]);
+      expect(again).toEqual([['duplicate', 'duplicate'], ['duplicate']]);
+      expect(await worker.xlen(keys.intake)).toBe(before + 4);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it('a payload that cannot be stored fails alone: the others sent with it are stored and answered', async () => {
+    const bad = item(70);
+    await worker.set(keys.run(bad.record.id), 'not a hash'); // HGET on it fails the script (WRONGTYPE)
+    const good = [item(71), item(72)];
+    const results = await Promise.allSettled([
+      producer.ingest(store, [good[0]!]),
+      producer.ingest(store, [bad]),
+      producer.ingest(store, [good[1]!]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(results[0]).toMatchObject({ value: ['created'] });
+    expect(results[2]).toMatchObject({ value: ['created'] });
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    for (const g of good) expect(await worker.hget(keys.run(g.record.id), 'queued')).toBe('1');
   });
 });
 
