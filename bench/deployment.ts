@@ -40,6 +40,8 @@ export interface DeploymentSpec {
   env?: Record<string, string>;
   /** Write a CPU profile of each process into this directory when it exits. */
   cpuProfDir?: string;
+  /** Another build's dist/cli.js (bench/receiver-cpu.ts compares two builds); default this checkout's. */
+  cli?: string;
 }
 
 export interface Deployment {
@@ -57,7 +59,7 @@ async function start(spec: DeploymentSpec, command: string, name: string): Promi
   const port = await freePort();
   const prof = spec.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${join(spec.cpuProfDir, name)}`] : [];
   if (spec.cpuProfDir !== undefined) mkdirSync(join(spec.cpuProfDir, name), { recursive: true });
-  const proc = spawnProcess(name, process.execPath, [...prof, '--enable-source-maps', CLI, command], {
+  const proc = spawnProcess(name, process.execPath, [...prof, '--enable-source-maps', spec.cli ?? CLI, command], {
     cwd: REPO,
     env: {
       HOST: '127.0.0.1',
