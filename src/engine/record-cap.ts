@@ -75,11 +75,35 @@ export function capRecord(record: RunRecord): RunRecord {
   return capRecordJson(record).record;
 }
 
-/** capRecord, and the stored record's JSON (measured anyway to check the size: not serialised a second time). */
+/** Whether some list of observed values is longer than the first round keeps (then the record cannot be stored as is). */
+function longLists(record: RunRecord): boolean {
+  const max = RECORD_LIMITS.observations;
+  return record.steps.some(
+    (s) => s.observed.length > max || (s.when?.observed.length ?? 0) > max || (s.expect?.observed.length ?? 0) > max,
+  );
+}
+
+/**
+ * capRecord, and the stored record's JSON (measured anyway to check the size: not serialised a second time).
+ *
+ * A record whose whole JSON is within the smallest per-field cap (RECORD_LIMITS.body, .output) has no field over its
+ * cap: each capped field's JSON (or text) is a part of the record's, no longer. Unless a list of observed values is
+ * too long, such a record is stored as it is, serialised once; the per-field rounds (capByRounds) give the same
+ * result for it, at the cost of a copy of every step and a JSON of every spec, body and detail.
+ */
 export function capRecordJson(record: RunRecord): { record: RunRecord; json: string } {
   // No step yet (every record a webhook makes): nothing here can be cut, so every round below would keep the record
   // as it is; its JSON once, without the rounds' copies (issue 13: a webhook's records, one per alert).
   if (record.steps.length === 0) return { record, json: JSON.stringify(record) };
+  if (!longLists(record)) {
+    const json = JSON.stringify(record);
+    if (json.length <= Math.min(RECORD_LIMITS.body, RECORD_LIMITS.output)) return { record, json };
+  }
+  return capByRounds(record);
+}
+
+/** The capping itself: each field to its cap, harder rounds until the whole is within RECORD_LIMITS.record. */
+export function capByRounds(record: RunRecord): { record: RunRecord; json: string } {
   const rounds: Caps[] = [
     { observations: RECORD_LIMITS.observations, output: RECORD_LIMITS.output, body: RECORD_LIMITS.body },
     { observations: 10, output: 2048, body: 2048 },

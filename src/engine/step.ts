@@ -117,7 +117,7 @@ async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, att
     return await withRetries(
       async () => {
         ctx.mayAct?.();
-        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+        const { signal, done } = attemptSignal(ctx.signal, timeoutMs);
         try {
           return await use.action.run(spec, {
             signal,
@@ -129,6 +129,8 @@ async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, att
         } catch (err) {
           timedOut = signal.aborted && !ctx.signal.aborted;
           throw err;
+        } finally {
+          done();
         }
       },
       {
@@ -152,6 +154,34 @@ async function runAction(ctx: StepContext, use: AnyActionUse, spec: unknown, att
       },
     };
   }
+}
+
+/**
+ * The signal of one action call: aborted with the run's signal (its reason) or after `timeoutMs` (a TimeoutError, as
+ * AbortSignal.timeout's), as AbortSignal.any([run, AbortSignal.timeout(ms)]) would be. One controller and one timer,
+ * both let go by `done()` once the call has ended: AbortSignal.timeout's timer stays armed for the whole timeout and
+ * AbortSignal.any tracks its sources through weak references, for every action of every run (issue 13).
+ */
+export function attemptSignal(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return { signal: controller.signal, done: () => {} };
+  }
+  const onAbort = () => controller.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    timeoutMs,
+  );
+  timer.unref();
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /** How one attempt of action + expect ended, when it did not pass. */

@@ -55,6 +55,14 @@ end
 return gone
 `;
 
+// ackEntries: KEYS[1] the intake stream; ARGV[1] group, ARGV[2..] entry ids. XACK then XDEL, atomically (as a
+// MULTI/EXEC of the two would be, in one command: no pipeline object per batch, which on the worker's connection copies
+// every BullMQ script into itself). Output: entries deleted.
+const ACK_ENTRIES = `
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+`;
+
 type StreamEntry = [id: string, fields: string[]];
 
 /**
@@ -76,6 +84,7 @@ export class IntakeDispatcher {
   private reclaiming: Promise<void> | undefined;
   private failing = false;
   private readonly forgetConsumers: Script;
+  private readonly ackEntries: Script;
   /** Read this consumer's own pending entries before new ones (at start, after a reconnect or a failure). */
   private ownFirst = true;
 
@@ -87,6 +96,7 @@ export class IntakeDispatcher {
     this.consumer = opts.consumer ?? `${hostname()}:${process.pid}`;
     this.reclaimIdleMs = opts.reclaimIdleMs ?? 30_000;
     this.forgetConsumers = script(opts.redis, 'remediatorForgetConsumers', FORGET_CONSUMERS);
+    this.ackEntries = script(opts.redis, 'remediatorAckIntake', ACK_ENTRIES);
   }
 
   start(): void {
@@ -202,14 +212,7 @@ export class IntakeDispatcher {
     if (ids.length === 0) return 0;
     await Promise.all([...byRoute].map(([route, jobs]) => this.queueOf(route).addBulk(jobs)));
     // Acknowledged only once BullMQ holds the jobs: a crash before leaves them pending, for XAUTOCLAIM.
-    const key = this.opts.keys.intake;
-    const replies = await this.opts.redis
-      .multi()
-      .xack(key, INTAKE_GROUP, ...ids)
-      .xdel(key, ...ids)
-      .exec();
-    const failed = replies?.find(([err]) => err !== null)?.[0];
-    if (replies === null || failed) throw failed ?? new Error('redis: the intake acknowledgement was not run');
+    await this.ackEntries(1, this.opts.keys.intake, INTAKE_GROUP, ...ids);
     this.opts.onDispatched?.(ids.length);
     return ids.length;
   }

@@ -31,6 +31,17 @@ export { canonicalTarget } from '../target.js';
  */
 export function redisKeys(queuePrefix: string) {
   const tag = `{${queuePrefix}}`;
+  // A run asks for its target's lease key twice or more (taken, renewed, released): hashed once per target.
+  const leases = new Map<string, string>();
+  const lease = (target: string) => {
+    let key = leases.get(target);
+    if (key === undefined) {
+      if (leases.size >= 1024) leases.clear();
+      key = `${tag}:lease:${digest(canonicalTarget(target))}`;
+      leases.set(target, key);
+    }
+    return key;
+  };
   return {
     /** BullMQ's `prefix` option. */
     bullPrefix: tag,
@@ -52,7 +63,7 @@ export function redisKeys(queuePrefix: string) {
     /** Claimed by the one process that re-sends the open escalations this interval. */
     escalationResend: `${tag}:escalations:resend`,
     /** Per target, whatever its spelling (canonicalTarget). */
-    lease: (target: string) => `${tag}:lease:${digest(canonicalTarget(target))}`,
+    lease,
     budget: (procedure: string, target: string) => `${tag}:budget:${digest(`${procedure}\u0000${canonicalTarget(target)}`)}`,
     /** Set when automation is paused by hand or by the storm breaker. */
     paused: `${tag}:paused`,

@@ -143,8 +143,21 @@ export interface CreateRunsPayload {
  */
 export const CREATE_RUNS_COMMAND = 'remediatorCreateRuns';
 
+/** Targets' canonical spellings, remembered for a run's later saves (a worker saves each run 3+ times). */
+const canonicalTargets = new Map<string, string>();
+
+function canonicalOf(target: string): string {
+  let canonical = canonicalTargets.get(target);
+  if (canonical === undefined) {
+    if (canonicalTargets.size >= 1024) canonicalTargets.clear();
+    canonical = canonicalTarget(target);
+    canonicalTargets.set(target, canonical);
+  }
+  return canonical;
+}
+
 /** What list() filters on, stored beside the JSON so a filter reads a few bytes per run, not its record. */
-function meta(record: RunRecord, canonical = canonicalTarget(record.target)): string {
+function meta(record: RunRecord, canonical = canonicalOf(record.target)): string {
   return `${record.procedure}\n${canonical}\n${record.state}`;
 }
 

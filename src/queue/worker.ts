@@ -41,7 +41,8 @@ export function createWorker(opts: WorkerOptions): {
 
   async function processJob(route: string, job: Job<RunJob>, token: string | undefined, signal?: AbortSignal): Promise<string> {
     const { runId, procedure, target, alert, trigger, rerunOf } = job.data;
-    const log = opts.log.child({ runId, procedure });
+    // Only the hand-back paths below log: the child logger is made for them alone.
+    const log = () => opts.log.child({ runId, procedure });
     // The producer writes the route into the job it puts in that route's queue: anything else was not put there by
     // a receiver (or by hand), and a host-local worker must not act on another host's target.
     if (job.data.route !== undefined && job.data.route !== route)
@@ -64,18 +65,18 @@ export function createWorker(opts: WorkerOptions): {
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       if (err instanceof StaleEpochError) {
-        log.warn('another worker took this run over; stopping here');
+        log().warn('another worker took this run over; stopping here');
         throw err;
       }
       if (err instanceof LeaseLostError && token) {
         // Another run holds the target now: wait for it (the lease gate), then resume from the checkpoint.
-        log.warn({ err: err.message }, 'target lease lost; run handed back to the queue from its checkpoint');
+        log().warn({ err: err.message }, 'target lease lost; run handed back to the queue from its checkpoint');
         return await handBack(opts.admission.targetBusyRetryMs ?? 2000);
       }
       if (shuttingDown && runSignal.aborted && token) {
         // Shutdown interrupted a step: hand the run back to the queue now, from its checkpoint, without using
         // up one of its attempts (another worker resumes it at once instead of after the stall timeout).
-        log.warn('shutdown interrupted the run; requeued from its checkpoint');
+        log().warn('shutdown interrupted the run; requeued from its checkpoint');
         return await handBack(0);
       }
       throw err;

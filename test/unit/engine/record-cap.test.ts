@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capRecord, capRecordJson, RECORD_LIMITS } from '../../../src/engine/record-cap.js';
+import { capByRounds, capRecord, capRecordJson, RECORD_LIMITS } from '../../../src/engine/record-cap.js';
 import { newRunRecord, type RunRecord, type StepRecord } from '../../../src/engine/record.js';
 
 const base = (): RunRecord =>
@@ -41,6 +41,53 @@ describe('engine/record-cap', () => {
       expect(record).toBe(r);
       expect(json).toBe(JSON.stringify(r));
     }
+  });
+
+  it('stores exactly what the per-field rounds store, JSON included, for records around the per-field caps (property)', () => {
+    const cap = RECORD_LIMITS.body;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat({ max: 150 }), fc.nat({ max: cap + 200 }), fc.nat({ max: cap + 200 }), fc.nat({ max: 150 })), {
+          maxLength: 4,
+        }),
+        (steps) => {
+          const r = {
+            ...base(),
+            steps: steps.map(([o, out, b, w]) => ({
+              ...step(o, out, b),
+              action: { kind: 'exec', spec: { command: ['/bin/true'] }, description: 'exec /bin/true' },
+              when: {
+                description: 'w',
+                holds: true,
+                unknown: false,
+                observed: step(w, 0, 0).observed,
+                attempts: 1,
+                elapsedMs: 1,
+              },
+            })),
+          };
+          const fast = capRecordJson(r);
+          const rounds = capByRounds(r);
+          expect(fast.json).toBe(rounds.json);
+          expect(fast.record).toEqual(rounds.record);
+          expect(JSON.parse(fast.json)).toEqual(JSON.parse(JSON.stringify(fast.record)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a record just within the smallest per-field cap is serialised once and kept as it is', () => {
+    const r = { ...base(), steps: [step(100, 0, 0)] };
+    const pad = RECORD_LIMITS.body - JSON.stringify(r).length;
+    r.steps[0]!.result!.output = 'o'.repeat(pad);
+    const { record, json } = capRecordJson(r);
+    expect(json.length).toBe(RECORD_LIMITS.body);
+    expect(record).toBe(r);
+    expect(json).toBe(JSON.stringify(r));
+    // One more observed value than kept: cut, though the JSON is small.
+    const long = { ...base(), steps: [step(RECORD_LIMITS.observations + 1, 0, 0)] };
+    expect(capRecordJson(long).record.truncated).toEqual(['steps[0].observed: kept 100 of 101 observed values']);
   });
 
   it('any record is stored within its size, with a note for every field cut, and the input unchanged (property)', () => {
