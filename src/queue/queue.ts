@@ -30,6 +30,29 @@ export interface IngestItem {
   record: RunRecord;
   job: RunJob;
 }
+/**
+ * At most this many runs per createRuns call (a payload larger than it still goes whole, alone). A script blocks
+ * Redis while it runs: a flood of large payloads must not become one long script that holds up the workers' lease
+ * renewals and everyone else's commands; ~1,000 runs is some tens of milliseconds of Redis.
+ */
+export const MAX_RUNS_PER_CALL = 1000;
+
+/**
+ * Takes from the front of `waiting` (in place) the payloads of the next call: in arrival order, while their runs
+ * stay within `maxRuns`, and always at least one.
+ */
+export function takeBatch<T extends { payload: { records: readonly unknown[] } }>(waiting: T[], maxRuns: number): T[] {
+  let runs = 0;
+  let n = 0;
+  while (n < waiting.length) {
+    const size = waiting[n]!.payload.records.length;
+    if (n > 0 && runs + size > maxRuns) break;
+    runs += size;
+    n++;
+  }
+  return waiting.splice(0, n);
+}
+
 /** A payload waiting for Producer.ingest's next createRuns call. */
 interface WaitingPayload {
   store: RecordStore;
@@ -162,7 +185,8 @@ export class Producer {
    * auto-pipelining sent them in one write before, one script each; issue 13: a script call's own cost, and an
    * auto-pipeline's, were a large share of a 1-alert webhook's). Each payload's writes stay atomic (the whole call
    * is), each gets its own answer, and the script runs each payload under pcall, so one that cannot be stored fails
-   * alone, stopped where a script of its own would have stopped.
+   * alone, stopped where a script of its own would have stopped. A call carries at most MAX_RUNS_PER_CALL runs; what
+   * is left waits for the next.
    */
   ingest(store: RecordStore, items: readonly IngestItem[]): Promise<IngestOutcome[]> {
     if (items.length === 0) return Promise.resolve([]);
@@ -193,8 +217,7 @@ export class Producer {
   /** Sends what waits (one call per record store: there is one), then again what came meanwhile. */
   private sendWaiting(): void {
     if (this.sending || this.waiting.length === 0) return;
-    const batch = this.waiting;
-    this.waiting = [];
+    const batch = takeBatch(this.waiting, MAX_RUNS_PER_CALL);
     this.sending = true;
     const stores = [...new Set(batch.map((w) => w.store))];
     void Promise.all(
