@@ -23,6 +23,39 @@ import { waitFor } from '../helpers/wait.js';
 const log = pino({ level: 'silent' });
 const RETENTION = 3_600_000;
 
+interface IntakeStore {
+  redis: TestRedis;
+  producer: Producer;
+  store: RecordStore;
+  /** A connection of the worker's kind, to read what the producer wrote. */
+  worker: RedisClient;
+}
+
+/** A producer, its record store and a worker connection on real Redis under `keys`, for one describe block. */
+function useIntakeStore(prefix: string, keys: RedisKeys, routes?: string): IntakeStore {
+  const t = {} as IntakeStore;
+  const cleanup = new Cleanup();
+  beforeAll(async () => {
+    t.redis = await useRedis('single', cleanup);
+    t.producer = new Producer({
+      redis: t.redis.settings,
+      keys,
+      retentionMs: RETENTION,
+      ...(routes !== undefined ? { routes: parseRouteTable(routes) } : {}),
+    });
+    t.store = new RecordStore(t.producer.redis, keys, RETENTION);
+    await t.producer.queue.waitUntilReady();
+    t.worker = await t.redis.connect('worker');
+  });
+  afterAll(async () => {
+    await t.producer.close();
+    t.worker.disconnect();
+    await t.redis.cleanupPrefix(prefix);
+    await cleanup.run();
+  });
+  return t;
+}
+
 function item(n: number, receivedAt = new Date().toISOString()): IngestItem {
   const fingerprint = `fp-${n}`;
   const startsAt = '2026-11-29T04:00:00.000Z';
@@ -86,35 +119,12 @@ async function entries(redis: RedisClient, keys: RedisKeys): Promise<Record<stri
 describe('intake: one script per payload writes the records and their intake entries (real Redis)', () => {
   const prefix = testPrefix('intake');
   const keys = redisKeys(prefix);
-  let redis: TestRedis;
-  let producer: Producer;
-  let store: RecordStore;
-  let worker: RedisClient;
-  const cleanup = new Cleanup();
-
-  beforeAll(async () => {
-    redis = await useRedis('single', cleanup);
-    producer = new Producer({
-      redis: redis.settings,
-      keys,
-      retentionMs: RETENTION,
-      routes: parseRouteTable('routes: { host-1: [host-1] }\n'),
-    });
-    store = new RecordStore(producer.redis, keys, RETENTION);
-    await producer.queue.waitUntilReady();
-    worker = await redis.connect('worker');
-  });
-  afterAll(async () => {
-    await producer.close();
-    worker.disconnect();
-    await redis.cleanupPrefix(prefix);
-    await cleanup.run();
-  });
+  const t = useIntakeStore(prefix, keys, 'routes: { host-1: [host-1] }\n');
 
   it('records and entries together: each new run its entry (job id, claimed route, the stored data), marked queued', async () => {
     const items = [item(1), item(2)];
-    expect(await producer.ingest(store, items)).toEqual(['created', 'created']);
-    const written = await entries(worker, keys);
+    expect(await t.producer.ingest(t.store, items)).toEqual(['created', 'created']);
+    const written = await entries(t.worker, keys);
     expect(written.map((e) => [e.job, e.route])).toEqual([
       [items[0]!.job.runId, 'host-1'],
       [items[1]!.job.runId, 'default'],
@@ -128,38 +138,39 @@ describe('intake: one script per payload writes the records and their intake ent
       alert: { ...items[0]!.job.alert, annotations: {} },
       trigger: { source: 'alertmanager', receivedAt: items[0]!.job.trigger.receivedAt },
     });
-    for (const i of items) expect(await worker.hmget(keys.run(i.record.id), 'json', 'queued')).toEqual([expect.any(String), '1']);
+    for (const i of items)
+      expect(await t.worker.hmget(keys.run(i.record.id), 'json', 'queued')).toEqual([expect.any(String), '1']);
   });
 
   it('a duplicate appends nothing; a known run without the queued mark (an older version) gets its entry once', async () => {
-    const before = await worker.xlen(keys.intake);
-    expect(await producer.ingest(store, [item(1), item(2)])).toEqual(['duplicate', 'duplicate']);
-    expect(await worker.xlen(keys.intake)).toBe(before);
+    const before = await t.worker.xlen(keys.intake);
+    expect(await t.producer.ingest(t.store, [item(1), item(2)])).toEqual(['duplicate', 'duplicate']);
+    expect(await t.worker.xlen(keys.intake)).toBe(before);
     // A record created apart (RecordStore.create: the fallback path, or a version before the intake).
     const old = item(3);
-    expect(await store.create(old.record)).toBe(true);
-    expect(await producer.ingest(store, [old])).toEqual(['duplicate']);
-    expect(await producer.ingest(store, [old])).toEqual(['duplicate']);
-    expect(await worker.xlen(keys.intake)).toBe(before + 1);
+    expect(await t.store.create(old.record)).toBe(true);
+    expect(await t.producer.ingest(t.store, [old])).toEqual(['duplicate']);
+    expect(await t.producer.ingest(t.store, [old])).toEqual(['duplicate']);
+    expect(await t.worker.xlen(keys.intake)).toBe(before + 1);
   });
 
   it('the dispatcher adds each entry as a job with the producer’s options, then acknowledges and deletes it', async () => {
-    const { dispatcher, dispatched } = dispatcherOn(worker, keys);
+    const { dispatcher, dispatched } = dispatcherOn(t.worker, keys);
     dispatcher.start();
     try {
       await dispatched(3);
-      expect(await worker.xlen(keys.intake)).toBe(0);
-      const [, pending] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number, unknown];
+      expect(await t.worker.xlen(keys.intake)).toBe(0);
+      const [, pending] = (await t.worker.xpending(keys.intake, INTAKE_GROUP)) as [number, unknown];
       expect(pending).toBe(null);
-      const job = await producer.jobOf(item(1).job.runId);
+      const job = await t.producer.jobOf(item(1).job.runId);
       expect(job?.data.route).toBe('host-1');
       expect(job?.opts).toMatchObject({ attempts: 3, deduplication: { id: item(1).job.runId, ttl: RETENTION } });
-      expect(await jobCounts(worker, keys)).toMatchObject({ waiting: 2 });
-      expect(await jobCounts(worker, keys, 'host-1')).toMatchObject({ waiting: 1 });
+      expect(await jobCounts(t.worker, keys)).toMatchObject({ waiting: 2 });
+      expect(await jobCounts(t.worker, keys, 'host-1')).toMatchObject({ waiting: 1 });
       // A new payload while the dispatcher waits (blocking read): dispatched without any timer.
-      expect(await producer.ingest(store, [item(4)])).toEqual(['created']);
+      expect(await t.producer.ingest(t.store, [item(4)])).toEqual(['created']);
       await dispatched(4);
-      expect(await jobCounts(worker, keys)).toMatchObject({ waiting: 3 });
+      expect(await jobCounts(t.worker, keys)).toMatchObject({ waiting: 3 });
     } finally {
       await dispatcher.close();
     }
@@ -167,16 +178,16 @@ describe('intake: one script per payload writes the records and their intake ent
 
   it('a dispatcher that died between adding and acknowledging: its entries are reclaimed, added again to no effect', async () => {
     const crashed = [item(5), item(6)];
-    await producer.ingest(store, crashed);
+    await t.producer.ingest(t.store, crashed);
     // The dead dispatcher read both and added the first one's job, then died before XACK.
-    const read = (await worker.xreadgroup('GROUP', INTAKE_GROUP, 'dead', 'COUNT', 10, 'STREAMS', keys.intake, '>')) as [
+    const read = (await t.worker.xreadgroup('GROUP', INTAKE_GROUP, 'dead', 'COUNT', 10, 'STREAMS', keys.intake, '>')) as [
       string,
       [string, string[]][],
     ][];
     expect(read[0]![1]).toHaveLength(2);
-    await producer.enqueue(crashed[0]!.job);
-    const waitingBefore = (await jobCounts(worker, keys)).waiting!;
-    const { dispatcher, dispatched } = dispatcherOn(worker, keys, { reclaimIdleMs: 0 });
+    await t.producer.enqueue(crashed[0]!.job);
+    const waitingBefore = (await jobCounts(t.worker, keys)).waiting!;
+    const { dispatcher, dispatched } = dispatcherOn(t.worker, keys, { reclaimIdleMs: 0 });
     dispatcher.start();
     try {
       await dispatched(2);
@@ -184,66 +195,66 @@ describe('intake: one script per payload writes the records and their intake ent
       await dispatcher.close();
     }
     // One job each: the first was a no-op (job id and deduplication id), the second added.
-    expect((await jobCounts(worker, keys)).waiting).toBe(waitingBefore + 1);
-    for (const i of crashed) expect((await producer.jobOf(i.job.runId))?.id).toBe(i.job.runId);
-    expect(await worker.xlen(keys.intake)).toBe(0);
-    const [count] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
+    expect((await jobCounts(t.worker, keys)).waiting).toBe(waitingBefore + 1);
+    for (const i of crashed) expect((await t.producer.jobOf(i.job.runId))?.id).toBe(i.job.runId);
+    expect(await t.worker.xlen(keys.intake)).toBe(0);
+    const [count] = (await t.worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
     expect(count).toBe(0);
   });
   it('entries this consumer read and did not acknowledge (a batch cut off by a failover) go first, without waiting to be idle', async () => {
     const cut = item(7);
-    await producer.ingest(store, [cut]);
-    await worker.xreadgroup('GROUP', INTAKE_GROUP, 'host:42', 'COUNT', 10, 'STREAMS', keys.intake, '>');
-    const { dispatcher, dispatched } = dispatcherOn(worker, keys, { consumer: 'host:42' }); // reclaimIdleMs 30 s
+    await t.producer.ingest(t.store, [cut]);
+    await t.worker.xreadgroup('GROUP', INTAKE_GROUP, 'host:42', 'COUNT', 10, 'STREAMS', keys.intake, '>');
+    const { dispatcher, dispatched } = dispatcherOn(t.worker, keys, { consumer: 'host:42' }); // reclaimIdleMs 30 s
     dispatcher.start();
     try {
       await dispatched(1);
     } finally {
       await dispatcher.close();
     }
-    expect((await producer.jobOf(cut.job.runId))?.id).toBe(cut.job.runId);
-    expect(await worker.xlen(keys.intake)).toBe(0);
+    expect((await t.producer.jobOf(cut.job.runId))?.id).toBe(cut.job.runId);
+    expect(await t.worker.xlen(keys.intake)).toBe(0);
   });
 
   it('an entry this version cannot read stays pending for a newer worker, never dropped; the others are dispatched', async () => {
-    const unreadable = (await worker.xadd(keys.intake, '*', 'job', 'from-a-newer-version', 'shape', 'v9'))!;
+    const unreadable = (await t.worker.xadd(keys.intake, '*', 'job', 'from-a-newer-version', 'shape', 'v9'))!;
     const readable = item(8);
-    await producer.ingest(store, [readable]);
-    const { dispatcher, dispatched } = dispatcherOn(worker, keys);
+    await t.producer.ingest(t.store, [readable]);
+    const { dispatcher, dispatched } = dispatcherOn(t.worker, keys);
     dispatcher.start();
     try {
       await dispatched(1);
     } finally {
       await dispatcher.close();
     }
-    expect((await producer.jobOf(readable.job.runId))?.id).toBe(readable.job.runId);
-    expect(await worker.xlen(keys.intake)).toBe(1);
-    const [count] = (await worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
+    expect((await t.producer.jobOf(readable.job.runId))?.id).toBe(readable.job.runId);
+    expect(await t.worker.xlen(keys.intake)).toBe(1);
+    const [count] = (await t.worker.xpending(keys.intake, INTAKE_GROUP)) as [number];
     expect(count).toBe(1);
-    await worker.xack(keys.intake, INTAKE_GROUP, unreadable);
-    await worker.xdel(keys.intake, unreadable);
+    await t.worker.xack(keys.intake, INTAKE_GROUP, unreadable);
+    await t.worker.xdel(keys.intake, unreadable);
   });
 
   it('consumers of processes gone, with nothing pending, leave the group; one with pending entries stays', async () => {
     const readAs = async (consumer: string) => {
-      const reply = (await worker.xreadgroup('GROUP', INTAKE_GROUP, consumer, 'COUNT', 1, 'STREAMS', keys.intake, '>')) as [
+      const reply = (await t.worker.xreadgroup('GROUP', INTAKE_GROUP, consumer, 'COUNT', 1, 'STREAMS', keys.intake, '>')) as [
         string,
         [string, string[]][],
       ][];
       return reply[0]![1][0]![0];
     };
     const [a, b] = [item(30), item(31)];
-    await producer.ingest(store, [a]);
+    await t.producer.ingest(t.store, [a]);
     const done = await readAs('gone:1'); // dispatched in full by a process that is gone now
-    await producer.enqueue(a.job);
-    await worker.xack(keys.intake, INTAKE_GROUP, done);
-    await worker.xdel(keys.intake, done);
-    await producer.ingest(store, [b]);
+    await t.producer.enqueue(a.job);
+    await t.worker.xack(keys.intake, INTAKE_GROUP, done);
+    await t.worker.xdel(keys.intake, done);
+    await t.producer.ingest(t.store, [b]);
     const pending = await readAs('gone:2'); // read, never acknowledged
     const consumers = async () =>
-      ((await worker.xinfo('CONSUMERS', keys.intake, INTAKE_GROUP)) as unknown[][]).map((c) => String(c[1]));
+      ((await t.worker.xinfo('CONSUMERS', keys.intake, INTAKE_GROUP)) as unknown[][]).map((c) => String(c[1]));
     expect(await consumers()).toEqual(expect.arrayContaining(['gone:1', 'gone:2']));
-    const { dispatcher } = dispatcherOn(worker, keys, { forgetConsumerMs: 0 }); // reclaimIdleMs 30 s: b stays pending
+    const { dispatcher } = dispatcherOn(t.worker, keys, { forgetConsumerMs: 0 }); // reclaimIdleMs 30 s: b stays pending
     dispatcher.start();
     try {
       await waitFor('gone:1 to leave the group', async () => !(await consumers()).includes('gone:1'));
@@ -251,102 +262,61 @@ describe('intake: one script per payload writes the records and their intake ent
       await dispatcher.close();
     }
     expect(await consumers()).toContain('gone:2');
-    await worker.xack(keys.intake, INTAKE_GROUP, pending);
-    await worker.xdel(keys.intake, pending);
+    await t.worker.xack(keys.intake, INTAKE_GROUP, pending);
+    await t.worker.xdel(keys.intake, pending);
   });
 });
 
 describe('intake: what createRuns stores for a new run (real Redis)', () => {
   const prefix = testPrefix('intake-fields');
   const keys = redisKeys(prefix);
-  let redis: TestRedis;
-  let producer: Producer;
-  let store: RecordStore;
-  let worker: RedisClient;
-  const cleanup = new Cleanup();
-
-  beforeAll(async () => {
-    redis = await useRedis('single', cleanup);
-    producer = new Producer({
-      redis: redis.settings,
-      keys,
-      retentionMs: RETENTION,
-      routes: parseRouteTable('routes: { host-1: [host-1] }\n'),
-    });
-    store = new RecordStore(producer.redis, keys, RETENTION);
-    await producer.queue.waitUntilReady();
-    worker = await redis.connect('worker');
-  });
-  afterAll(async () => {
-    await producer.close();
-    worker.disconnect();
-    await redis.cleanupPrefix(prefix);
-    await cleanup.run();
-  });
+  const t = useIntakeStore(prefix, keys, 'routes: { host-1: [host-1] }\n');
 
   it('a new run: the record holds exactly its fields, a resolution that came first among them; a route claimed before stays', async () => {
     const n = item(40);
     // A claim made earlier (an older delivery's table routed host-40 to host-1) and a resolution that overtook the firing.
-    await worker.set(keys.route(n.record.id), 'host-1', 'PX', RETENTION);
-    expect(await store.markResolved(n.record.id, '2026-11-29T05:00:00.000Z')).toBe(false);
+    await t.worker.set(keys.route(n.record.id), 'host-1', 'PX', RETENTION);
+    expect(await t.store.markResolved(n.record.id, '2026-11-29T05:00:00.000Z')).toBe(false);
     const fresh = item(41);
-    const before = (await entries(worker, keys)).length;
-    expect(await producer.ingest(store, [n, fresh])).toEqual(['created', 'created']);
-    const written = (await entries(worker, keys)).slice(before);
+    const before = (await entries(t.worker, keys)).length;
+    expect(await t.producer.ingest(t.store, [n, fresh])).toEqual(['created', 'created']);
+    const written = (await entries(t.worker, keys)).slice(before);
     expect(written.map((e) => [e.job, e.route])).toEqual([
       [n.record.id, 'host-1'],
       [fresh.record.id, 'default'],
     ]);
-    expect(await worker.get(keys.route(fresh.record.id))).toBe('default');
-    expect(await worker.pttl(keys.route(fresh.record.id))).toBeGreaterThan(0);
-    const fields = await worker.hgetall(keys.run(n.record.id));
+    expect(await t.worker.get(keys.route(fresh.record.id))).toBe('default');
+    expect(await t.worker.pttl(keys.route(fresh.record.id))).toBeGreaterThan(0);
+    const fields = await t.worker.hgetall(keys.run(n.record.id));
     expect(Object.keys(fields).sort()).toEqual(['epoch', 'json', 'meta', 'provisional', 'queued', 'resolvedAt']);
     expect(fields).toMatchObject({ epoch: '0', meta: 'P-1\nhost-40\nqueued', provisional: '', queued: '1' });
     expect(fields.resolvedAt).toBe('2026-11-29T05:00:00.000Z');
-    expect(await worker.exists(keys.resolvedTombstone(n.record.id))).toBe(0);
-    expect(await worker.pttl(keys.run(n.record.id))).toBeGreaterThan(0);
-    expect(Object.keys(await worker.hgetall(keys.run(fresh.record.id))).sort()).toEqual([
+    expect(await t.worker.exists(keys.resolvedTombstone(n.record.id))).toBe(0);
+    expect(await t.worker.pttl(keys.run(n.record.id))).toBeGreaterThan(0);
+    expect(Object.keys(await t.worker.hgetall(keys.run(fresh.record.id))).sort()).toEqual([
       'epoch',
       'json',
       'meta',
       'provisional',
       'queued',
     ]);
-    expect((await store.get(n.record.id))?.resolvedAt).toBe('2026-11-29T05:00:00.000Z');
+    expect((await t.store.get(n.record.id))?.resolvedAt).toBe('2026-11-29T05:00:00.000Z');
   });
 });
 
 describe('intake: payloads that arrive together share one createRuns call (real Redis)', () => {
   const prefix = testPrefix('intake-batch');
   const keys = redisKeys(prefix);
-  let redis: TestRedis;
-  let producer: Producer;
-  let store: RecordStore;
-  let worker: RedisClient;
-  const cleanup = new Cleanup();
-
-  beforeAll(async () => {
-    redis = await useRedis('single', cleanup);
-    producer = new Producer({ redis: redis.settings, keys, retentionMs: RETENTION });
-    store = new RecordStore(producer.redis, keys, RETENTION);
-    await producer.queue.waitUntilReady();
-    worker = await redis.connect('worker');
-  });
-  afterAll(async () => {
-    await producer.close();
-    worker.disconnect();
-    await redis.cleanupPrefix(prefix);
-    await cleanup.run();
-  });
+  const t = useIntakeStore(prefix, keys);
 
   /** Counts the script calls the producer makes (the calls themselves go to Redis unchanged). */
   function countCalls(): { calls: number[]; restore(): void } {
-    const client = producer.redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const client = t.producer.redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     const original = client[CREATE_RUNS_COMMAND]!;
     const calls: number[] = [];
     client[CREATE_RUNS_COMMAND] = (...args: unknown[]) => {
       calls.push(args.length);
-      return original.apply(producer.redis, args);
+      return original.apply(t.producer.redis, args);
     };
     return { calls, restore: () => void (client[CREATE_RUNS_COMMAND] = original) };
   }
@@ -358,18 +328,22 @@ describe('intake: payloads that arrive together share one createRuns call (real 
       const a = [item(60), item(61)];
       const b = [item(62)].map(({ record, job }) => ({ record: { ...record, trigger: other }, job: { ...job, trigger: other } }));
       const c = [item(63)];
-      const before = await worker.xlen(keys.intake);
-      const answers = await Promise.all([producer.ingest(store, a), producer.ingest(store, b), producer.ingest(store, c)]);
+      const before = await t.worker.xlen(keys.intake);
+      const answers = await Promise.all([
+        t.producer.ingest(t.store, a),
+        t.producer.ingest(t.store, b),
+        t.producer.ingest(t.store, c),
+      ]);
       expect(answers).toEqual([['created', 'created'], ['created'], ['created']]);
       expect(spy.calls).toHaveLength(1);
-      expect(await worker.xlen(keys.intake)).toBe(before + 4);
-      const records = await Promise.all([...a, ...b, ...c].map((i) => store.get(i.record.id)));
+      expect(await t.worker.xlen(keys.intake)).toBe(before + 4);
+      const records = await Promise.all([...a, ...b, ...c].map((i) => t.store.get(i.record.id)));
       expect(records.map((r) => r?.trigger.receiver)).toEqual(['r', 'r', 'r2', 'r']);
       expect(records.map((r) => r?.trigger.groupKey)).toEqual(['{}:{}', '{}:{}', '{}:{b}', '{}:{}']);
       // Again together: every one a duplicate, nothing appended.
-      const again = await Promise.all([producer.ingest(store, a), producer.ingest(store, c)]);
+      const again = await Promise.all([t.producer.ingest(t.store, a), t.producer.ingest(t.store, c)]);
       expect(again).toEqual([['duplicate', 'duplicate'], ['duplicate']]);
-      expect(await worker.xlen(keys.intake)).toBe(before + 4);
+      expect(await t.worker.xlen(keys.intake)).toBe(before + 4);
     } finally {
       spy.restore();
     }
@@ -377,18 +351,18 @@ describe('intake: payloads that arrive together share one createRuns call (real 
 
   it('a payload that cannot be stored fails alone: the others sent with it are stored and answered', async () => {
     const bad = item(70);
-    await worker.set(keys.run(bad.record.id), 'not a hash'); // HGET on it fails the script (WRONGTYPE)
+    await t.worker.set(keys.run(bad.record.id), 'not a hash'); // HGET on it fails the script (WRONGTYPE)
     const good = [item(71), item(72)];
     const results = await Promise.allSettled([
-      producer.ingest(store, [good[0]!]),
-      producer.ingest(store, [bad]),
-      producer.ingest(store, [good[1]!]),
+      t.producer.ingest(t.store, [good[0]!]),
+      t.producer.ingest(t.store, [bad]),
+      t.producer.ingest(t.store, [good[1]!]),
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(results[0]).toMatchObject({ value: ['created'] });
     expect(results[2]).toMatchObject({ value: ['created'] });
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
-    for (const g of good) expect(await worker.hget(keys.run(g.record.id), 'queued')).toBe('1');
+    for (const g of good) expect(await t.worker.hget(keys.run(g.record.id), 'queued')).toBe('1');
   });
 });
 
