@@ -59,33 +59,38 @@ export async function redisLpush(port: number, requests = 100_000): Promise<numb
   return Number(line.split(',')[1]!.replace(/"/g, ''));
 }
 
-/** The bare node:http server as a process; its URL. */
-export async function startBareHttp(): Promise<{ url: string; proc: ManagedProcess }> {
+/** A webhook server of the bench's own (a script answering 202 to a POST /webhook) as a process, once it answers; its URL. */
+async function startWebhookServer(
+  name: string,
+  what: string,
+  script: string,
+  args: (port: number) => string[],
+): Promise<{ url: string; proc: ManagedProcess }> {
   const port = await freePort();
-  const proc = nodeScript('bench-bare-http', 'bare-http.ts', [String(port)]);
+  const proc = nodeScript(name, script, args(port));
   const url = `http://127.0.0.1:${port}/webhook`;
   await waitFor(
-    'bare node:http server',
+    what,
     async () => (await fetch(url, { method: 'POST', body: '{"alerts":[]}' }).catch(() => undefined))?.status === 202,
     { timeoutMs: 15_000, processes: [proc] },
   );
   return { url, proc };
 }
 
+/** The bare node:http server as a process; its URL. */
+export function startBareHttp(): Promise<{ url: string; proc: ManagedProcess }> {
+  return startWebhookServer('bench-bare-http', 'bare node:http server', 'bare-http.ts', (port) => [String(port)]);
+}
+
 /**
  * The durable-ingest floor as a process on the bench's Redis: what a receiver that does nothing but store each alert
  * (SET NX + XADD, one script per payload) before its 202 reaches. Its URL.
  */
-export async function startDurableFloor(redisPort: number): Promise<{ url: string; proc: ManagedProcess }> {
-  const port = await freePort();
-  const proc = nodeScript('bench-durable-floor', 'durable-floor.ts', [String(port), String(redisPort)]);
-  const url = `http://127.0.0.1:${port}/webhook`;
-  await waitFor(
-    'durable-ingest floor',
-    async () => (await fetch(url, { method: 'POST', body: '{"alerts":[]}' }).catch(() => undefined))?.status === 202,
-    { timeoutMs: 15_000, processes: [proc] },
-  );
-  return { url, proc };
+export function startDurableFloor(redisPort: number): Promise<{ url: string; proc: ManagedProcess }> {
+  return startWebhookServer('bench-durable-floor', 'durable-ingest floor', 'durable-floor.ts', (port) => [
+    String(port),
+    String(redisPort),
+  ]);
 }
 
 /** /bin/true spawns/s from a minimal spawn loop in a process of its own. */
