@@ -255,9 +255,9 @@ export class Producer {
     });
   }
 
-  private get createRunsScript(): (...args: (string | number)[]) => Promise<unknown> {
+  private createRunsScript(...args: (string | number)[]): Promise<unknown> {
     const call = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
-    return (...args) => call[CREATE_RUNS_COMMAND]!(...args);
+    return call[CREATE_RUNS_COMMAND]!(...args);
   }
 
   /**

@@ -76,30 +76,30 @@ for p = 1, payloads do
   local ok, err = pcall(function()
     local mine = 0
     for i = 1, count do
-      local run, tomb, route = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-      local claimed = ARGV[a + 5]
+      local r, v = k + 3 * (i - 1), a + 8 * (i - 1)
+      local run, tomb, route = KEYS[r + 1], KEYS[r + 2], KEYS[r + 3]
+      local claimed = ARGV[v + 5]
       if not redis.call('SET', route, claimed, 'PX', ttl, 'NX') then claimed = redis.call('GET', route) end
       local code = 1
       if redis.call('EXISTS', run) == 1 then
         code = redis.call('HGET', run, 'provisional') == '1' and 2 or 0
         if code == 0 and redis.call('HEXISTS', run, 'queued') == 0 then
-          redis.call('XADD', KEYS[3], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
+          redis.call('XADD', KEYS[3], '*', 'job', ARGV[v + 6], 'route', claimed, 'data', ARGV[v + 7])
           redis.call('HSET', run, 'queued', '1')
         end
       else
-        redis.call('XADD', KEYS[3], '*', 'job', ARGV[a + 6], 'route', claimed, 'data', ARGV[a + 7])
-        redis.call('HSET', run, 'json', ARGV[a], 'epoch', ARGV[a + 1], 'meta', ARGV[a + 4], 'provisional', '', 'queued', '1')
+        redis.call('XADD', KEYS[3], '*', 'job', ARGV[v + 6], 'route', claimed, 'data', ARGV[v + 7])
+        redis.call('HSET', run, 'json', ARGV[v], 'epoch', ARGV[v + 1], 'meta', ARGV[v + 4], 'provisional', '', 'queued', '1')
         redis.call('PEXPIRE', run, ttl)
         local resolved = redis.call('GET', tomb)
         if resolved then redis.call('HSET', run, 'resolvedAt', resolved) redis.call('DEL', tomb) end
-        local score = tonumber(ARGV[a + 3])
-        redis.call('ZADD', KEYS[1], score, ARGV[a + 2])
+        local score = tonumber(ARGV[v + 3])
+        redis.call('ZADD', KEYS[1], score, ARGV[v + 2])
         if newest == nil or score > newest then newest = score end
         created = created + 1
         mine = mine + 1
       end
       runs[i] = { code, claimed }
-      k, a = k + 3, a + 8
     end
     if mine > 0 and shared ~= '' then redis.call('SET', KEYS[3 + p], shared, 'PX', ttl) end
   end)
@@ -108,12 +108,8 @@ for p = 1, payloads do
   else
     out[p] = { 0, type(err) == 'table' and (err.err or err.message) or tostring(err) }
   end
-  -- Past this payload's keys and arguments, wherever its error stopped it.
-  k, a = 3 + payloads, 3 + 2 * payloads
-  for q = 1, p do
-    local n = tonumber(ARGV[1 + 2 * q])
-    k, a = k + 3 * n, a + 8 * n
-  end
+  -- The next payload's keys and arguments follow this one's, wherever its error stopped it.
+  k, a = k + 3 * count, a + 8 * count
 end
 if created > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', newest - tonumber(ttl))

@@ -62,6 +62,10 @@ function loaded(logDir: string, pid: number): string[] {
 }
 
 const has = (modules: string[], part: string) => modules.some((m) => m.includes(part));
+/** Each of `parts` is in none of the loaded modules (each failure names its part). */
+function expectNoneLoaded(modules: string[], parts: readonly string[]): void {
+  for (const never of parts) expect({ never, loaded: has(modules, never) }).toEqual({ never, loaded: false });
+}
 
 describe('integration: each role loads only its own modules (real processes)', () => {
   const prefixes = [testPrefix('role-modules-r'), testPrefix('role-modules-w'), testPrefix('role-modules-k')];
@@ -119,7 +123,7 @@ describe('integration: each role loads only its own modules (real processes)', (
     // The log works: the receiver's own modules are in it.
     expect(has(modules, '/dist/receiver/webhook.js')).toBe(true);
     expect(has(modules, '/node_modules/bullmq/dist/cjs/classes/queue.js')).toBe(true);
-    for (const never of [
+    expectNoneLoaded(modules, [
       '/dist/engine/step.js',
       '/dist/engine/admission.js',
       '/dist/queue/worker.js',
@@ -128,8 +132,7 @@ describe('integration: each role loads only its own modules (real processes)', (
       '/node_modules/axios/',
       '/node_modules/cockatiel/',
       '/node_modules/@kubernetes/client-node/',
-    ])
-      expect({ never, loaded: has(modules, never) }).toEqual({ never, loaded: false });
+    ]);
   });
 
   it('a worker: no console, axios only with its first run; the Kubernetes client only with a kubernetes action', async () => {
@@ -139,13 +142,12 @@ describe('integration: each role loads only its own modules (real processes)', (
     const idle = loaded(logDir, worker.process.pid);
     // The log works: the worker's own modules are in it.
     expect(has(idle, '/dist/engine/step.js')).toBe(true);
-    for (const never of [
+    expectNoneLoaded(idle, [
       '/dist/console/',
       '/dist/prometheus/range.js',
       '/node_modules/axios/',
       '/node_modules/@kubernetes/client-node/',
-    ])
-      expect({ never, loaded: has(idle, never) }).toEqual({ never, loaded: false });
+    ]);
 
     // Its first run starts loading axios (serve.ts: the import overlaps the run, not its first Prometheus query).
     const receiver = await startRemediator(env(prefixes[1]!, rulesDir), 'receiver', 'rm-receiver-w');
