@@ -19,6 +19,7 @@ import { fetchAlerts } from './alertmanager/alerts.js';
 import { createEscalationLifecycle } from './queue/escalation-lifecycle.js';
 import { OpenEscalations } from './queue/open-escalations.js';
 import type { OperationsDeps } from './receiver/operations.js';
+import type { ProbeDeps } from './receiver/probes.js';
 import { describeRedis } from './redis-settings.js';
 import { loadAxios } from './http/client.js';
 import { RuleSet, type ReloadOutcome } from './rules/rule-set.js';
@@ -243,11 +244,14 @@ export async function startService(
 
   /** The HTTP side: probes, /metrics, and for a receiver the webhook, the API and the console. */
   const listen = async (): Promise<Server> => {
-    // Express for every process that listens; the console and its Prometheus range queries only in a receiver.
-    const [{ createServerFor }, receiverModules] = await Promise.all([
-      import('./receiver/app.js'),
-      roles.receiver ? Promise.all([import('./console/router.js'), import('./prometheus/range.js')]) : undefined,
-    ]);
+    // Express, the console and its Prometheus range queries only in a receiver: a worker-only process answers its
+    // probes and /metrics on plain node:http (receiver/probes.ts), for a smaller idle process.
+    const [app, receiverModules] = roles.receiver
+      ? await Promise.all([
+          import('./receiver/app.js'),
+          Promise.all([import('./console/router.js'), import('./prometheus/range.js')]),
+        ])
+      : [undefined, undefined];
     const wake = async (id: string) => {
       const job = await producer.jobOf(id);
       if (job && (await job.isDelayed())) await job.promote();
@@ -322,37 +326,11 @@ export async function startService(
       });
       return { operations, consoleRouter };
     })();
-    const server = createServerFor({
-      ...(receiverSide
-        ? {
-            webhook: {
-              procedures: rules.procedures,
-              createRecord: (r) => receiverStore.create(r),
-              enqueue: (job) => producer.enqueue(job),
-              ingest: (items) => producer.ingest(receiverStore, items),
-              replicated: () => producer.replicated(),
-              markResolved: (id, at) => receiverStore.markResolved(id, at),
-              wake,
-              metrics,
-              log,
-              dryRun: config.DRY_RUN,
-              maxAlerts: config.WEBHOOK_MAX_ALERTS,
-              maxIncidentAgeMs: config.MAX_INCIDENT_AGE,
-              reopen: (r) => receiverStore.reopen(r),
-              paused: async () => (await control.state()).paused,
-            },
-            runs: receiverStore,
-            control,
-            operations: receiverSide.operations,
-            runsVersion: () => receiverStore.version(),
-            console: receiverSide.consoleRouter,
-          }
-        : {}),
+    const probes: ProbeDeps = {
       auth: {
         ...(config.WEBHOOK_TOKEN !== undefined ? { token: config.WEBHOOK_TOKEN } : {}),
         allowUnauthenticated: auth.allowUnauthenticated,
       },
-      maxBodyBytes: config.WEBHOOK_MAX_BYTES,
       metrics,
       log,
       ready: {
@@ -369,7 +347,39 @@ export async function startService(
         return outcome;
       },
       ...(options.metricsText ? { metricsText: options.metricsText } : {}),
-    });
+    };
+    const server =
+      app === undefined
+        ? (await import('./receiver/probes.js')).createProbeServer(probes)
+        : app.createServerFor({
+            ...probes,
+            ...(receiverSide
+              ? {
+                  webhook: {
+                    procedures: rules.procedures,
+                    createRecord: (r) => receiverStore.create(r),
+                    enqueue: (job) => producer.enqueue(job),
+                    ingest: (items) => producer.ingest(receiverStore, items),
+                    replicated: () => producer.replicated(),
+                    markResolved: (id, at) => receiverStore.markResolved(id, at),
+                    wake,
+                    metrics,
+                    log,
+                    dryRun: config.DRY_RUN,
+                    maxAlerts: config.WEBHOOK_MAX_ALERTS,
+                    maxIncidentAgeMs: config.MAX_INCIDENT_AGE,
+                    reopen: (r) => receiverStore.reopen(r),
+                    paused: async () => (await control.state()).paused,
+                  },
+                  runs: receiverStore,
+                  control,
+                  operations: receiverSide.operations,
+                  runsVersion: () => receiverStore.version(),
+                  console: receiverSide.consoleRouter,
+                }
+              : {}),
+            maxBodyBytes: config.WEBHOOK_MAX_BYTES,
+          });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.PORT, auth.host, () => resolve());

@@ -1,14 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Request } from 'express';
-import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { QUEUE_STATES } from '../metrics.js';
 import { isFinal, RUN_STATES, type RunState } from '../engine/record.js';
 import type { RunFilter } from '../queue/records.js';
 import type { PauseState } from '../queue/control.js';
 import type { RunRecord } from '../engine/record.js';
-import type { ReloadOutcome } from '../rules/rule-set.js';
-import { bearerAuth, requireJsonBody, type AuthSettings } from './auth.js';
+import { bearerAuth, requireJsonBody } from './auth.js';
 import {
   acknowledgeRun,
   cancelRun,
@@ -20,18 +17,26 @@ import {
   stepSeries,
   type OperationsDeps,
 } from './operations.js';
+import {
+  healthy,
+  healthz,
+  metricsAnswer,
+  readyText,
+  readyz,
+  reloadRules,
+  WORKER_NOT_FOUND,
+  type ProbeAnswer,
+  type ProbeDeps,
+} from './probes.js';
 import { streamChanges } from './sse.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
 import { webhookFastPath } from './webhook-http.js';
 
-export interface AppDeps {
+/** The probes, /-/reload and /metrics (probes.ts), and for a receiver the webhook, the API and the console. */
+export interface AppDeps extends ProbeDeps {
   /** Absent in a worker-only process: no webhook, no API, only probes and metrics. */
   webhook?: WebhookDeps;
-  /** Who may call /webhook, /api/* and /-/reload (receiver/auth.ts); probes and /metrics stay open. */
-  auth: AuthSettings;
   maxBodyBytes: number;
-  metrics: Metrics;
-  log: Logger;
   runs?: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
   /** Cancel, re-run, charts, pause/resume with who and why (`remediator runs …`, the console). */
   operations?: OperationsDeps;
@@ -39,22 +44,8 @@ export interface AppDeps {
   runsVersion?: () => Promise<string>;
   /** The kill switch: POST /api/pause, /api/resume, GET /api/pause. */
   control?: { state(): Promise<PauseState>; pause(reason: string, by: string): Promise<boolean>; resume(): Promise<boolean> };
-  /** Readiness probes; each answers quickly. */
-  ready: { redis(): Promise<boolean>; prometheus(): Promise<boolean>; rulesLoaded: () => number; shuttingDown?: () => boolean };
-  /** Job counts by state for the queue gauge (read at scrape time). */
-  queueCounts?: () => Promise<Record<string, number>>;
-  /** Whether automation is paused, for the remediator_automation_paused gauge (read at scrape time). */
-  paused?: () => Promise<boolean>;
-  /** What /metrics answers, when not this process's registry alone (a multi-process serve's receiver: all of them). */
-  metricsText?: () => Promise<{ text: string; contentType: string }>;
-  /** Re-reads the rule files (`POST /-/reload`); a bad set is refused and the old one kept. */
-  reload?: () => ReloadOutcome;
   /** Mounted after the API and before the 404: the operator console (its own auth and routes). */
   console?: express.RequestHandler;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
-  return Promise.race([p.catch(() => fallback), new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
 }
 
 /** Counts one webhook answer: remediator_webhook_requests_total and remediator_webhook_duration_seconds. */
@@ -93,70 +84,20 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  const readiness = async () => {
-    const [redis, prometheus] = await Promise.all([
-      withTimeout(deps.ready.redis(), 1000, false),
-      withTimeout(deps.ready.prometheus(), 1000, false),
-    ]);
-    const shuttingDown = deps.ready.shuttingDown?.() ?? false;
-    const rulesLoaded = deps.ready.rulesLoaded();
-    const ready = redis && rulesLoaded > 0 && !shuttingDown;
-    return { ready, redis, rulesLoaded, prometheus, ...(shuttingDown ? { shuttingDown } : {}) };
+  /** A probe's answer through Express (which adds its ETag, and answers HEAD for GET). */
+  const send = (res: express.Response, answer: ProbeAnswer) => {
+    res
+      .status(answer.status)
+      .set({ ...answer.headers, 'Content-Type': answer.contentType })
+      .send(answer.body);
   };
-  app.get('/readyz', async (_req, res) => {
-    const state = await readiness();
-    res.status(state.ready ? 200 : 503).json(state);
-  });
-
-  // The Prometheus/Alertmanager lifecycle endpoints, with their plain-text answers (web/web.go).
-  app.get('/-/healthy', (_req, res) => {
-    res.type('text/plain').send('remediator is Healthy.\n');
-  });
-  app.get('/-/ready', async (_req, res) => {
-    const state = await readiness();
-    if (state.ready) res.type('text/plain').send('remediator is Ready.\n');
-    else res.status(503).type('text/plain').send('Service Unavailable\n');
-  });
-  const reload = deps.reload;
+  app.get('/healthz', (_req, res) => send(res, healthz()));
+  app.get('/readyz', async (_req, res) => send(res, await readyz(deps)));
+  app.get('/-/healthy', (_req, res) => send(res, healthy()));
+  app.get('/-/ready', async (_req, res) => send(res, await readyText(deps)));
   // Prometheus takes POST and PUT; it has no token, but here a reload is a change, so it needs WEBHOOK_TOKEN.
-  app.all('/-/reload', bearerAuth(deps.auth), (req, res) => {
-    if (req.method !== 'POST' && req.method !== 'PUT') {
-      res.status(405).set('Allow', 'POST, PUT').type('text/plain').send('Only POST or PUT requests allowed\n');
-      return;
-    }
-    if (reload === undefined) {
-      res.status(404).type('text/plain').send('reload is not available in this process\n');
-      return;
-    }
-    const outcome = reload();
-    if (outcome.ok)
-      res.type('text/plain').send(`reloaded ${outcome.procedures.length} procedures: ${outcome.procedures.join(', ')}\n`);
-    else
-      res
-        .status(500)
-        .type('text/plain')
-        .send(
-          `failed to reload rules, keeping the old ones (${outcome.procedures.join(', ')}):\n${outcome.problems.join('\n')}\n`,
-        );
-  });
-
-  app.get('/metrics', async (_req, res) => {
-    const [counts, paused] = await Promise.all([
-      deps.queueCounts ? withTimeout(deps.queueCounts(), 1000, undefined) : undefined,
-      deps.paused ? withTimeout(deps.paused(), 1000, undefined) : undefined,
-    ]);
-    if (counts) for (const state of QUEUE_STATES) deps.metrics.queueJobs.set({ state }, counts[state] ?? 0);
-    if (counts?.intake !== undefined) deps.metrics.intakeBacklog.set(counts.intake);
-    if (paused !== undefined) deps.metrics.automationPaused.set(paused ? 1 : 0);
-    if (deps.metricsText) {
-      const { text, contentType } = await deps.metricsText();
-      res.set('Content-Type', contentType).send(text);
-    } else res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  app.all('/-/reload', bearerAuth(deps.auth), (req, res) => send(res, reloadRules(deps, req.method)));
+  app.get('/metrics', async (_req, res) => send(res, await metricsAnswer(deps)));
 
   const countWebhook = webhookCounter(deps.metrics);
 
@@ -164,7 +105,7 @@ export function createApp(deps: AppDeps): express.Express {
   const runs = deps.runs;
   if (webhook === undefined || runs === undefined) {
     app.use((_req, res) => {
-      res.status(404).json({ error: 'not found (this process is a worker: only /healthz, /readyz, /-/*, /metrics)' });
+      res.status(404).json({ error: WORKER_NOT_FOUND });
     });
     return app;
   }

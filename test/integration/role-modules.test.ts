@@ -1,9 +1,9 @@
 /**
  * What each role's process loads (issue 13, idle RSS): a receiver never loads the worker's side (the engine, BullMQ's
- * Worker), axios, cockatiel or the Kubernetes client; a worker never loads the console, and axios only once it has a
- * run; the Kubernetes client only where a procedure has a kubernetes action. Read from the real processes: each
- * built remediator process runs with a module loader hook (NODE_OPTIONS=--import) that appends every module it
- * loads to a file of its own, and the test reads those files.
+ * Worker), axios, cockatiel or the Kubernetes client; a worker never loads Express or the console (its probes are on
+ * plain node:http), and axios only once it has a run; the Kubernetes client only where a procedure has a kubernetes
+ * action. Read from the real processes: each built remediator process runs with a module loader hook
+ * (NODE_OPTIONS=--import) that appends every module it loads to a file of its own, and the test reads those files.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -135,7 +135,7 @@ describe('integration: each role loads only its own modules (real processes)', (
     ]);
   });
 
-  it('a worker: no console, axios only with its first run; the Kubernetes client only with a kubernetes action', async () => {
+  it('a worker: no Express or console, axios only with its first run; the Kubernetes client only with a kubernetes action', async () => {
     const worker = await startRemediator(env(prefixes[1]!, rulesDir), 'worker', 'rm-worker');
     started.push(worker);
     await ready(worker);
@@ -143,6 +143,10 @@ describe('integration: each role loads only its own modules (real processes)', (
     // The log works: the worker's own modules are in it.
     expect(has(idle, '/dist/engine/step.js')).toBe(true);
     expectNoneLoaded(idle, [
+      // Its probes and /metrics are on plain node:http (receiver/probes.ts): no Express, no receiver app.
+      '/node_modules/express/',
+      '/dist/receiver/app.js',
+      '/dist/receiver/webhook.js',
       '/dist/console/',
       '/dist/prometheus/range.js',
       '/node_modules/axios/',
