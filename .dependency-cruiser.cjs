@@ -38,6 +38,7 @@ const BASE = layer(
   'metrics-aggregate\\.ts',
   'build-info\\.ts',
   'procfs\\.ts',
+  'heap-compaction\\.ts',
 );
 
 const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from: { path: from }, to: { path: to } });

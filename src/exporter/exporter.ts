@@ -16,6 +16,7 @@ import express from 'express';
 import { Registry } from 'prom-client';
 import type { ExporterConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { compactStartupHeap } from '../heap-compaction.js';
 import { createIpcClient } from '../supervisor/ipc-client.js';
 import { collect, type CollectDeps, type Measurement } from './collect.js';
 import { createExporterMetrics, type ExporterMetrics } from './self-metrics.js';
@@ -140,6 +141,8 @@ export async function startExporter(config: ExporterConfig, log: Logger): Promis
     const s = app.listen(config.EXPORTER_PORT, config.EXPORTER_HOST, () => resolve(s));
     s.once('error', reject);
   });
+  // Start-up's garbage goes now, before the first scrape is answered (heap-compaction.ts).
+  const compactedMs = compactStartupHeap();
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.EXPORTER_PORT;
   log.info(
@@ -152,6 +155,7 @@ export async function startExporter(config: ExporterConfig, log: Logger): Promis
       relayProcessPattern: config.RELAY_PROCESS_PATTERN || null,
       relayRegistrationPath: config.RELAY_REGISTRATION_PATH ?? null,
       targetId: config.SUPERVISOR_TARGET_ID ?? null,
+      ...(compactedMs !== undefined ? { startupHeapCompactedMs: Math.round(compactedMs) } : {}),
     },
     'exporter listening',
   );
