@@ -16,7 +16,7 @@ import { memory, processTree, type Memory } from './machine.js';
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist', 'cli.js');
 /** The young generation's size, as deployed (Dockerfile, deploy/systemd, npm start). */
-export const NODE_FLAGS = '--max-semi-space-size=2';
+export const NODE_FLAGS = '--max-semi-space-size=2 --v8-pool-size=1';
 
 /** Two procedures: `BenchTrue` runs /bin/true (throughput), `BenchDate` runs /bin/date +%s%N (its output is when the command ran). */
 export function writeBenchRules(): string {

@@ -13,7 +13,7 @@
  * - a CPU profile pass (receiver under ingest, worker under a burst): where the time goes;
  * - the scale section (bench/scale.ts): 1, 2, 4 workers and 1, 2 receivers, one Redis primary vs a Redis Cluster.
  *
- * remediator's processes run with NODE_OPTIONS=--max-semi-space-size=2 as deployed; BENCH_NODE_OPTIONS replaces it.
+ * remediator's processes run with NODE_OPTIONS=NODE_FLAGS (bench/deployment.ts) as deployed; BENCH_NODE_OPTIONS replaces it.
  * BENCH_ROUNDS (3) interleaved rounds, medians with ranges; every count bounded; loopback only; its own redis-server.
  * Writes the Markdown report to BENCH_REPORT (bench-report.md) and prints it. Passes or fails nothing.
  * BENCH_PROFILE=0 skips the profile pass; BENCH_SCALE=0 skips the scale section, BENCH_SCALE=only runs only it.
@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { burst, completions, idleLatency, loadedLatency, type ActionsRow, type LatencyRow } from './actions.js';
 import { redisLpush, spawnLoop, startBareHttp, startBenchRedis, startDurableFloor, type BenchRedis } from './ceilings.js';
-import { deploy, writeBenchRules, type DeploymentSpec } from './deployment.js';
+import { deploy, NODE_FLAGS, writeBenchRules, type DeploymentSpec } from './deployment.js';
 import { IN_FLIGHT, ingest, ingestRow, merge, slices, type IngestRow } from './ingest.js';
 import { closeAgents, closedLoop, type LoadResult } from './load.js';
 import { CpuWindow, machineLine, type Memory } from './machine.js';
@@ -575,7 +575,7 @@ async function rssOnly(redis: BenchRedis, client: Redis, rulesDir: string, start
     /* not a git checkout */
   }
   let out = `# remediator benchmark: memory only (BENCH_ONLY=rss)\n\nCommit ${commit}, ${machine}, ${started}. ${rounds.length} rounds; `;
-  out += `NODE_OPTIONS ${JSON.stringify(env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=2')}. VmRSS right after /readyz answers (as a full round's idle), again after ${settleS} s idle (settled), and VmHWM after a burst of ${incidents} exec /bin/true runs (peak). MiB, medians (range).\n\n`;
+  out += `NODE_OPTIONS ${JSON.stringify(env.BENCH_NODE_OPTIONS ?? NODE_FLAGS)}. VmRSS right after /readyz answers (as a full round's idle), again after ${settleS} s idle (settled), and VmHWM after a burst of ${incidents} exec /bin/true runs (peak). MiB, medians (range).\n\n`;
   out +=
     '| deployment: process | at readiness | settled (idle) | peak | settled per round | target |\n|---|---|---|---|---|---|\n';
   for (const m of rounds[0]!) {
