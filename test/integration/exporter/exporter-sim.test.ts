@@ -225,7 +225,9 @@ describe('exporter beside the simulator', () => {
       expect(valueOf(stalled.samples, 'supervisor_ipc_state_ok')).toBe(0);
       expect(valueOf(stalled.samples, 'supervisor_ipc_up')).toBe(1);
       expect(valueOf(stalled.samples, 'supervisor_process_up')).toBe(1);
-      expect(valueOf(stalled.samples, 'supervisor_ipc_state_duration_seconds')).toBeGreaterThanOrEqual(IPC_TIMEOUT_MS / 1000);
+      // The state call waited for its timeout, it did not fail at once. Not `>= IPC_TIMEOUT`: the timer is set on the
+      // event loop's cached clock, which trails the performance.now() the stage is measured with (seen in CI: 1.99996 s).
+      expect(valueOf(stalled.samples, 'supervisor_ipc_state_duration_seconds')).toBeGreaterThan((IPC_TIMEOUT_MS - 50) / 1000);
       expect(valueOf(stalled.samples, 'supervisor_ipc_state_last_success_timestamp_seconds')).toBe(lastGood);
       expect(valueOf(stalled.samples, 'supervisor_children_declared')).toBeUndefined(); // not measured
       // The scrape answered while the loop is still stalled (it stays so until 'unstall' below): it did not hang
