@@ -350,35 +350,31 @@ export async function startService(
       ...(options.metricsText ? { metricsText: options.metricsText } : {}),
     };
     const server =
-      app === undefined
+      app === undefined || receiverSide === undefined
         ? (await import('./receiver/probes.js')).createProbeServer(probes)
         : app.createServerFor({
             ...probes,
-            ...(receiverSide
-              ? {
-                  webhook: {
-                    procedures: rules.procedures,
-                    createRecord: (r) => receiverStore.create(r),
-                    enqueue: (job) => producer.enqueue(job),
-                    ingest: (items) => producer.ingest(receiverStore, items),
-                    replicated: () => producer.replicated(),
-                    markResolved: (id, at) => receiverStore.markResolved(id, at),
-                    wake,
-                    metrics,
-                    log,
-                    dryRun: config.DRY_RUN,
-                    maxAlerts: config.WEBHOOK_MAX_ALERTS,
-                    maxIncidentAgeMs: config.MAX_INCIDENT_AGE,
-                    reopen: (r) => receiverStore.reopen(r),
-                    paused: async () => (await control.state()).paused,
-                  },
-                  runs: receiverStore,
-                  control,
-                  operations: receiverSide.operations,
-                  runsVersion: () => receiverStore.version(),
-                  console: receiverSide.consoleRouter,
-                }
-              : {}),
+            webhook: {
+              procedures: rules.procedures,
+              createRecord: (r) => receiverStore.create(r),
+              enqueue: (job) => producer.enqueue(job),
+              ingest: (items) => producer.ingest(receiverStore, items),
+              replicated: () => producer.replicated(),
+              markResolved: (id, at) => receiverStore.markResolved(id, at),
+              wake,
+              metrics,
+              log,
+              dryRun: config.DRY_RUN,
+              maxAlerts: config.WEBHOOK_MAX_ALERTS,
+              maxIncidentAgeMs: config.MAX_INCIDENT_AGE,
+              reopen: (r) => receiverStore.reopen(r),
+              paused: async () => (await control.state()).paused,
+            },
+            runs: receiverStore,
+            control,
+            operations: receiverSide.operations,
+            runsVersion: () => receiverStore.version(),
+            console: receiverSide.consoleRouter,
             maxBodyBytes: config.WEBHOOK_MAX_BYTES,
           });
     await new Promise<void>((resolve, reject) => {

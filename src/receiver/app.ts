@@ -6,6 +6,7 @@ import type { RunFilter } from '../queue/records.js';
 import type { PauseState } from '../queue/control.js';
 import type { RunRecord } from '../engine/record.js';
 import { bearerAuth, requireJsonBody } from './auth.js';
+import type { PlainAnswer } from './plain-http.js';
 import {
   acknowledgeRun,
   cancelRun,
@@ -17,27 +18,19 @@ import {
   stepSeries,
   type OperationsDeps,
 } from './operations.js';
-import {
-  healthy,
-  healthz,
-  metricsAnswer,
-  readyText,
-  readyz,
-  reloadRules,
-  WORKER_NOT_FOUND,
-  type ProbeAnswer,
-  type ProbeDeps,
-} from './probes.js';
+import { healthy, healthz, metricsAnswer, readyText, readyz, reloadRules, type ProbeDeps } from './probes.js';
 import { streamChanges } from './sse.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
 import { webhookFastPath } from './webhook-http.js';
 
-/** The probes, /-/reload and /metrics (probes.ts), and for a receiver the webhook, the API and the console. */
+/**
+ * A receiver's: the probes, /-/reload and /metrics (probes.ts), the webhook, the API and the console. A worker-only
+ * process serves its routes without Express (probes.ts createProbeServer).
+ */
 export interface AppDeps extends ProbeDeps {
-  /** Absent in a worker-only process: no webhook, no API, only probes and metrics. */
-  webhook?: WebhookDeps;
+  webhook: WebhookDeps;
   maxBodyBytes: number;
-  runs?: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
+  runs: { list(filter: RunFilter): Promise<RunRecord[]>; get(id: string): Promise<RunRecord | undefined> };
   /** Cancel, re-run, charts, pause/resume with who and why (`remediator runs …`, the console). */
   operations?: OperationsDeps;
   /** A number that changes with every run write (live streams poll it). */
@@ -63,10 +56,8 @@ function webhookCounter(metrics: Metrics): (code: number, started: bigint) => vo
  */
 export function createServerFor(deps: AppDeps): Server {
   const app = createApp(deps);
-  const webhook = deps.webhook;
-  if (webhook === undefined || deps.runs === undefined) return createServer(app);
   const fast = webhookFastPath({
-    webhook,
+    webhook: deps.webhook,
     auth: deps.auth,
     maxBodyBytes: deps.maxBodyBytes,
     log: deps.log,
@@ -85,7 +76,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple');
 
   /** A probe's answer through Express (which adds its ETag, and answers HEAD for GET). */
-  const send = (res: express.Response, answer: ProbeAnswer) => {
+  const send = (res: express.Response, answer: PlainAnswer) => {
     res
       .status(answer.status)
       .set({ ...answer.headers, 'Content-Type': answer.contentType })
@@ -101,14 +92,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   const countWebhook = webhookCounter(deps.metrics);
 
-  const webhook = deps.webhook;
-  const runs = deps.runs;
-  if (webhook === undefined || runs === undefined) {
-    app.use((_req, res) => {
-      res.status(404).json({ error: WORKER_NOT_FOUND });
-    });
-    return app;
-  }
+  const { webhook, runs } = deps;
 
   app.post(
     '/webhook',

@@ -40,12 +40,19 @@ export function tokenMatches(auth: AuthSettings, given: string): boolean {
   return timingSafeEqual(digest(given), digestOfToken(auth.token));
 }
 
+/** What a request without the token gets (bearerAuth, and a worker's /-/reload on plain node:http). */
+export const UNAUTHORIZED = {
+  status: 401,
+  headers: { 'WWW-Authenticate': 'Bearer realm="remediator"' },
+  body: { error: 'missing or wrong bearer token' },
+} as const;
+
 /** The middleware: 401 with `WWW-Authenticate` unless the token is there. The token never appears in logs or responses. */
 export function bearerAuth(auth: AuthSettings, onReject?: () => void): RequestHandler {
   return (req, res, next) => {
     if (authorizationMatches(auth, req.headers.authorization)) return next();
     onReject?.();
-    res.status(401).set('WWW-Authenticate', 'Bearer realm="remediator"').json({ error: 'missing or wrong bearer token' });
+    res.status(UNAUTHORIZED.status).set('WWW-Authenticate', UNAUTHORIZED.headers['WWW-Authenticate']).json(UNAUTHORIZED.body);
   };
 }
 

@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { QUEUE_STATES } from '../metrics.js';
 import type { ReloadOutcome } from '../rules/rule-set.js';
-import { authorizationMatches, type AuthSettings } from './auth.js';
+import { authorizationMatches, UNAUTHORIZED, type AuthSettings } from './auth.js';
+import { jsonAnswer as json, textAnswer as text, writeAnswer as write, type PlainAnswer } from './plain-http.js';
 
 /**
  * What every process that listens answers: the probes (/healthz, /readyz, /-/healthy, /-/ready), /-/reload and
@@ -27,7 +28,7 @@ export interface ProbeDeps {
   reload?: () => ReloadOutcome;
 }
 
-export interface Readiness {
+interface Readiness {
   ready: boolean;
   redis: boolean;
   rulesLoaded: number;
@@ -35,25 +36,12 @@ export interface Readiness {
   shuttingDown?: true;
 }
 
-/** A plain answer, as the routes give it to whichever server writes it. */
-export interface ProbeAnswer {
-  status: number;
-  contentType: string;
-  body: string;
-  headers?: Record<string, string>;
-}
-
-export const JSON_TYPE = 'application/json; charset=utf-8';
-const TEXT_TYPE = 'text/plain; charset=utf-8';
-const json = (status: number, body: unknown): ProbeAnswer => ({ status, contentType: JSON_TYPE, body: JSON.stringify(body) });
-const text = (status: number, body: string): ProbeAnswer => ({ status, contentType: TEXT_TYPE, body });
-
 function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   return Promise.race([p.catch(() => fallback), new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
 }
 
 /** Ready: Redis answers, rules are loaded, not shutting down. Prometheus is reported, not required. */
-export async function readiness(ready: ProbeDeps['ready']): Promise<Readiness> {
+async function readiness(ready: ProbeDeps['ready']): Promise<Readiness> {
   const [redis, prometheus] = await Promise.all([
     withTimeout(ready.redis(), 1000, false),
     withTimeout(ready.prometheus(), 1000, false),
@@ -69,28 +57,25 @@ export async function readiness(ready: ProbeDeps['ready']): Promise<Readiness> {
   };
 }
 
-export const healthz = (): ProbeAnswer => json(200, { status: 'ok' });
+export const healthz = (): PlainAnswer => json(200, { status: 'ok' });
 
-export async function readyz(deps: ProbeDeps): Promise<ProbeAnswer> {
+export async function readyz(deps: ProbeDeps): Promise<PlainAnswer> {
   const state = await readiness(deps.ready);
   return json(state.ready ? 200 : 503, state);
 }
 
 // The Prometheus/Alertmanager lifecycle endpoints, with their plain-text answers (web/web.go).
-export const healthy = (): ProbeAnswer => text(200, 'remediator is Healthy.\n');
+export const healthy = (): PlainAnswer => text(200, 'remediator is Healthy.\n');
 
-export async function readyText(deps: ProbeDeps): Promise<ProbeAnswer> {
+export async function readyText(deps: ProbeDeps): Promise<PlainAnswer> {
   return (await readiness(deps.ready)).ready ? text(200, 'remediator is Ready.\n') : text(503, 'Service Unavailable\n');
 }
 
 /** 401 unless the token is there: the answer bearerAuth gives (receiver/auth.ts). */
-export const unauthorized = (): ProbeAnswer => ({
-  ...json(401, { error: 'missing or wrong bearer token' }),
-  headers: { 'WWW-Authenticate': 'Bearer realm="remediator"' },
-});
+const unauthorized = (): PlainAnswer => ({ ...json(UNAUTHORIZED.status, UNAUTHORIZED.body), headers: UNAUTHORIZED.headers });
 
 /** `/-/reload`, after its token was checked. Prometheus takes POST and PUT. */
-export function reloadRules(deps: ProbeDeps, method: string | undefined): ProbeAnswer {
+export function reloadRules(deps: ProbeDeps, method: string | undefined): PlainAnswer {
   if (method !== 'POST' && method !== 'PUT')
     return { ...text(405, 'Only POST or PUT requests allowed\n'), headers: { Allow: 'POST, PUT' } };
   if (deps.reload === undefined) return text(404, 'reload is not available in this process\n');
@@ -103,7 +88,7 @@ export function reloadRules(deps: ProbeDeps, method: string | undefined): ProbeA
 }
 
 /** /metrics: the gauges read at scrape time are set first (each bounded to a second), then the registry's text. */
-export async function metricsAnswer(deps: ProbeDeps): Promise<ProbeAnswer> {
+export async function metricsAnswer(deps: ProbeDeps): Promise<PlainAnswer> {
   const [counts, paused] = await Promise.all([
     deps.queueCounts ? withTimeout(deps.queueCounts(), 1000, undefined) : undefined,
     deps.paused ? withTimeout(deps.paused(), 1000, undefined) : undefined,
@@ -118,7 +103,7 @@ export async function metricsAnswer(deps: ProbeDeps): Promise<ProbeAnswer> {
   return { status: 200, contentType: deps.metrics.registry.contentType, body: await deps.metrics.registry.metrics() };
 }
 
-export const WORKER_NOT_FOUND = 'not found (this process is a worker: only /healthz, /readyz, /-/*, /metrics)';
+const WORKER_NOT_FOUND = 'not found (this process is a worker: only /healthz, /readyz, /-/*, /metrics)';
 
 /**
  * A path as Express routes it by default: case-insensitive, one trailing slash allowed, the query string ignored.
@@ -129,8 +114,8 @@ function routeOf(url: string | undefined): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-/** A worker-only process's answer to one request (what the Express app answered for it before). */
-async function workerAnswer(deps: ProbeDeps, req: IncomingMessage): Promise<ProbeAnswer> {
+/** A worker-only process's answer to one request: its routes as the receiver's Express app routes them. */
+async function workerAnswer(deps: ProbeDeps, req: IncomingMessage): Promise<PlainAnswer> {
   const route = routeOf(req.url);
   const get = req.method === 'GET' || req.method === 'HEAD';
   if (route === '/-/reload')
@@ -143,18 +128,10 @@ async function workerAnswer(deps: ProbeDeps, req: IncomingMessage): Promise<Prob
   return json(404, { error: WORKER_NOT_FOUND });
 }
 
-function write(res: ServerResponse, answer: ProbeAnswer, head: boolean): void {
-  res.writeHead(answer.status, {
-    ...answer.headers,
-    'Content-Type': answer.contentType,
-    'Content-Length': Buffer.byteLength(answer.body),
-  });
-  res.end(head ? undefined : answer.body);
-}
-
 /**
- * A worker-only process's HTTP server on plain node:http: the probes, /-/reload and /metrics, with the answers the
- * receiver's Express app gives them; anything else is a 404 naming what a worker serves. A request body is never read.
+ * A worker-only process's HTTP server on plain node:http (no Express in a worker): the probes, /-/reload and /metrics,
+ * answered as the receiver's Express app answers them; anything else is a 404 naming what a worker serves. A request
+ * body is never read.
  */
 export function createProbeServer(deps: ProbeDeps): Server {
   return createServer((req, res) => {

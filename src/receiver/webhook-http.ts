@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { authorizationMatches, type AuthSettings } from './auth.js';
+import { jsonAnswer, writeAnswer } from './plain-http.js';
 import { handleWebhook, type WebhookDeps } from './webhook.js';
 
 /**
@@ -32,15 +33,8 @@ export interface WebhookHttpDeps {
 /** `application/json`, alone or with `charset=utf-8`: what body-parser reads as UTF-8 JSON without a question. */
 const PLAIN_JSON = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
-/** The answer as Express's res.json writes it (JSON.stringify, no replacer, `application/json; charset=utf-8`). */
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
+/** The answer as Express's res.json writes it (plain-http.ts). */
+const answer = (res: ServerResponse, status: number, body: unknown) => writeAnswer(res, jsonAnswer(status, body));
 
 /** Whether this request is the common one, decided from its headers (see above). */
 function takes(req: IncomingMessage, deps: WebhookHttpDeps): boolean {

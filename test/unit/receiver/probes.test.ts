@@ -1,14 +1,15 @@
 /**
- * A worker-only process answers its probes, /-/reload and /metrics on plain node:http (receiver/probes.ts) instead of
- * the receiver's Express app. Both servers run here on loopback, with the same dependencies, and every request gets
- * the same answer from both: status, Content-Type, the headers a client acts on, and the body.
+ * A worker-only process answers its probes, /-/reload and /metrics on plain node:http (receiver/probes.ts), a receiver
+ * on its Express app (receiver/app.ts). Both servers run here on loopback, with the same dependencies, and every
+ * request to those routes gets the same answer from both: status, Content-Type, the headers a client acts on, and the
+ * body. Anything else is the worker's own 404.
  */
 import type { AddressInfo } from 'node:net';
 import http, { type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
-import { createApp } from '../../../src/receiver/app.js';
+import { createApp, type AppDeps } from '../../../src/receiver/app.js';
 import { createProbeServer, type ProbeDeps } from '../../../src/receiver/probes.js';
 import type { ReloadOutcome } from '../../../src/rules/rule-set.js';
 
@@ -47,6 +48,24 @@ function deps(): ProbeDeps {
   };
 }
 
+/** A receiver's own parts (webhook, runs), which none of these requests reaches: any use throws. */
+function unreachable<T extends object>(name: string): T {
+  return new Proxy({} as T, {
+    get: (_target, key) => {
+      throw new Error(`${name}.${String(key)} used by a probe route`);
+    },
+  });
+}
+
+/** The receiver's Express app with these probe dependencies. */
+const receiverApp = (probes: ProbeDeps) =>
+  createApp({
+    ...probes,
+    webhook: unreachable<AppDeps['webhook']>('webhook'),
+    runs: unreachable<AppDeps['runs']>('runs'),
+    maxBodyBytes: 1 << 20,
+  });
+
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -72,7 +91,7 @@ async function ask(base: string, path: string, init: RequestInit = {}): Promise<
 }
 
 describe('unit: a worker answers probes, /-/reload and /metrics on node:http as the Express app does (loopback)', () => {
-  const express = createApp({ ...deps(), maxBodyBytes: 1 << 20 });
+  const express = receiverApp(deps());
   const servers: Server[] = [];
   let viaExpress = '';
   let viaProbes = '';
@@ -133,7 +152,7 @@ describe('unit: a worker answers probes, /-/reload and /metrics on node:http as 
     state.reload = OK_RELOAD;
     // A process without rules to reload (no `reload`): the same 404 from both, after the token.
     const { reload: _none, ...without } = deps();
-    const pair = [http.createServer(createApp({ ...without, maxBodyBytes: 1 << 20 })), createProbeServer(without)];
+    const pair = [http.createServer(receiverApp(without)), createProbeServer(without)];
     servers.push(...pair);
     const [a, b] = await Promise.all(pair.map(listen));
     const answers = await Promise.all([a!, b!].map((base) => ask(base, '/-/reload', { method: 'POST', headers: auth })));
@@ -156,22 +175,28 @@ describe('unit: a worker answers probes, /-/reload and /metrics on node:http as 
     state.queueFails = false;
   });
 
-  it('anything else is the same 404 naming what a worker serves, and a request body is never read', async () => {
-    const notFound = await both('/webhook', {
+  it("anything else is the worker's 404 naming what it serves, and a request body is never read", async () => {
+    const worker = { error: 'not found (this process is a worker: only /healthz, /readyz, /-/*, /metrics)' };
+    const webhook = await ask(viaProbes, '/webhook', {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ version: '4', alerts: [] }),
     });
-    expect(notFound.status).toBe(404);
-    expect(JSON.parse(notFound.body)).toEqual({
-      error: 'not found (this process is a worker: only /healthz, /readyz, /-/*, /metrics)',
-    });
+    expect(webhook).toMatchObject({ status: 404, type: 'application/json; charset=utf-8' });
+    expect(JSON.parse(webhook.body)).toEqual(worker);
     for (const [path, method] of [
       ['/api/remediations', 'GET'],
       ['/healthz', 'POST'],
       ['/metrics', 'DELETE'],
       ['/', 'GET'],
-    ] as const)
-      expect((await both(path, { method })).status).toBe(404);
+    ] as const) {
+      const seen = await ask(viaProbes, path, { method });
+      expect({ path, method, status: seen.status, body: JSON.parse(seen.body) as unknown }).toEqual({
+        path,
+        method,
+        status: 404,
+        body: worker,
+      });
+    }
   });
 });
